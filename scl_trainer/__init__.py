@@ -1,0 +1,19 @@
+"""scl_trainer: contrastive fine-tuning of transformer encoders on top of the Hugging Face Trainer."""
+
+from .data import DEFAULT_DATA_DIR, DataError
+from .losses import SupConLoss
+from .metrics import best_f1_threshold, pair_classification_metrics
+from .scl_config import SCLConfig
+from .scl_trainer import SCLTrainer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "DataError",
+    "SCLConfig",
+    "SCLTrainer",
+    "SupConLoss",
+    "best_f1_threshold",
+    "pair_classification_metrics",
+]

