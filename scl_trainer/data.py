@@ -100,25 +100,28 @@ def _pairs(
     text_b_column: str,
     label_column: str | None,
     id_columns: tuple[str, ...] = (),
-    drop_empty_texts: bool = False,
+    empty_texts: str = "error",
 ) -> Iterator[dict]:
-    """Map source rows to {ids..., text_a, text_b[, label]}, checking every value. Empty texts raise, or are dropped
-    and logged when `drop_empty_texts` (never silently)."""
+    """Map source rows to {ids..., text_a, text_b[, label]}, checking every value. An empty or whitespace-only text
+    raises (`empty_texts="error"`), drops the row with a logged count (`"drop"`, never silently) or is kept as it is
+    (`"keep"`, for prediction, where every input row needs an output row)."""
+    if empty_texts not in ("error", "drop", "keep"):
+        raise ValueError(f"empty_texts must be 'error', 'drop' or 'keep', got {empty_texts!r}")
     dropped = []
     for row, record in rows:
         text_a = _check_text(record[text_a_column], source, row, text_a_column)
         text_b = _check_text(record[text_b_column], source, row, text_b_column)
-        if text_a is None or text_b is None:
+        if (text_a is None or text_b is None) and empty_texts != "keep":
             column = text_a_column if text_a is None else text_b_column
-            if not drop_empty_texts:
+            if empty_texts == "error":
                 raise DataError(
                     f"{_where(source, row, column)}: empty or whitespace-only text. Fix the row, or pass "
-                    "`drop_empty_texts=True` (`--drop_empty_texts`) to drop such rows with a logged count."
+                    "`--drop_empty_texts` to drop such rows with a logged count."
                 )
             dropped.append(row)
             continue
         out = {name: record[name] for name in id_columns}
-        out["text_a"], out["text_b"] = text_a, text_b
+        out["text_a"], out["text_b"] = text_a or "", text_b or ""
         if label_column is not None:
             out["label"] = _parse_label(record[label_column], source, row, label_column)
         yield out
@@ -163,7 +166,7 @@ def _ccf_queries(data_dir: str | os.PathLike, split: str) -> dict[str, str]:
 
 
 def iter_ccf_qa_match(
-    data_dir: str | os.PathLike = DEFAULT_DATA_DIR, split: str = "train", drop_empty_texts: bool = False
+    data_dir: str | os.PathLike = DEFAULT_DATA_DIR, split: str = "train", empty_texts: str = "error"
 ) -> Iterator[dict]:
     """Stream the (query, reply) pairs of `{split}.reply.tsv` in file order, joined to `{split}.query.tsv` by query
     id: {query_id, reply_id, text_a (query), text_b (reply)[, label]}. `train` has labels, `test` has none."""
@@ -182,15 +185,15 @@ def iter_ccf_qa_match(
             yield row, {**record, "query": queries[record["query_id"]]}
 
     yield from _pairs(
-        joined(), str(path), "query", "reply", "label" if labelled else None, ("query_id", "reply_id"), drop_empty_texts
+        joined(), str(path), "query", "reply", "label" if labelled else None, ("query_id", "reply_id"), empty_texts
     )
 
 
 def load_ccf_qa_match(
-    data_dir: str | os.PathLike = DEFAULT_DATA_DIR, split: str = "train", drop_empty_texts: bool = False
+    data_dir: str | os.PathLike = DEFAULT_DATA_DIR, split: str = "train", empty_texts: str = "error"
 ) -> Dataset:
     """The CCF QA-matching pairs as a Dataset (see `iter_ccf_qa_match`)."""
-    return _to_dataset(iter_ccf_qa_match(data_dir, split, drop_empty_texts), f"ccf_qa_match/{split}")
+    return _to_dataset(iter_ccf_qa_match(data_dir, split, empty_texts), f"ccf_qa_match/{split}")
 
 
 # ---- MRPC -----------------------------------------------------------------------------------------------------------
@@ -198,7 +201,7 @@ def load_ccf_qa_match(
 _MRPC_FIELDS = ("Quality", "#1 ID", "#2 ID", "#1 String", "#2 String")
 
 
-def load_mrpc(path: str | os.PathLike, drop_empty_texts: bool = False) -> Dataset:
+def load_mrpc(path: str | os.PathLike, empty_texts: str = "error") -> Dataset:
     """The MSR paraphrase corpus file: `Quality<TAB>#1 ID<TAB>#2 ID<TAB>#1 String<TAB>#2 String`, with or without
     that header line; quote characters are part of the text."""
     path = _require_file(path, "mrpc")
@@ -210,7 +213,7 @@ def load_mrpc(path: str | os.PathLike, drop_empty_texts: bool = False) -> Datase
             yield row, record
 
     return _to_dataset(
-        _pairs(rows(), str(path), "#1 String", "#2 String", "Quality", drop_empty_texts=drop_empty_texts), str(path)
+        _pairs(rows(), str(path), "#1 String", "#2 String", "Quality", empty_texts=empty_texts), str(path)
     )
 
 
@@ -223,7 +226,7 @@ def iter_pair_file(
     text_b_column: str = "text_b",
     label_column: str | None = "label",
     id_columns: tuple[str, ...] = (),
-    drop_empty_texts: bool = False,
+    empty_texts: str = "error",
 ) -> Iterator[dict]:
     """Stream the pairs of a `.csv` (header row, standard quoting), `.tsv`/`.txt` (header row, tabs, no quoting) or
     `.jsonl`/`.json` (one object per line) file. `label_column=None` reads unlabelled data."""
@@ -272,7 +275,7 @@ def iter_pair_file(
                         )
                     yield reader.line_num, dict(zip(header, values))
 
-    yield from _pairs(rows(), str(path), text_a_column, text_b_column, label_column, id_columns, drop_empty_texts)
+    yield from _pairs(rows(), str(path), text_a_column, text_b_column, label_column, id_columns, empty_texts)
 
 
 def load_pair_file(
@@ -280,11 +283,11 @@ def load_pair_file(
     text_a_column: str = "text_a",
     text_b_column: str = "text_b",
     label_column: str | None = "label",
-    drop_empty_texts: bool = False,
+    empty_texts: str = "error",
 ) -> Dataset:
     """A pair file as a Dataset (see `iter_pair_file`)."""
     return _to_dataset(
-        iter_pair_file(path, text_a_column, text_b_column, label_column, drop_empty_texts=drop_empty_texts), str(path)
+        iter_pair_file(path, text_a_column, text_b_column, label_column, empty_texts=empty_texts), str(path)
     )
 
 
@@ -295,7 +298,7 @@ def load_hub_pairs(
     text_a_column: str = "text_a",
     text_b_column: str = "text_b",
     label_column: str | None = "label",
-    drop_empty_texts: bool = False,
+    empty_texts: str = "error",
 ) -> Dataset:
     """A split of a hub dataset (e.g. `nyu-mll/glue`, config `mrpc`, columns `sentence1`/`sentence2`/`label`)."""
     dataset = load_dataset(name, config_name, split=split)
@@ -305,7 +308,7 @@ def load_hub_pairs(
         raise DataError(f"{_where(source, None, missing[0])}: column not found; the columns are {dataset.column_names}")
     # Hub rows are numbered from 0, as in the dataset viewer.
     return _to_dataset(
-        _pairs(enumerate(dataset), source, text_a_column, text_b_column, label_column, (), drop_empty_texts), source
+        _pairs(enumerate(dataset), source, text_a_column, text_b_column, label_column, (), empty_texts), source
     )
 
 

@@ -7,31 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import BertConfig, BertForSequenceClassification, BertModel, BertTokenizer
+from transformers import BertForSequenceClassification, BertModel, BertTokenizer
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+from tests.helpers import FIXTURES, REPO_ROOT, tiny_bert_config
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 torch.set_num_threads(2)
-
-
-def tiny_bert_config(**overrides) -> BertConfig:
-    vocab_size = sum(1 for line in open(FIXTURES / "vocab.txt", encoding="utf-8") if line.strip())
-    config = dict(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=37,
-        max_position_embeddings=128,
-        hidden_dropout_prob=0.1,
-        attention_probs_dropout_prob=0.1,
-    )
-    config.update(overrides)
-    return BertConfig(**config)
 
 
 @pytest.fixture(scope="session")

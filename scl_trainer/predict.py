@@ -1,0 +1,79 @@
+"""Streaming prediction for one-logit pair classifiers: rows in, one output line per row, in input order.
+
+Rows are read lazily, tokenized and scored batch by batch and written as they come, so memory does not grow with the
+input; a partly written output can be continued with `resume=True` (the rows already written are skipped).
+"""
+
+import itertools
+import os
+from collections.abc import Iterable
+
+import torch
+from tqdm.auto import tqdm
+
+__all__ = ["predict_pairs"]
+
+
+def _complete_lines(path) -> int:
+    """Count the complete lines of a partly written output and cut off a torn last line (a run killed mid-write)."""
+    count = end = 0
+    with open(path, "rb+") as f:
+        for line in f:
+            if line.endswith(b"\n"):
+                count, end = count + 1, end + len(line)
+        f.truncate(end)
+    return count
+
+
+@torch.inference_mode()
+def predict_pairs(
+    model,
+    tokenizer,
+    pairs: Iterable[dict],
+    output_path: str | os.PathLike,
+    *,
+    max_length: int,
+    id_columns: tuple[str, ...] = (),
+    batch_size: int = 64,
+    threshold: float | None = None,
+    write_probability: bool = False,
+    resume: bool = False,
+    total: int | None = None,
+) -> int:
+    """Score `text_a`/`text_b` pairs and write `id_1<TAB>...<TAB>label[<TAB>probability]` lines (no header).
+
+    With `id_columns=("query_id", "reply_id")` this is the CCF submission format `query_id<TAB>reply_id<TAB>label`.
+    Without id columns the row index (0-based) is written first. `label` is 1 when sigmoid(logit) >= threshold, the
+    model's tuned `config.decision_threshold` by default (0.5 if it has none). Returns the number of rows written.
+    """
+    if threshold is None:
+        threshold = getattr(model.config, "decision_threshold", 0.5)
+    model.eval()
+    device = next(model.parameters()).device
+
+    done = _complete_lines(output_path) if resume and os.path.exists(output_path) else 0
+    rows = itertools.islice(enumerate(pairs), done, None)
+
+    written = done
+    with (
+        open(output_path, "a" if done else "w", encoding="utf-8") as out,
+        tqdm(total=total, initial=done, unit="pairs", desc="Predicting") as progress,
+    ):
+        while batch := list(itertools.islice(rows, batch_size)):
+            encoded = tokenizer(
+                [row["text_a"] for _, row in batch],
+                [row["text_b"] for _, row in batch],
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            ).to(device)
+            probabilities = torch.sigmoid(model(**encoded).logits.float().squeeze(-1)).tolist()
+            for (index, row), p in zip(batch, probabilities):
+                ids = [str(row[c]) for c in id_columns] if id_columns else [str(index)]
+                fields = [*ids, str(int(p >= threshold))] + ([f"{p:.6f}"] if write_probability else [])
+                out.write("\t".join(fields) + "\n")
+            out.flush()
+            written += len(batch)
+            progress.update(len(batch))
+    return written

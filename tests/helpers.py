@@ -1,0 +1,34 @@
+"""Helpers shared by the tests (fixtures are in conftest.py)."""
+
+import importlib.util
+from pathlib import Path
+
+from transformers import BertConfig
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def tiny_bert_config(**overrides) -> BertConfig:
+    """A 2-layer, 32-wide BERT over tests/fixtures/vocab.txt (English words + common Chinese characters)."""
+    vocab_size = sum(1 for line in open(FIXTURES / "vocab.txt", encoding="utf-8") if line.strip())
+    config = dict(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=128,
+        hidden_dropout_prob=0.1,
+        attention_probs_dropout_prob=0.1,
+    )
+    config.update(overrides)
+    return BertConfig(**config)
+
+
+def load_recipe(name: str):
+    """Import recipes/<name>.py as a module (recipes are scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", REPO_ROOT / "recipes" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

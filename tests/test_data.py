@@ -1,0 +1,145 @@
+"""Loaders: real-file counts and formats, splits, generic files, and the errors for bad rows."""
+
+import json
+
+import pytest
+from transformers import BertTokenizer
+
+from scl_trainer.data import (
+    DataError,
+    iter_ccf_qa_match,
+    load_ccf_qa_match,
+    load_mrpc,
+    load_pair_file,
+    split_by_group,
+    split_train_validation,
+    tokenize_pairs,
+)
+
+
+def test_ccf_train_join_counts_and_order(data_dir):
+    ds = load_ccf_qa_match(data_dir, "train", empty_texts="keep")
+    assert ds.column_names == ["query_id", "reply_id", "text_a", "text_b", "label"]
+    assert len(ds) == 21_585
+    assert sum(ds["label"]) == 5_387
+    assert len(set(ds["query_id"])) == 6_000
+    # The join: row 1 of train.reply.tsv is query 0's first reply, and text_a is query 0's text.
+    first_query = (data_dir / "ccf_qa_match" / "train.query.tsv").read_text(encoding="utf-8").splitlines()[0]
+    assert ds[0]["query_id"] == "0" and ds[0]["reply_id"] == "0"
+    assert ds[0]["text_a"] == first_query.split("\t")[1]
+
+
+def test_ccf_train_has_one_empty_reply_which_is_an_error_unless_dropped(data_dir, caplog):
+    with pytest.raises(DataError, match=r"train\.reply\.tsv, row 2195, column 'reply': empty"):
+        load_ccf_qa_match(data_dir, "train")
+    with caplog.at_level("WARNING"):
+        ds = load_ccf_qa_match(data_dir, "train", empty_texts="drop")
+    assert len(ds) == 21_584
+    assert "dropped 1 rows with empty text (rows 2195)" in caplog.text
+
+
+def test_ccf_test_is_unlabelled_and_complete(data_dir):
+    rows = list(iter_ccf_qa_match(data_dir, "test", empty_texts="keep"))
+    assert len(rows) == 53_757
+    assert "label" not in rows[0]
+    assert len({r["query_id"] for r in rows}) == 14_000
+
+
+def test_split_by_query_id_has_no_shared_query_and_is_seeded(data_dir):
+    ds = load_ccf_qa_match(data_dir, "train", empty_texts="drop")
+    splits = split_by_group(ds, "query_id", validation_size=0.1, seed=13)
+    train_q, val_q = set(splits["train"]["query_id"]), set(splits["validation"]["query_id"])
+    assert not train_q & val_q
+    assert len(train_q) + len(val_q) == 6_000
+    assert len(val_q) == 600  # 10% of the queries
+    assert len(splits["train"]) + len(splits["validation"]) == len(ds)
+    again = split_by_group(ds, "query_id", validation_size=0.1, seed=13)
+    assert again["validation"]["reply_id"] == splits["validation"]["reply_id"]
+    other = split_by_group(ds, "query_id", validation_size=0.1, seed=14)
+    assert set(other["validation"]["query_id"]) != val_q
+
+
+def test_mrpc_counts_quotes_and_optional_header(data_dir, tmp_path):
+    path = data_dir / "mrpc" / "msr_paraphrase_train.txt"
+    ds = load_mrpc(path)
+    assert len(ds) == 4_076
+    assert sum(ds["label"]) == 2_753
+    assert ds[0]["text_a"].startswith('Amrozi accused his brother, whom he called "the witness"')  # quotes kept
+    with_header = tmp_path / "mrpc_with_header.txt"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)[:5]
+    with_header.write_text("Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n" + "".join(lines), encoding="utf-8")
+    assert load_mrpc(with_header)["text_a"] == ds.select(range(5))["text_a"]
+
+
+def test_stratified_split_keeps_class_balance(data_dir):
+    ds = load_mrpc(data_dir / "mrpc" / "msr_paraphrase_train.txt")
+    splits = split_train_validation(ds, 0.1, seed=42)
+    assert len(splits["validation"]) == 408
+    share = sum(splits["validation"]["label"]) / len(splits["validation"])
+    assert share == pytest.approx(2_753 / 4_076, abs=0.005)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl"])
+def test_generic_files_with_configurable_columns(tmp_path, suffix):
+    rows = [("What is it?", 'A "thing", really', 1), ("Where?", "Here", 0)]
+    path = tmp_path / f"pairs{suffix}"
+    if suffix == ".jsonl":
+        path.write_text("\n".join(json.dumps({"q": a, "r": b, "y": y}) for a, b, y in rows) + "\n", encoding="utf-8")
+    elif suffix == ".csv":
+        body = "".join(f'"{a}","{b.replace(chr(34), chr(34) * 2)}",{y}\n' for a, b, y in rows)
+        path.write_text("q,r,y\n" + body, encoding="utf-8")
+    else:
+        path.write_text("q\tr\ty\n" + "".join(f"{a}\t{b}\t{y}\n" for a, b, y in rows), encoding="utf-8")
+    ds = load_pair_file(path, text_a_column="q", text_b_column="r", label_column="y")
+    assert ds["text_a"] == ["What is it?", "Where?"]
+    assert ds["text_b"] == ['A "thing", really', "Here"]
+    assert ds["label"] == [1, 0]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("text_a\ttext_b\tlabel\nx\ty\t2\n", r"pairs\.tsv, row 2, column 'label': label must be 0 or 1, got '2'"),
+        ("text_a\ttext_b\tlabel\nx\ty\tyes\n", r"row 2, column 'label': label must be 0 or 1, got 'yes'"),
+        ("text_a\ttext_b\tlabel\nx\ty\t\n", r"row 2, column 'label': label must be 0 or 1, got ''"),
+        ("text_a\ttext_b\tlabel\nx\ty\tnan\n", r"row 2, column 'label': label must be 0 or 1, got 'nan'"),
+        ("text_a\ttext_b\tlabel\nx\t  \t1\n", r"row 2, column 'text_b': empty or whitespace-only text"),
+        ("text_a\ttext_b\nx\ty\n", r"row 1, column 'label': column not found"),
+        ("text_a,text_b,label\nx,y,1\n", r"wrong delimiter for a \.tsv file"),
+        ("text_a\ttext_b\tlabel\nx\ty\n", r"row 2: 2 fields, the header has 3"),
+    ],
+    ids=["label-2", "label-yes", "label-empty", "label-nan", "empty-text", "missing-column", "delimiter", "ragged"],
+)
+def test_bad_rows_name_file_row_and_column(tmp_path, content, message):
+    path = tmp_path / "pairs.tsv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        load_pair_file(path)
+
+
+def test_missing_files_and_dirs(tmp_path):
+    with pytest.raises(DataError, match=r"directory .*nowhere/ccf_qa_match does not exist .*--data_dir"):
+        load_ccf_qa_match(tmp_path / "nowhere")
+    with pytest.raises(DataError, match=r"file .*missing\.tsv does not exist"):
+        load_pair_file(tmp_path / "missing.tsv")
+
+
+def test_ccf_reply_without_query(tmp_path):
+    (tmp_path / "ccf_qa_match").mkdir()
+    (tmp_path / "ccf_qa_match" / "train.query.tsv").write_text("0\t毛坯吗？\n", encoding="utf-8")
+    (tmp_path / "ccf_qa_match" / "train.reply.tsv").write_text("0\t0\t是的\t1\n7\t0\t不是\t0\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"train\.reply\.tsv, row 2, column 'query_id': query id '7' has no query"):
+        load_ccf_qa_match(tmp_path)
+
+
+def test_tokenize_pairs_counts_truncation(tiny_tokenizer: BertTokenizer, tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    rows = [{"text_a": "a b", "text_b": "c", "label": 1}, {"text_a": "the " * 30, "text_b": "house " * 30, "label": 0}]
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    tokenized, truncated = tokenize_pairs(load_pair_file(path), tiny_tokenizer, max_length=16)
+    assert truncated == 1
+    assert [len(ids) for ids in tokenized["input_ids"]] == [6, 16]  # [CLS] a b [SEP] c [SEP]
+    assert tokenized["label"] == [1, 0]
+    # A pair exactly at the limit is not counted as truncated.
+    _, truncated = tokenize_pairs(load_pair_file(path).select([0]), tiny_tokenizer, max_length=6)
+    assert truncated == 0
