@@ -166,9 +166,7 @@ def main(script_args: ScriptArguments, model_args: ModelArguments, training_args
     datasets.utils.logging.set_verbosity(training_args.get_process_log_level())
 
     # Everything that can be wrong with the input is checked before the first step.
-    check_output_dir(
-        training_args.output_dir, script_args.overwrite_output_dir, training_args.resume_from_checkpoint
-    )
+    check_output_dir(training_args.output_dir, script_args.overwrite_output_dir, training_args.resume_from_checkpoint)
     splits = load_splits(script_args, training_args.seed)
     logger.info(f"{script_args.dataset_name}: {len(splits['train'])} train, {len(splits['validation'])} validation")
     model, tokenizer = load_model(model_args)

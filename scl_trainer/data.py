@@ -305,7 +305,9 @@ def load_hub_pairs(
     source = f"{name}" + (f"/{config_name}" if config_name else "") + f"[{split}]"
     missing = [c for c in (text_a_column, text_b_column, label_column) if c and c not in dataset.column_names]
     if missing:
-        raise DataError(f"{_where(source, None, missing[0])}: column not found; the columns are {dataset.column_names}")
+        raise DataError(
+            f"{_where(source, None, missing[0])}: column not found; the columns are {dataset.column_names}"
+        )
     # Hub rows are numbered from 0, as in the dataset viewer.
     return _to_dataset(
         _pairs(enumerate(dataset), source, text_a_column, text_b_column, label_column, (), empty_texts), source

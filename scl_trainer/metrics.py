@@ -2,7 +2,14 @@
 
 import numpy as np
 from scipy.special import expit
-from sklearn.metrics import accuracy_score, f1_score, precision_recall_curve, precision_score, recall_score, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    f1_score,
+    precision_recall_curve,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
 from transformers import EvalPrediction
 
 __all__ = ["best_f1_threshold", "pair_classification_metrics"]

@@ -36,7 +36,9 @@ class ConfigArgumentParser(HfArgumentParser):
         known = {action.dest for action in self._actions}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"{path}: unknown field(s) {unknown}; every key must be a recipe or TrainingArguments field")
+            raise ValueError(
+                f"{path}: unknown field(s) {unknown}; every key must be a recipe or TrainingArguments field"
+            )
         # argparse converts string defaults with the field's type but keeps other defaults as they are: YAML reads
         # `1e-5` as a string and `0.1` as a float, both end up right.
         return values

@@ -14,6 +14,8 @@ from transformers import (
     PreTrainedModel,
     Trainer,
     TrainerCallback,
+)
+from transformers import (
     __version__ as transformers_version,
 )
 from transformers.modeling_outputs import SequenceClassifierOutput

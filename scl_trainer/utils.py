@@ -38,7 +38,11 @@ def from_pretrained(cls, name_or_path: str, field_name: str = "model_name_or_pat
         if os.path.isdir(path):
             raise
         offline = hub_constants.HF_HUB_OFFLINE
-        reason = "the Hugging Face Hub is disabled (HF_HUB_OFFLINE=1)" if offline else "the Hub is unreachable or has no such model"
+        reason = (
+            "the Hugging Face Hub is disabled (HF_HUB_OFFLINE=1)"
+            if offline
+            else "the Hub is unreachable or has no such model"
+        )
         raise OSError(
             f"--{field_name} {name_or_path!r} is not a local folder and {reason}. Pass the path of a local model "
             f"folder (one with config.json and the weights), e.g. --{field_name} /path/to/model. Original error: {e}"

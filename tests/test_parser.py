@@ -17,7 +17,9 @@ class Script:
 
 def test_yaml_gives_defaults_and_flags_override(tmp_path):
     path = tmp_path / "config.yaml"
-    path.write_text("dataset_name: ccf_qa_match\nflag: true\nlearning_rate: 1e-5\nscl_weight: 0.3\nwarmup_steps: 0.1\n")
+    path.write_text(
+        "dataset_name: ccf_qa_match\nflag: true\nlearning_rate: 1e-5\nscl_weight: 0.3\nwarmup_steps: 0.1\n"
+    )
     parser = ConfigArgumentParser((Script, SCLConfig))
     script, config = parser.parse_args_and_config(
         ["--config", str(path), "--scl_weight", "0.5", "--output_dir", str(tmp_path / "o")]

@@ -127,7 +127,9 @@ def test_push_to_hub_uploads_checkpoint_and_card(tmp_path, tiny_encoder_dir, dat
                 "repo_id": repo_id,
                 "path_in_repo": path_in_repo,
                 "files": sorted(filter_repo_objects(files, ignore_patterns=ignore_patterns)),
-                "readme": (Path(folder_path) / "README.md").read_text() if (Path(folder_path) / "README.md").exists() else "",
+                "readme": (Path(folder_path) / "README.md").read_text()
+                if (Path(folder_path) / "README.md").exists()
+                else "",
             }
         )
         if kwargs.get("run_as_future"):
@@ -144,9 +146,7 @@ def test_push_to_hub_uploads_checkpoint_and_card(tmp_path, tiny_encoder_dir, dat
     recipe = load_recipe("supcon_pair")
     out = tmp_path / "push"
     recipe.main(
-        recipe.ScriptArguments(
-            dataset_name="mrpc", data_dir=str(data_dir), max_train_samples=32, max_eval_samples=16
-        ),
+        recipe.ScriptArguments(dataset_name="mrpc", data_dir=str(data_dir), max_train_samples=32, max_eval_samples=16),
         recipe.ModelArguments(model_name_or_path=tiny_encoder_dir),
         SCLConfig(
             output_dir=str(out),

@@ -84,7 +84,9 @@ def test_weight_zero_trains_exactly_like_plain_bce(tmp_path, tiny_classifier, ti
     data = toy_pairs(40)
     scl_model, bce_model = tiny_classifier, copy.deepcopy(tiny_classifier)
 
-    SCLTrainer(scl_model, config(tmp_path, scl_weight=0.0, max_steps=5), train_dataset=data, processing_class=tiny_tokenizer).train()
+    SCLTrainer(
+        scl_model, config(tmp_path, scl_weight=0.0, max_steps=5), train_dataset=data, processing_class=tiny_tokenizer
+    ).train()
 
     bce_data = data.map(
         lambda b: {
@@ -115,7 +117,9 @@ def test_gradient_accumulation_averages_micro_batch_losses(tmp_path, tiny_tokeni
     transformers 5.x skips the division for models whose forward takes **kwargs, which doubles the step."""
     data = toy_pairs(8, seed=3)
     torch.manual_seed(0)  # dropout off, so the reference sees the same network as the Trainer
-    model = BertForSequenceClassification(tiny_bert_config(num_labels=1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+    model = BertForSequenceClassification(
+        tiny_bert_config(num_labels=1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    )
     reference = copy.deepcopy(model)
     args = config(
         tmp_path,
