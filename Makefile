@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help install test test-fast lint format demo bench clean
+.PHONY: help install test test-fast lint format demo simcse bench clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,8 +43,12 @@ format: $(STAMP) ## ruff fix + format
 demo: $(STAMP) ## train MiniLM (offline) on MRPC with BCE + SupCon, print validation F1 (~10 min on 2 cores)
 	$(PY) recipes/supcon_pair.py --config recipes/supcon_pair/mrpc_minilm.yaml --overwrite_output_dir $(ARGS)
 
-bench: $(STAMP) ## run the benchmarks in bench/, results in bench/results/
+simcse: $(STAMP) ## unsupervised SimCSE on MiniLM (offline) over STS-B train sentences, print STS-B dev/test Spearman
+	$(PY) recipes/simcse_unsup.py --config recipes/simcse_unsup/stsb_minilm.yaml --overwrite_output_dir $(ARGS)
+
+bench: $(STAMP) ## run the benchmarks in bench/ (~15 min), results in bench/results/
 	$(PY) bench/overhead.py
+	$(PY) bench/simcse_vs_st.py
 
 clean: ## remove outputs/ and caches (keeps .venv)
 	rm -rf outputs .pytest_cache .ruff_cache

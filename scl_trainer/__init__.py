@@ -1,10 +1,12 @@
 """scl_trainer: contrastive fine-tuning of transformer encoders on top of the Hugging Face Trainer."""
 
 from .data import DEFAULT_DATA_DIR, DataError
-from .losses import SupConLoss
+from .losses import SimCSELoss, SupConLoss
 from .metrics import best_f1_threshold, pair_classification_metrics
 from .scl_config import SCLConfig
 from .scl_trainer import SCLTrainer
+from .simcse_config import SimCSEConfig
+from .simcse_trainer import SimCSETrainer
 
 __version__ = "0.1.0"
 
@@ -13,6 +15,9 @@ __all__ = [
     "DataError",
     "SCLConfig",
     "SCLTrainer",
+    "SimCSEConfig",
+    "SimCSELoss",
+    "SimCSETrainer",
     "SupConLoss",
     "best_f1_threshold",
     "pair_classification_metrics",

@@ -9,6 +9,9 @@ Sources:
 - `load_mrpc`: the Microsoft Research Paraphrase Corpus text file (header line optional, quotes are literal).
 - `load_pair_file`: any CSV (header, standard quoting), TSV (header, no quoting) or JSONL file.
 - `load_hub_pairs`: any dataset on the Hugging Face Hub (or a local dataset script/folder) via `load_dataset`.
+
+For SimCSE: `load_stsb` (STS benchmark pairs with gold scores) and `load_sentences` (an unlabelled training corpus,
+one `text` column, deduplicated).
 """
 
 import csv
@@ -31,9 +34,13 @@ __all__ = [
     "load_hub_pairs",
     "load_mrpc",
     "load_pair_file",
+    "load_sentences",
+    "load_stsb",
     "split_by_group",
     "split_train_validation",
     "tokenize_pairs",
+    "tokenize_sentences",
+    "tokenize_sts",
 ]
 
 logger = logging.getLogger(__name__)
@@ -220,6 +227,47 @@ def load_mrpc(path: str | os.PathLike, empty_texts: str = "error") -> Dataset:
 # ---- Any CSV / TSV / JSONL file, any hub dataset --------------------------------------------------------------------
 
 
+def _iter_records(path: Path, needed: list[str]) -> Iterator[tuple[int, dict]]:
+    """(row number, {column: value}) of a `.csv` (header row, standard quoting), `.tsv`/`.txt` (header row, tabs, no
+    quoting) or `.jsonl`/`.json` (one object per line) file, checking that the `needed` columns exist."""
+    suffix = path.suffix.lower()
+
+    def check_columns(found: Iterable[str], row: int):
+        missing = [c for c in needed if c not in found]
+        if missing:
+            found = list(found)
+            hint = ""
+            if len(found) == 1 and any(d in found[0] for d in "\t,;|"):
+                hint = f" The header was read as a single column {found[0]!r}: wrong delimiter for a {suffix} file?"
+            raise DataError(f"{_where(path, row, missing[0])}: column not found; the columns are {found}.{hint}")
+
+    with open(path, encoding="utf-8", newline="") as f:
+        if suffix in (".jsonl", ".json"):
+            for row, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{_where(path, row)}: not a JSON object ({e.msg})") from None
+                if not isinstance(record, dict):
+                    raise DataError(f"{_where(path, row)}: expected a JSON object, got {type(record).__name__}")
+                check_columns(record, row)
+                yield row, record
+            return
+        reader = csv.reader(f) if suffix == ".csv" else csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(reader, None)
+        if header is None:
+            raise DataError(f"{path}: empty file (a header row with the column names is expected)")
+        check_columns(header, 1)
+        for values in reader:
+            if not values:
+                continue
+            if len(values) != len(header):
+                raise DataError(f"{_where(path, reader.line_num)}: {len(values)} fields, the header has {len(header)}")
+            yield reader.line_num, dict(zip(header, values))
+
+
 def iter_pair_file(
     path: str | os.PathLike,
     text_a_column: str = "text_a",
@@ -232,50 +280,8 @@ def iter_pair_file(
     `.jsonl`/`.json` (one object per line) file. `label_column=None` reads unlabelled data."""
     path = _require_file(path, "pair file")
     needed = [c for c in (*id_columns, text_a_column, text_b_column, label_column) if c is not None]
-    suffix = path.suffix.lower()
-
-    def check_columns(found: Iterable[str], row: int):
-        missing = [c for c in needed if c not in found]
-        if missing:
-            found = list(found)
-            hint = ""
-            if len(found) == 1 and any(d in found[0] for d in "\t,;|"):
-                hint = f" The header was read as a single column {found[0]!r}: wrong delimiter for a {suffix} file?"
-            raise DataError(f"{_where(path, row, missing[0])}: column not found; the columns are {found}.{hint}")
-
-    def rows():
-        with open(path, encoding="utf-8", newline="") as f:
-            if suffix in (".jsonl", ".json"):
-                for row, line in enumerate(f, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        record = json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise DataError(f"{_where(path, row)}: not a JSON object ({e.msg})") from None
-                    if not isinstance(record, dict):
-                        raise DataError(f"{_where(path, row)}: expected a JSON object, got {type(record).__name__}")
-                    check_columns(record, row)
-                    yield row, record
-            else:
-                if suffix == ".csv":
-                    reader = csv.reader(f)
-                else:
-                    reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-                header = next(reader, None)
-                if header is None:
-                    raise DataError(f"{path}: empty file (a header row with the column names is expected)")
-                check_columns(header, 1)
-                for values in reader:
-                    if not values:
-                        continue
-                    if len(values) != len(header):
-                        raise DataError(
-                            f"{_where(path, reader.line_num)}: {len(values)} fields, the header has {len(header)}"
-                        )
-                    yield reader.line_num, dict(zip(header, values))
-
-    yield from _pairs(rows(), str(path), text_a_column, text_b_column, label_column, id_columns, empty_texts)
+    rows = _iter_records(path, needed)
+    yield from _pairs(rows, str(path), text_a_column, text_b_column, label_column, id_columns, empty_texts)
 
 
 def load_pair_file(
@@ -314,6 +320,88 @@ def load_hub_pairs(
     )
 
 
+# ---- STS benchmark and sentence corpora (SimCSE) -------------------------------------------------------------------
+
+STSB_FILES = {"train": "sts-train.csv", "validation": "sts-dev.csv", "dev": "sts-dev.csv", "test": "sts-test.csv"}
+
+
+def load_stsb(data_dir: str | os.PathLike = DEFAULT_DATA_DIR, split: str = "validation") -> Dataset:
+    """STS benchmark pairs with their gold similarity: {sentence1, sentence2, score (0-5)}.
+
+    The files are tab-separated without quoting: genre, file, year, id, score, sentence1, sentence2, and on some rows
+    two more source fields, which are ignored. Rows are read by splitting on tabs (quote characters are text)."""
+    if split not in STSB_FILES:
+        raise ValueError(f"STS-B split must be one of {sorted(STSB_FILES)}, got {split!r}")
+    path = _require_file(Path(data_dir) / "stsbenchmark" / STSB_FILES[split], "stsbenchmark")
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for row, line in enumerate(f, start=1):
+            fields = line.rstrip("\r\n").split("\t")
+            if len(fields) not in (7, 9):
+                raise DataError(
+                    f"{_where(path, row)}: expected 7 tab-separated fields (genre, file, year, id, score, sentence1, "
+                    f"sentence2), or 9 with the two source fields; found {len(fields)}"
+                )
+            try:
+                score = float(fields[4])
+            except ValueError:
+                raise DataError(f"{_where(path, row, 'score')}: not a number: {fields[4]!r}") from None
+            if not 0.0 <= score <= 5.0:  # also rejects NaN
+                raise DataError(f"{_where(path, row, 'score')}: must be within [0, 5], got {fields[4]!r}")
+            for column, text in (("sentence1", fields[5]), ("sentence2", fields[6])):
+                if not text.strip():
+                    raise DataError(f"{_where(path, row, column)}: empty or whitespace-only text")
+            records.append({"sentence1": fields[5], "sentence2": fields[6], "score": score})
+    return _to_dataset(records, str(path))
+
+
+def load_sentences(
+    source: str = "stsb",
+    data_dir: str | os.PathLike = DEFAULT_DATA_DIR,
+    column: str = "text",
+    config_name: str | None = None,
+    split: str = "train",
+) -> Dataset:
+    """An unlabelled sentence corpus as a Dataset with one `text` column: empty lines dropped, duplicates removed
+    (first occurrence kept, order preserved), both counts logged.
+
+    `source`: `stsb` (the unique sentences of STS-B train, scores unused), a `.txt` file (one sentence per line), a
+    `.csv`/`.tsv`/`.jsonl` file (`column`), or a Hugging Face Hub dataset id (`column`, `config_name`, `split`)."""
+    suffix = os.path.splitext(source)[1].lower()
+    if source == "stsb":
+        pairs = load_stsb(data_dir, "train")
+        texts = [t for pair in zip(pairs["sentence1"], pairs["sentence2"]) for t in pair]
+        origin = str(Path(data_dir) / "stsbenchmark" / STSB_FILES["train"])
+    elif suffix == ".txt":
+        path = _require_file(source, "sentence file")
+        with open(path, encoding="utf-8") as f:
+            texts = [line.rstrip("\r\n") for line in f]
+        origin = str(path)
+    elif suffix in (".csv", ".tsv", ".jsonl", ".json"):
+        path = _require_file(source, "sentence file")
+        rows = _iter_records(path, [column])
+        texts = [_check_text(record[column], path, row, column) for row, record in rows]
+        origin = str(path)
+    else:
+        dataset = load_dataset(source, config_name, split=split)
+        if column not in dataset.column_names:
+            raise DataError(
+                f"{_where(source, None, column)}: column not found; the columns are {dataset.column_names}"
+            )
+        texts = dataset[column]
+        origin = source
+    non_empty = [t for t in texts if t is not None and t.strip()]
+    unique = list(dict.fromkeys(non_empty))
+    if len(non_empty) < len(texts) or len(unique) < len(non_empty):
+        logger.info(
+            f"{origin}: {len(texts)} sentences, dropped {len(texts) - len(non_empty)} empty and "
+            f"{len(non_empty) - len(unique)} duplicates, {len(unique)} left"
+        )
+    if not unique:
+        raise DataError(f"{origin}: no sentences")
+    return Dataset.from_dict({"text": unique})
+
+
 # ---- Splits and tokenization ----------------------------------------------------------------------------------------
 
 
@@ -333,19 +421,56 @@ def split_train_validation(dataset: Dataset, validation_size: float, seed: int) 
     return DatasetDict(train=dataset.select(sorted(train_idx)), validation=dataset.select(sorted(val_idx)))
 
 
+def _encode(tokenizer, texts, text_pairs, max_length: int) -> tuple[dict, list[bool]]:
+    """Tokenize with truncation to `max_length` and say which inputs were truncated. The first call only measures
+    (it cannot exceed max_length + 1 tokens), so the count is exact and no "too long" warning is raised."""
+    probe = tokenizer(texts, text_pairs, truncation=True, max_length=max_length + 1)
+    encoded = tokenizer(texts, text_pairs, truncation=True, max_length=max_length)
+    return dict(encoded), [len(ids) > max_length for ids in probe["input_ids"]]
+
+
+def _map_counting_truncation(dataset: Dataset, encode, keep: list[str], desc: str) -> tuple[Dataset, int]:
+    remove = [c for c in dataset.column_names if c not in keep]
+    tokenized = dataset.map(encode, batched=True, remove_columns=remove, desc=desc)
+    num_truncated = sum(tokenized["truncated"])
+    return tokenized.remove_columns("truncated"), num_truncated
+
+
 def tokenize_pairs(dataset: Dataset, tokenizer, max_length: int) -> tuple[Dataset, int]:
     """Tokenize `text_a`/`text_b` pairs (truncated to `max_length`, longest text first). Returns the dataset with the
     tokenizer's columns plus `label` (when present) and the number of pairs that had to be truncated."""
 
     def encode(batch):
-        # The first call only measures (it cannot exceed max_length + 1), so truncation is counted exactly.
-        probe = tokenizer(batch["text_a"], batch["text_b"], truncation=True, max_length=max_length + 1)
-        encoded = tokenizer(batch["text_a"], batch["text_b"], truncation=True, max_length=max_length)
-        encoded["truncated"] = [len(ids) > max_length for ids in probe["input_ids"]]
-        return encoded
+        encoded, truncated = _encode(tokenizer, batch["text_a"], batch["text_b"], max_length)
+        return {**encoded, "truncated": truncated}
 
     keep = ["label"] if "label" in dataset.column_names else []
-    remove = [c for c in dataset.column_names if c not in keep]
-    tokenized = dataset.map(encode, batched=True, remove_columns=remove, desc="Tokenizing pairs")
-    num_truncated = sum(tokenized["truncated"])
-    return tokenized.remove_columns("truncated"), num_truncated
+    return _map_counting_truncation(dataset, encode, keep, "Tokenizing pairs")
+
+
+def tokenize_sentences(dataset: Dataset, tokenizer, max_length: int, column: str = "text") -> tuple[Dataset, int]:
+    """Tokenize single sentences (truncated to `max_length`); returns the tokenizer's columns and the number of
+    truncated sentences."""
+
+    def encode(batch):
+        encoded, truncated = _encode(tokenizer, batch[column], None, max_length)
+        return {**encoded, "truncated": truncated}
+
+    return _map_counting_truncation(dataset, encode, [], "Tokenizing sentences")
+
+
+def tokenize_sts(dataset: Dataset, tokenizer, max_length: int) -> tuple[Dataset, int]:
+    """Tokenize STS pairs as two separate sentences: `a_*` columns for sentence1, `b_*` for sentence2, `labels` for
+    the gold score. Returns the dataset and the number of pairs with a truncated sentence."""
+
+    def encode(batch):
+        a, truncated_a = _encode(tokenizer, batch["sentence1"], None, max_length)
+        b, truncated_b = _encode(tokenizer, batch["sentence2"], None, max_length)
+        return {
+            **{f"a_{k}": v for k, v in a.items()},
+            **{f"b_{k}": v for k, v in b.items()},
+            "labels": batch["score"],
+            "truncated": [x or y for x, y in zip(truncated_a, truncated_b)],
+        }
+
+    return _map_counting_truncation(dataset, encode, [], "Tokenizing STS pairs")

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SupConLoss"]
+__all__ = ["SimCSELoss", "SupConLoss"]
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -33,19 +33,25 @@ class SupConLoss(nn.Module):
     as zeros in the mean, which shrinks the loss on batches with many singletons). When no anchor has a positive the
     loss is a zero that stays connected to the graph, so backward gives zero gradients rather than NaN.
 
+    Distributed use: pass the rows of all processes as `embeddings`/`labels` (every row is a candidate) and this
+    process's rows as `anchors`; the result is this process's share of the batch loss (the sum of L_i over its
+    anchors divided by the number of anchors with a positive in the whole batch), so the shares add up to the loss.
+
     Args:
         temperature: the softmax temperature t (> 0). The CCF QA-matching seed uses 0.2.
 
     Shapes:
         embeddings: (N, D) float tensor, not necessarily normalized.
         labels: (N,) integer (or integral float) tensor.
-        returns: scalar tensor; with `return_stats=True` a tuple (loss, stats) where stats holds
-            `anchors_without_positive` and `anchors` (0-dim tensors, detached).
+        anchors: a slice of the N rows (default: all rows), A rows.
+        returns: scalar tensor; with `return_stats=True` a tuple (loss, stats) of detached 0-dim tensors over the
+            anchors: `anchors`, `anchors_without_positive`, `negatives_per_anchor` (mean) and `pos_neg_gap` (mean
+            over anchors with positives and negatives of: mean cosine to positives - max cosine to negatives).
 
     References:
         Khosla et al., "Supervised Contrastive Learning", NeurIPS 2020, https://arxiv.org/abs/2004.11362, Eq. (2)
         (L^sup_out). Used for fine-tuning as in Gunel et al., "Supervised Contrastive Learning for Pre-trained
-        Language Model Fine-Tuning", ICLR 2021, https://arxiv.org/abs/2011.01403, Eq. (2)-(3).
+        Language Model Fine-Tuning", ICLR 2021, https://arxiv.org/abs/2011.01403, Sec. 3.
     """
 
     def __init__(self, temperature: float = 0.2):
@@ -58,7 +64,11 @@ class SupConLoss(nn.Module):
         return f"temperature={self.temperature}"
 
     def forward(
-        self, embeddings: torch.Tensor, labels: torch.Tensor, return_stats: bool = False
+        self,
+        embeddings: torch.Tensor,
+        labels: torch.Tensor,
+        anchors: slice | None = None,
+        return_stats: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if embeddings.dim() != 2 or labels.dim() != 1 or labels.size(0) != embeddings.size(0):
             raise ValueError(
@@ -66,30 +76,131 @@ class SupConLoss(nn.Module):
                 f"{tuple(labels.shape)}"
             )
         n = embeddings.size(0)
+        anchors = anchors if anchors is not None else slice(0, n)
         with torch.autocast(device_type=embeddings.device.type, enabled=False):
             z = F.normalize(embeddings.to(_compute_dtype(embeddings.dtype)), dim=-1)  # (N, D)
-            logits = z @ z.T / self.temperature  # (N, N)
+            cosine = z[anchors] @ z.T  # (A, N)
+            rows = torch.arange(n, device=z.device)[anchors]  # (A,) index of each anchor among the N rows
+            self_mask = rows.unsqueeze(1) == torch.arange(n, device=z.device).unsqueeze(0)  # (A, N)
+            same_label = labels[anchors].unsqueeze(1) == labels.unsqueeze(0)  # (A, N)
+            positive_mask = same_label & ~self_mask  # (A, N)
+            negative_mask = ~same_label  # (A, N)
+            num_positives = positive_mask.sum(dim=1)  # (A,)
+            has_positive = num_positives > 0  # (A,)
+            # Anchors with a positive in the whole batch: the denominator of the batch mean.
+            _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
+            batch_with_positive = (counts[inverse] >= 2).sum()
 
-            self_mask = torch.eye(n, dtype=torch.bool, device=z.device)  # (N, N)
-            positive_mask = (labels.unsqueeze(0) == labels.unsqueeze(1)) & ~self_mask  # (N, N)
-            num_positives = positive_mask.sum(dim=1)  # (N,)
-            has_positive = num_positives > 0  # (N,)
+            stats = {}
+            if return_stats:
+                with torch.no_grad():
+                    has_both = has_positive & negative_mask.any(dim=1)
+                    mean_positive = torch.where(positive_mask, cosine, 0.0).sum(1) / num_positives.clamp(min=1)
+                    hardest_negative = cosine.masked_fill(~negative_mask, float("-inf")).max(dim=1).values
+                    gap = (mean_positive - hardest_negative)[has_both]
+                    stats = {
+                        "anchors": torch.tensor(len(rows), device=z.device),
+                        "anchors_without_positive": (~has_positive).sum(),
+                        "negatives_per_anchor": negative_mask.sum(1).float().mean(),
+                        "pos_neg_gap": gap.mean() if gap.numel() else torch.tensor(float("nan"), device=z.device),
+                    }
 
-            stats = {
-                "anchors_without_positive": (~has_positive).sum().detach(),
-                "anchors": torch.tensor(n, device=z.device),
-            }
+            logits = cosine / self.temperature  # (A, N)
             if not has_positive.any():
-                # Nothing to contrast: a zero that keeps the graph (and gives exact zero gradients).
+                # Nothing to contrast here: a zero that keeps the graph (and gives exact zero gradients).
                 loss = logits.sum() * 0.0
                 return (loss, stats) if return_stats else loss
 
             # log-softmax over k != i. -inf on the diagonal is safe in float32/64 (it is never a half tensor), and
-            # every row keeps at least one finite entry because n >= 2 here (an anchor with a positive exists).
+            # every anchor row keeps a finite entry (n >= 2 here: an anchor with a positive exists).
             logits = logits.masked_fill(self_mask, float("-inf"))
-            log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)  # (N, N), diagonal -inf
+            log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)  # (A, N), diagonal -inf
             # `where` rather than multiply, so the -inf diagonal never meets a 0 (0 * -inf = NaN).
-            positive_log_prob = torch.where(positive_mask, log_prob, torch.zeros_like(log_prob)).sum(dim=1)  # (N,)
-            per_anchor = -positive_log_prob[has_positive] / num_positives[has_positive]  # (A,)
-            loss = per_anchor.mean()
+            positive_log_prob = torch.where(positive_mask, log_prob, torch.zeros_like(log_prob)).sum(dim=1)  # (A,)
+            per_anchor = -positive_log_prob[has_positive] / num_positives[has_positive]  # (A',)
+            loss = per_anchor.sum() / batch_with_positive
         return (loss, stats) if return_stats else loss
+
+
+class SimCSELoss(nn.Module):
+    r"""Unsupervised SimCSE loss over a duplicated batch: rows 2i and 2i+1 are two dropout views of sentence i.
+
+    With z the L2-normalized rows and s_jk = z_j . z_k / t, every row j is a (2B - 1)-way classification whose target
+    is the other view of its sentence, t(j) = j + 1 - 2 (j mod 2) (the seed's `idxs + 1 - idxs % 2 * 2`):
+
+        L = mean_j  -log( exp(s_j,t(j)) / sum_{k != j} exp(s_jk) )
+
+    Both views act as anchors (2B rows), and the other 2B - 2 rows are in-batch negatives. Self-similarity is
+    masked out of the softmax. With B = 1 the only candidate is the target: the loss is exactly 0 (no negatives, no
+    signal) with zero gradients, not NaN.
+
+    `sentence_ids` (optional) marks identical inputs: rows with the same id as the anchor (other than its target)
+    are false negatives and are masked out of the denominator too.
+
+    Distributed use: pass the rows of all processes as `embeddings` and this process's rows as `anchors` (an even
+    slice); the result is this process's share of the batch loss (its rows' terms divided by the global 2B).
+
+    The seed multiplies cosine similarities by a scale of 20, i.e. temperature 0.05 (the paper's value).
+
+    Args:
+        temperature: the softmax temperature t (> 0).
+
+    Shapes:
+        embeddings: (2B, D) float tensor, views of one sentence on adjacent rows, not necessarily normalized.
+        anchors: a slice of the 2B rows starting at an even row (default: all rows), A rows.
+        sentence_ids: (2B,) integer tensor, equal for identical inputs (both views of a sentence share one).
+        returns: scalar tensor; with `return_stats=True` a tuple (loss, stats) of detached 0-dim tensors:
+            `masked_duplicates` (anchor-candidate pairs masked as false negatives) and `negatives_per_anchor`.
+
+    References:
+        Gao, Yao, Chen, "SimCSE: Simple Contrastive Learning of Sentence Embeddings", EMNLP 2021,
+        https://arxiv.org/abs/2104.08821, Eq. (1) (the unsupervised objective; here symmetric over both views).
+    """
+
+    def __init__(self, temperature: float = 0.05):
+        super().__init__()
+        if not temperature > 0:
+            raise ValueError(f"SimCSELoss: temperature must be > 0, got {temperature}")
+        self.temperature = temperature
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}"
+
+    def forward(
+        self,
+        embeddings: torch.Tensor,
+        anchors: slice | None = None,
+        sentence_ids: torch.Tensor | None = None,
+        return_stats: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if embeddings.dim() != 2 or embeddings.size(0) % 2 or embeddings.size(0) == 0:
+            raise ValueError(
+                f"SimCSELoss expects (2B, D) embeddings with the two views of each sentence on adjacent rows, got "
+                f"{tuple(embeddings.shape)}"
+            )
+        n = embeddings.size(0)
+        anchors = anchors if anchors is not None else slice(0, n)
+        with torch.autocast(device_type=embeddings.device.type, enabled=False):
+            z = F.normalize(embeddings.to(_compute_dtype(embeddings.dtype)), dim=-1)  # (2B, D)
+            rows = torch.arange(n, device=z.device)[anchors]  # (A,)
+            if rows.numel() % 2 or (rows.numel() and rows[0] % 2):
+                raise ValueError("SimCSELoss: anchors must hold whole pairs of views (an even slice)")
+            logits = z[anchors] @ z.T / self.temperature  # (A, 2B)
+            columns = torch.arange(n, device=z.device).unsqueeze(0)  # (1, 2B)
+            targets = rows + 1 - rows % 2 * 2  # (A,): the other view of each anchor's sentence
+            masked = rows.unsqueeze(1) == columns  # (A, 2B): self-similarity
+            duplicates = torch.zeros_like(masked)
+            if sentence_ids is not None:
+                duplicates = (sentence_ids[anchors].unsqueeze(1) == sentence_ids.unsqueeze(0)) & ~masked
+                duplicates &= columns != targets.unsqueeze(1)
+                masked = masked | duplicates
+            # -inf is safe here: float32/64 only, and every row keeps its (finite) target.
+            logits = logits.masked_fill(masked, float("-inf"))
+            loss = F.cross_entropy(logits, targets, reduction="sum") / n
+            if not return_stats:
+                return loss
+            stats = {
+                "masked_duplicates": duplicates.sum().detach(),
+                "negatives_per_anchor": (n - 2 - duplicates.sum(1)).float().mean().detach(),
+            }
+        return loss, stats

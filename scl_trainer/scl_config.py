@@ -28,6 +28,22 @@ class SCLConfig(TrainingArguments):
         },
     )
 
+    gather_across_devices: bool = field(
+        default=True,
+        metadata={
+            "help": "With several processes, use the [CLS] vectors and labels of all processes as SupCon candidates "
+            "(gathered with gradient; exact full-batch gradients). No effect with one process."
+        },
+    )
+    contrastive_chunk_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "GradCache: run the forward pass in chunks of this many rows (first without graph, then again "
+            "with the same dropout masks during backward), so the contrastive batch can exceed what fits in memory. "
+            "None: one forward pass over the batch."
+        },
+    )
+
     # TrainingArguments fields with a different default.
     metric_for_best_model: str | None = field(
         default="f1_at_threshold",
@@ -47,4 +63,16 @@ class SCLConfig(TrainingArguments):
             raise ValueError(f"SCLConfig: scl_temperature must be > 0, got {self.scl_temperature}")
         if not self.max_length >= 2:
             raise ValueError(f"SCLConfig: max_length must be >= 2, got {self.max_length}")
+        check_chunk_size(self, "SCLConfig")
         super().__post_init__()
+
+
+def check_chunk_size(config, name: str) -> None:
+    if config.contrastive_chunk_size is None:
+        return
+    if not config.contrastive_chunk_size >= 1:
+        raise ValueError(f"{name}: contrastive_chunk_size must be >= 1, got {config.contrastive_chunk_size}")
+    if config.fp16:
+        raise ValueError(
+            f"{name}: contrastive_chunk_size (GradCache) is not supported with fp16 loss scaling; use bf16 or fp32"
+        )

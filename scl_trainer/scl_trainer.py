@@ -21,6 +21,8 @@ from transformers import (
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .data import tokenize_pairs
+from .distributed import gather_with_grad, gather_without_grad
+from .grad_cache import cached_forward
 from .losses import SupConLoss
 from .metrics import pair_classification_metrics
 from .model_card import markdown_table, render_model_card
@@ -66,9 +68,13 @@ class SCLTrainer(Trainer):
     threshold is stored as `decision_threshold` in the model's `config.json` (so every checkpoint carries the threshold
     tuned for its weights) and is what prediction uses.
 
-    Logged separately per mode: `bce`, `supcon` and `supcon_no_positive_share` (share of anchors whose label occurs
-    once in the batch, which SupCon cannot use). With `scl_weight=0` SupCon is still logged but computed without graph,
-    so training is exactly plain BCE.
+    Logged separately per mode: `bce`, `supcon`, `supcon_no_positive_share` (share of anchors whose label occurs
+    once in the batch, which SupCon cannot use), `supcon_negatives_per_anchor` and `supcon_pos_neg_gap` (mean cosine
+    to positives minus the hardest negative's, a training-health signal). With `scl_weight=0` SupCon is still logged
+    but computed without graph, so training is exactly plain BCE.
+
+    Scale: with several processes the [CLS] vectors of all of them are SupCon candidates (exact gradients, see
+    `scl_trainer.distributed`); `contrastive_chunk_size` turns on GradCache (`scl_trainer.grad_cache`).
 
     Args:
         model: a `PreTrainedModel` with a one-logit sequence classification head, or a model id / path to load one.
@@ -169,25 +175,53 @@ class SCLTrainer(Trainer):
             raise ValueError("SCLTrainer needs 0/1 labels in every batch (a `label` column in the dataset)")
         labels = labels.reshape(-1)  # (N,)
 
-        outputs = model(**inputs, output_hidden_states=True)
-        logits = outputs.logits.squeeze(-1)  # (N,)
-        bce = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
-        cls = outputs.hidden_states[-1][:, 0]  # (N, H): final-layer [CLS], before any pooler
+        outputs = None
+        if model.training and self.args.contrastive_chunk_size:
+            # GradCache: [logit | final-layer CLS] per row, chunk by chunk; backward replays the chunks.
+            def forward(chunk):
+                out = model(**chunk, output_hidden_states=True)
+                return torch.cat([out.logits, out.hidden_states[-1][:, 0]], dim=1)  # (rows, 1 + H)
 
+            rows = cached_forward(
+                forward, inputs, self.args.contrastive_chunk_size, no_sync=lambda: self.accelerator.no_sync(model)
+            )
+            logits, cls = rows[:, 0], rows[:, 1:]
+        else:
+            outputs = model(**inputs, output_hidden_states=True)
+            logits = outputs.logits.squeeze(-1)  # (N,)
+            cls = outputs.hidden_states[-1][:, 0]  # (N, H): final-layer [CLS], before any pooler
+        bce = F.binary_cross_entropy_with_logits(logits.float(), labels.float())  # mean over this process's rows
+
+        # Candidates: this process's rows, or every process's rows (gathered with gradient). The loss is then this
+        # process's share of the global SupCon, times the world size because DDP averages the gradients.
+        scale, anchors, candidates, candidate_labels = 1, None, cls, labels
+        if self.args.gather_across_devices and self.accelerator.num_processes > 1:
+            candidates, anchors = gather_with_grad(cls)
+            candidate_labels = gather_without_grad(labels)
+            scale = self.accelerator.num_processes
         if self.args.scl_weight > 0:
-            supcon, stats = self.supcon_loss(cls, labels, return_stats=True)
+            supcon, stats = self.supcon_loss(candidates, candidate_labels, anchors, return_stats=True)
+            supcon = supcon * scale
             loss = bce + self.args.scl_weight * supcon
         else:  # logged for comparison, but outside the graph: training is exactly plain BCE
             with torch.no_grad():
-                supcon, stats = self.supcon_loss(cls, labels, return_stats=True)
+                supcon, stats = self.supcon_loss(candidates.detach(), candidate_labels, anchors, return_stats=True)
+                supcon = supcon * scale
             loss = bce
 
-        self._metrics[mode]["bce"].append(bce.detach())
-        self._metrics[mode]["supcon"].append(supcon.detach())
-        self._metrics[mode]["supcon_no_positive_share"].append(stats["anchors_without_positive"] / stats["anchors"])
+        metrics = self._metrics[mode]
+        metrics["bce"].append(bce.detach())
+        metrics["supcon"].append(supcon.detach())
+        metrics["supcon_no_positive_share"].append(stats["anchors_without_positive"] / stats["anchors"])
+        metrics["supcon_negatives_per_anchor"].append(stats["negatives_per_anchor"])
+        if not torch.isnan(stats["pos_neg_gap"]):
+            metrics["supcon_pos_neg_gap"].append(stats["pos_neg_gap"])
 
+        if not return_outputs:
+            return loss
         # Only the logits go to the evaluation loop (not the hidden states of every layer).
-        return (loss, SequenceClassifierOutput(loss=loss, logits=outputs.logits)) if return_outputs else loss
+        logits_out = outputs.logits if outputs is not None else logits.unsqueeze(-1)
+        return loss, SequenceClassifierOutput(loss=loss, logits=logits_out)
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
         if isinstance(eval_dataset, Dataset):

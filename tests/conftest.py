@@ -19,7 +19,7 @@ torch.set_num_threads(2)
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
-    return BertTokenizer(vocab_file=str(FIXTURES / "vocab.txt"), do_lower_case=True, model_max_length=128)
+    return BertTokenizer(vocab=str(FIXTURES / "vocab.txt"), do_lower_case=True, model_max_length=128)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,98 @@
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+from .scl_config import check_chunk_size
+
+__all__ = ["SimCSEConfig"]
+
+POOLERS = ("cls", "cls_before_pooler", "mean")
+
+
+@dataclass
+class SimCSEConfig(TrainingArguments):
+    r"""Configuration for [`SimCSETrainer`]: unsupervised SimCSE (dropout views of a duplicated batch).
+
+    Defaults follow the SimCSE paper's unsupervised BERT setting (temperature 0.05, `cls` pooler with an MLP used in
+    training only, max length 32, lr 3e-5, batch 64). Every `TrainingArguments` field is available as well; the ones
+    whose default differs are listed below.
+    """
+
+    temperature: float = field(
+        default=0.05, metadata={"help": "Softmax temperature over cosine similarities (> 0); the seed's scale 20."}
+    )
+    pooler: str = field(
+        default="cls",
+        metadata={
+            "help": "Sentence vector: `cls` (final-layer [CLS] through an MLP in training only, raw [CLS] at "
+            "evaluation and export, as in the paper), `cls_before_pooler` ([CLS], no MLP) or `mean` (mean of the "
+            "token vectors under the attention mask).",
+            "choices": list(POOLERS),
+        },
+    )
+    max_length: int = field(
+        default=32, metadata={"help": "Max tokens per training sentence; longer ones are truncated and counted."}
+    )
+    eval_max_length: int = field(
+        default=128,
+        metadata={
+            "help": "Max tokens per sentence at evaluation (STS) and inference; written to the exported "
+            "sentence-transformers config, so `SentenceTransformer(output_dir)` embeds exactly as evaluated."
+        },
+    )
+
+    mask_duplicates: bool = field(
+        default=True,
+        metadata={
+            "help": "Identical inputs (same token ids, e.g. a sentence repeated in the corpus or equal after "
+            "truncation) are not negatives of each other: mask them out of the softmax, across processes too."
+        },
+    )
+    gather_across_devices: bool = field(
+        default=True,
+        metadata={
+            "help": "With several processes, use the embeddings of all processes as negatives (gathered with "
+            "gradient; exact full-batch gradients). No effect with one process."
+        },
+    )
+    contrastive_chunk_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "GradCache: run the forward pass in chunks of this many rows (each sentence is 2 rows; first "
+            "without graph, then again with the same dropout masks during backward), so the batch can exceed what "
+            "fits in memory. None: one forward pass over the batch."
+        },
+    )
+
+    # TrainingArguments fields with a different default.
+    learning_rate: float = field(default=3e-5, metadata={"help": "Peak learning rate (SimCSE: 3e-5 for BERT-base)."})
+    per_device_train_batch_size: int = field(
+        default=64, metadata={"help": "Sentences per device and step; the forward pass sees twice as many rows."}
+    )
+    metric_for_best_model: str | None = field(
+        default="spearman",
+        metadata={"help": "Metric that picks the best checkpoint: STS Spearman of cosine similarity (x100)."},
+    )
+    logging_steps: float = field(
+        default=10, metadata={"help": "Log every X update steps (an integer, or a float in (0, 1) of all steps)."}
+    )
+    # Training batches carry no labels (the targets come from the row layout) and evaluation batches carry two
+    # tokenized sentences per row (a_* and b_* columns) that the encoder's forward signature does not name: the
+    # Trainer must neither look for label columns nor drop "unused" columns.
+    remove_unused_columns: bool = field(
+        default=False, metadata={"help": "Keep False: the trainer builds exactly the columns it needs."}
+    )
+    label_names: list[str] | None = field(
+        default_factory=list, metadata={"help": "Keep empty: SimCSE training has no labels."}
+    )
+
+    def __post_init__(self):
+        if not self.temperature > 0:
+            raise ValueError(f"SimCSEConfig: temperature must be > 0, got {self.temperature}")
+        if self.pooler not in POOLERS:
+            raise ValueError(f"SimCSEConfig: pooler must be one of {POOLERS}, got {self.pooler!r}")
+        for name in ("max_length", "eval_max_length"):
+            if not getattr(self, name) >= 2:
+                raise ValueError(f"SimCSEConfig: {name} must be >= 2, got {getattr(self, name)}")
+        check_chunk_size(self, "SimCSEConfig")
+        super().__post_init__()

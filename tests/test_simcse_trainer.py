@@ -1,0 +1,269 @@
+"""SimCSETrainer: duplicated batches, dropout views, the loss it optimises, evaluation, export and loading."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from datasets import Dataset
+from scipy.stats import pearsonr, spearmanr
+from sentence_transformers import SentenceTransformer
+from transformers import AutoModel, BertModel, EvalPrediction
+
+from scl_trainer import SimCSEConfig, SimCSELoss, SimCSETrainer
+from scl_trainer.data import DataError, load_sentences, load_stsb, tokenize_sentences
+from scl_trainer.simcse_trainer import MLP_WEIGHTS_NAME, SimCSECollator, SimCSEModel, sts_metrics
+from tests.helpers import tiny_bert_config
+
+WORDS = "the house near school good room price floor new city market company report year people share".split()
+
+
+def sentences(n=48, seed=0) -> Dataset:
+    g = torch.Generator().manual_seed(seed)
+    texts = [" ".join(WORDS[i] for i in torch.randint(len(WORDS), (6,), generator=g)) for _ in range(n)]
+    return Dataset.from_dict({"text": list(dict.fromkeys(texts))})
+
+
+def sts_pairs(n=24, seed=1) -> Dataset:
+    g = torch.Generator().manual_seed(seed)
+    rows = {"sentence1": [], "sentence2": [], "score": []}
+    for _ in range(n):
+        a = [WORDS[i] for i in torch.randint(len(WORDS), (5,), generator=g)]
+        keep = int(torch.randint(6, (1,), generator=g))
+        b = a[:keep] + [WORDS[i] for i in torch.randint(len(WORDS), (5 - keep,), generator=g)]
+        rows["sentence1"].append(" ".join(a))
+        rows["sentence2"].append(" ".join(b))
+        rows["score"].append(float(keep))
+    return Dataset.from_dict(rows)
+
+
+def config(tmp_path, **overrides) -> SimCSEConfig:
+    values = dict(
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=8,
+        per_device_eval_batch_size=8,
+        max_steps=4,
+        learning_rate=1e-3,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        seed=3,
+        max_length=16,
+        eval_max_length=32,
+        disable_tqdm=True,
+    )
+    values.update(overrides)
+    return SimCSEConfig(**values)
+
+
+@pytest.fixture
+def tiny_encoder():
+    torch.manual_seed(0)
+    return BertModel(tiny_bert_config())
+
+
+def test_collator_duplicates_each_sentence_in_place(tiny_tokenizer):
+    tokenized, _ = tokenize_sentences(sentences(5), tiny_tokenizer, max_length=16)
+    features = [tokenized[i] for i in range(5)]
+    batch = SimCSECollator(tiny_tokenizer)(features)
+    assert batch["input_ids"].shape[0] == 10
+    for i, feature in enumerate(features):
+        for row in (2 * i, 2 * i + 1):
+            ids = batch["input_ids"][row][batch["attention_mask"][row].bool()].tolist()
+            assert ids == feature["input_ids"]
+
+
+def test_two_views_differ_in_train_mode_and_match_in_eval_mode(tiny_encoder, tiny_tokenizer):
+    tokenized, _ = tokenize_sentences(sentences(4), tiny_tokenizer, max_length=16)
+    batch = SimCSECollator(tiny_tokenizer)([tokenized[i] for i in range(4)])
+    model = SimCSEModel(tiny_encoder, "cls")
+    model.train()
+    train_views = model(**batch).view(4, 2, -1)
+    assert not torch.allclose(train_views[:, 0], train_views[:, 1])
+    model.eval()
+    with torch.no_grad():
+        eval_views = model(**batch).view(4, 2, -1)
+    torch.testing.assert_close(eval_views[:, 0], eval_views[:, 1], rtol=0, atol=0)
+
+
+def test_refuses_encoder_without_dropout(tmp_path, tiny_tokenizer):
+    encoder = BertModel(tiny_bert_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+    with pytest.raises(ValueError, match="SimCSE needs dropout"):
+        SimCSETrainer(encoder, config(tmp_path), processing_class=tiny_tokenizer)
+
+
+def test_compute_loss_is_simcse_over_pooled_mlp_views(tmp_path, tiny_encoder, tiny_tokenizer):
+    trainer = SimCSETrainer(
+        tiny_encoder, config(tmp_path, temperature=0.1), train_dataset=sentences(16), processing_class=tiny_tokenizer
+    )
+    batch = next(iter(trainer.get_train_dataloader()))
+    model = trainer.model.train()
+    torch.manual_seed(11)
+    loss = trainer.compute_loss(model, batch)
+    # Reference built from the parts: same dropout masks (same seed), [CLS] of the last layer, then the MLP.
+    torch.manual_seed(11)
+    hidden = model.encoder(**batch).last_hidden_state
+    expected = SimCSELoss(0.1)(model.mlp(hidden[:, 0]))
+    assert loss.item() == pytest.approx(expected.item(), abs=1e-6)
+
+
+def test_every_trained_parameter_changes(tmp_path, tiny_encoder, tiny_tokenizer):
+    trainer = SimCSETrainer(tiny_encoder, config(tmp_path), train_dataset=sentences(), processing_class=tiny_tokenizer)
+    before = {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+    trainer.train()
+    for name, param in trainer.model.named_parameters():
+        if name.startswith("encoder.pooler."):
+            # BERT's own pooler (NSP head) is not used by any SimCSE pooler: no gradient, no change.
+            assert torch.equal(param, before[name]), name
+        else:
+            assert not torch.allclose(param, before[name]), f"{name} did not change"
+
+
+def test_sts_metrics_match_scipy():
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(30, 2, 8))
+    scores = rng.uniform(0, 5, size=30)
+    metrics = sts_metrics(EvalPrediction(predictions=embeddings, label_ids=scores))
+    a, b = embeddings[:, 0], embeddings[:, 1]
+    cosine = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert metrics["spearman"] == pytest.approx(spearmanr(cosine, scores).statistic * 100)
+    assert metrics["pearson"] == pytest.approx(pearsonr(cosine, scores).statistic * 100)
+
+
+@pytest.mark.parametrize("pooler", ["cls", "cls_before_pooler", "mean"])
+def test_export_loads_with_automodel_and_sentence_transformers_same_embeddings(
+    tmp_path, tiny_encoder, tiny_tokenizer, pooler
+):
+    trainer = SimCSETrainer(
+        tiny_encoder,
+        config(tmp_path, pooler=pooler, max_steps=2),
+        train_dataset=sentences(),
+        eval_dataset=sts_pairs(),
+        processing_class=tiny_tokenizer,
+    )
+    trainer.train()
+    out = tmp_path / "out"
+    trainer.save_model()
+    assert (out / MLP_WEIGHTS_NAME).exists() == (pooler == "cls")
+
+    # What the evaluation scored: the trainer's own embeddings of the STS sentences (eval mode).
+    eval_dataset = trainer.eval_dataset
+    predictions = trainer.predict(eval_dataset).predictions  # (N, 2, H)
+
+    encoder, load_info = AutoModel.from_pretrained(out, output_loading_info=True)
+    assert not any(load_info[k] for k in ("missing_keys", "unexpected_keys", "mismatched_keys")), load_info
+    for name, param in encoder.state_dict().items():
+        torch.testing.assert_close(param, trainer.model.encoder.state_dict()[name])
+
+    st_model = SentenceTransformer(str(out), device="cpu")
+    assert st_model.max_seq_length == 32
+    pairs = sts_pairs()
+    st_embeddings = st_model.encode(pairs["sentence1"], convert_to_numpy=True, batch_size=5)
+    np.testing.assert_allclose(st_embeddings, predictions[:, 0], atol=1e-5, rtol=1e-5)
+
+    modules = json.loads((out / "modules.json").read_text())
+    assert [m["type"].rsplit(".", 1)[-1] for m in modules] == ["Transformer", "Pooling"]
+
+
+def test_resume_restores_the_training_only_mlp(tmp_path, tiny_encoder, tiny_tokenizer):
+    trainer = SimCSETrainer(
+        tiny_encoder,
+        config(tmp_path, max_steps=2, save_strategy="steps", save_steps=2),
+        train_dataset=sentences(),
+        processing_class=tiny_tokenizer,
+    )
+    trainer.train()
+    trained_mlp = {k: v.clone() for k, v in trainer.model.mlp.state_dict().items()}
+    torch.manual_seed(5)
+    fresh = SimCSETrainer(
+        BertModel(tiny_bert_config()), config(tmp_path), train_dataset=sentences(), processing_class=tiny_tokenizer
+    )
+    fresh._load_from_checkpoint(str(tmp_path / "out" / "checkpoint-2"))
+    for key, value in trained_mlp.items():
+        torch.testing.assert_close(fresh.model.mlp.state_dict()[key], value, rtol=0, atol=0)
+    for key, value in trainer.model.encoder.state_dict().items():
+        torch.testing.assert_close(fresh.model.encoder.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_evaluation_reports_spearman_and_picks_best_checkpoint(tmp_path, tiny_encoder, tiny_tokenizer):
+    trainer = SimCSETrainer(
+        tiny_encoder,
+        config(
+            tmp_path,
+            pooler="mean",  # the [CLS] vectors of a random tiny BERT are nearly identical: no ranking to score
+            learning_rate=1e-4,
+            max_steps=4,
+            eval_strategy="steps",
+            eval_steps=2,
+            save_strategy="steps",
+            save_steps=2,
+            load_best_model_at_end=True,
+        ),
+        train_dataset=sentences(),
+        eval_dataset=sts_pairs(),
+        processing_class=tiny_tokenizer,
+    )
+    trainer.train()
+    evals = {log["step"]: log["eval_spearman"] for log in trainer.state.log_history if "eval_spearman" in log}
+    assert set(evals) == {2, 4}
+    best_step = max(evals, key=evals.get)
+    assert trainer.state.best_model_checkpoint.endswith(f"checkpoint-{best_step}")
+    assert trainer.evaluate()["eval_spearman"] == pytest.approx(evals[best_step], abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"temperature": 0.0}, "temperature must be > 0"),
+        ({"pooler": "max"}, "pooler must be one of"),
+        ({"max_length": 1}, "max_length must be >= 2"),
+    ],
+)
+def test_config_validation(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        config(tmp_path, **overrides)
+
+
+def test_rejects_max_length_above_model_limit(tmp_path, tiny_encoder, tiny_tokenizer):
+    with pytest.raises(ValueError, match=r"eval_max_length=512 is above the limit"):
+        SimCSETrainer(tiny_encoder, config(tmp_path, eval_max_length=512), processing_class=tiny_tokenizer)
+
+
+# ---- STS-B and sentence corpora ----
+
+
+def test_stsb_row_counts_and_nine_field_rows(data_dir):
+    counts = {split: len(load_stsb(data_dir, split)) for split in ("train", "validation", "test")}
+    assert counts == {"train": 5_749, "validation": 1_500, "test": 1_379}
+    dev = load_stsb(data_dir, "validation")
+    lines = (data_dir / "stsbenchmark" / "sts-dev.csv").read_text(encoding="utf-8").splitlines()
+    nine = next(i for i, line in enumerate(lines) if len(line.split("\t")) == 9)
+    fields = lines[nine].split("\t")
+    assert dev[nine] == {"sentence1": fields[5], "sentence2": fields[6], "score": float(fields[4])}
+    assert all(0.0 <= s <= 5.0 for s in dev["score"])
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("g\tf\t2012\t1\tfive\ta\tb", r"row 2, column 'score': not a number: 'five'"),
+        ("g\tf\t2012\t1\t5.5\ta\tb", r"row 2, column 'score': must be within \[0, 5\], got '5.5'"),
+        ("g\tf\t2012\t1\tnan\ta\tb", r"row 2, column 'score': must be within \[0, 5\], got 'nan'"),
+        ("g\tf\t2012\t1\t3.0\ta", r"row 2: expected 7 tab-separated fields"),
+        ("g\tf\t2012\t1\t3.0\t \tb", r"row 2, column 'sentence1': empty"),
+    ],
+)
+def test_stsb_bad_rows(tmp_path, line, message):
+    (tmp_path / "stsbenchmark").mkdir()
+    (tmp_path / "stsbenchmark" / "sts-dev.csv").write_text(f"g\tf\t2012\t0\t1.0\tx\ty\n{line}\n", encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        load_stsb(tmp_path, "validation")
+
+
+def test_sentence_corpus_drops_empty_and_duplicate_lines(tmp_path, data_dir):
+    path = tmp_path / "corpus.txt"
+    path.write_text("a cat\n\nthe dog\na cat\n   \nthe dog\nbirds\n", encoding="utf-8")
+    assert load_sentences(str(path))["text"] == ["a cat", "the dog", "birds"]
+    stsb = load_sentences("stsb", data_dir)
+    train = load_stsb(data_dir, "train")
+    assert stsb["text"] == list(dict.fromkeys(t for pair in zip(train["sentence1"], train["sentence2"]) for t in pair))
