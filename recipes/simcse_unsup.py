@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import datasets
 import transformers
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoModel, AutoTokenizer, TrainerCallback
 
 from scl_trainer import DEFAULT_DATA_DIR, SimCSEConfig, SimCSETrainer
 from scl_trainer.data import load_sentences, load_stsb
@@ -62,7 +62,12 @@ class ModelArguments:
     )
 
 
-def main(script_args: ScriptArguments, model_args: ModelArguments, training_args: SimCSEConfig) -> dict[str, float]:
+def main(
+    script_args: ScriptArguments,
+    model_args: ModelArguments,
+    training_args: SimCSEConfig,
+    callbacks: list[TrainerCallback] | None = None,
+) -> dict[str, float]:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     for name in (__name__, "scl_trainer"):
         logging.getLogger(name).setLevel(logging.INFO if training_args.should_log else logging.WARNING)
@@ -98,6 +103,7 @@ def main(script_args: ScriptArguments, model_args: ModelArguments, training_args
         train_dataset=corpus,
         eval_dataset=sts["validation"],
         processing_class=tokenizer,
+        callbacks=callbacks,
     )
     metrics = {}
     if script_args.evaluate_base and not training_args.resume_from_checkpoint:

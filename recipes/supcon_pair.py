@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import datasets
 import transformers
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
 
 from scl_trainer import DEFAULT_DATA_DIR, SCLConfig, SCLTrainer
 from scl_trainer.data import (
@@ -157,7 +157,12 @@ def load_model(model_args: ModelArguments):
     return model, tokenizer
 
 
-def main(script_args: ScriptArguments, model_args: ModelArguments, training_args: SCLConfig) -> dict[str, float]:
+def main(
+    script_args: ScriptArguments,
+    model_args: ModelArguments,
+    training_args: SCLConfig,
+    callbacks: list[TrainerCallback] | None = None,
+) -> dict[str, float]:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     # Our own messages (data counts, truncation, drops) at INFO on the main process; transformers/datasets as asked.
     for name in (__name__, "scl_trainer"):
@@ -177,6 +182,7 @@ def main(script_args: ScriptArguments, model_args: ModelArguments, training_args
         train_dataset=splits["train"],
         eval_dataset=splits["validation"],
         processing_class=tokenizer,
+        callbacks=callbacks,
     )
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_metrics("train", train_result.metrics)

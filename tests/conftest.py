@@ -1,19 +1,22 @@
 """Shared fixtures: tiny offline BERTs (built from a config and a small vocab file, never downloaded), the offline
 MiniLM, and the real data directory (`../shared/data`, or `SCL_DATA_DIR`)."""
 
-import copy
 import os
-from pathlib import Path
 
-import pytest
-import torch
-from transformers import BertForSequenceClassification, BertModel, BertTokenizer
-
-from tests.helpers import FIXTURES, REPO_ROOT, tiny_bert_config
-
+# Offline, before huggingface_hub/transformers read these at import.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import copy  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from transformers import BertForSequenceClassification, BertModel, BertTokenizer  # noqa: E402
+
+from tests.helpers import FIXTURES, REPO_ROOT, tiny_bert_config  # noqa: E402
+
 torch.set_num_threads(2)
 
 

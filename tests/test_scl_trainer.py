@@ -233,3 +233,55 @@ def test_rejects_unlabelled_training_data(tmp_path, tiny_classifier, tiny_tokeni
     trainer = SCLTrainer(tiny_classifier, config(tmp_path), train_dataset=data, processing_class=tiny_tokenizer)
     with pytest.raises(ValueError, match="needs 0/1 labels"):
         trainer.train()
+
+
+# ---- Edge-case batches: finite losses with a documented meaning ----
+
+
+def edge_batch(tiny_tokenizer, labels):
+    texts = [" ".join(WORDS[i : i + 4]) for i in range(len(labels))]
+    batch = tiny_tokenizer(texts, texts[::-1], padding=True, return_tensors="pt")
+    return {**batch, "labels": torch.tensor(labels)}
+
+
+@pytest.mark.parametrize(
+    ("labels", "supcon_is_zero"),
+    [
+        ([1, 1, 1, 1], False),  # one class: every other row is a positive, there are no negatives; finite, > 0
+        ([0, 1], True),  # two singletons: no anchor has a positive -> SupCon contributes 0, loss = BCE
+        ([1], True),  # batch of one: same
+        ([0, 0, 1], False),  # one singleton: it is left out of the mean, the others count
+    ],
+    ids=["single-class", "singletons", "batch-size-1", "one-singleton"],
+)
+def test_edge_case_batches(tmp_path, tiny_classifier, tiny_tokenizer, labels, supcon_is_zero):
+    trainer = SCLTrainer(tiny_classifier, config(tmp_path, scl_weight=0.5), processing_class=tiny_tokenizer)
+    loss = trainer.compute_loss(trainer.model.train(), edge_batch(tiny_tokenizer, labels))
+    loss.backward()
+    bce, supcon = trainer._metrics["train"]["bce"][-1], trainer._metrics["train"]["supcon"][-1]
+    assert torch.isfinite(loss) and torch.isfinite(supcon)
+    assert all(torch.isfinite(p.grad).all() for p in trainer.model.parameters() if p.grad is not None)
+    assert (supcon.item() == 0.0) == supcon_is_zero
+    assert loss.item() == pytest.approx(bce.item() + 0.5 * supcon.item(), rel=1e-6)
+    expected_share = sum(labels.count(y) == 1 for y in labels) / len(labels)
+    assert trainer._metrics["train"]["supcon_no_positive_share"][-1].item() == pytest.approx(expected_share)
+
+
+def test_last_incomplete_batch_and_truncation_are_handled_and_logged(
+    tmp_path, tiny_classifier, tiny_tokenizer, caplog
+):
+    data = toy_pairs(10)  # batches of 4, 4, 2
+    long = Dataset.from_dict({"text_a": ["the house " * 40], "text_b": ["near school"], "label": [1]})
+    from datasets import concatenate_datasets
+
+    with caplog.at_level("WARNING"):
+        trainer = SCLTrainer(
+            tiny_classifier,
+            config(tmp_path, per_device_train_batch_size=4, max_steps=-1, num_train_epochs=1, max_length=32),
+            train_dataset=concatenate_datasets([data, long]),
+            processing_class=tiny_tokenizer,
+        )
+    assert "train dataset: 1 of 11 pairs (9.1%) are longer than max_length=32 and were truncated" in caplog.text
+    trainer.train()
+    losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
+    assert trainer.state.global_step == 3 and len(losses) == 3 and all(map(torch.isfinite, torch.tensor(losses)))

@@ -267,3 +267,30 @@ def test_sentence_corpus_drops_empty_and_duplicate_lines(tmp_path, data_dir):
     stsb = load_sentences("stsb", data_dir)
     train = load_stsb(data_dir, "train")
     assert stsb["text"] == list(dict.fromkeys(t for pair in zip(train["sentence1"], train["sentence2"]) for t in pair))
+
+
+def test_single_sentence_batch_gives_zero_loss(tmp_path, tiny_encoder, tiny_tokenizer):
+    """B = 1: the only candidate of each view is the other view: loss exactly 0, no negatives, nothing learned."""
+    trainer = SimCSETrainer(tiny_encoder, config(tmp_path), processing_class=tiny_tokenizer)
+    tokenized, _ = tokenize_sentences(sentences(1), tiny_tokenizer, 16)
+    batch = SimCSECollator(tiny_tokenizer)([tokenized[0]])
+    loss = trainer.compute_loss(trainer.model.train(), batch)
+    assert loss.item() == pytest.approx(0.0, abs=1e-6)
+    assert trainer._metrics["train"]["negatives_per_anchor"][-1].item() == 0
+
+
+def test_duplicate_sentences_in_a_batch_are_masked_and_counted(tmp_path, tiny_encoder, tiny_tokenizer):
+    trainer = SimCSETrainer(tiny_encoder, config(tmp_path), processing_class=tiny_tokenizer)
+    texts = ["the house near school", "good room price", "the house near school"]
+    tokenized, _ = tokenize_sentences(Dataset.from_dict({"text": texts}), tiny_tokenizer, 16)
+    batch = SimCSECollator(tiny_tokenizer)([tokenized[i] for i in range(3)])
+    model = trainer.model.train()
+    torch.manual_seed(0)
+    masked = trainer.compute_loss(model, batch)
+    # 4 rows show the repeated sentence; each masks the 2 rows of its twin
+    assert trainer._metrics["train"]["masked_duplicates"][-1].item() == 4 * 2
+    assert trainer._metrics["train"]["negatives_per_anchor"][-1].item() == pytest.approx((2 * 4 + 4 * 2) / 6)
+    trainer.args.mask_duplicates = False
+    torch.manual_seed(0)
+    unmasked = trainer.compute_loss(model, batch)
+    assert unmasked.item() > masked.item()  # the twins were counted as (hard) negatives

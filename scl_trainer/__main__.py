@@ -1,0 +1,94 @@
+"""Command line: `python -m scl_trainer predict ...` (streaming prediction with a trained pair classifier).
+
+    python -m scl_trainer predict --model outputs/ccf --input ccf_qa_match --output predictions.tsv
+    python -m scl_trainer predict --model outputs/mrpc --input pairs.tsv --text_a_column q --text_b_column r \
+        --output scores.tsv --write_probability
+    # after an interruption: the same command with --resume continues where the output stops
+
+The input is read lazily and the output written batch by batch, so memory stays flat however large the input is.
+"""
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, HfArgumentParser
+
+from .data import DEFAULT_DATA_DIR, iter_ccf_qa_match, iter_pair_file
+from .predict import predict_pairs
+from .utils import from_pretrained
+
+USAGE = "usage: python -m scl_trainer predict --model DIR --input {ccf_qa_match|FILE} --output FILE [options]"
+
+
+@dataclass
+class PredictArguments:
+    model: str = field(metadata={"help": "Trained pair classifier (output dir of recipes/supcon_pair.py or hub id)."})
+    input: str = field(
+        metadata={
+            "help": "`ccf_qa_match` (the CCF test files in data_dir, written as query_id<TAB>reply_id<TAB>label) or "
+            "a .csv/.tsv/.jsonl file with a header."
+        }
+    )
+    output: str = field(metadata={"help": "Output TSV (no header): ids, label[, probability]."})
+    data_dir: str = field(default=DEFAULT_DATA_DIR, metadata={"help": "Folder holding ccf_qa_match/."})
+    split: str = field(default="test", metadata={"help": "CCF split to read ({split}.query.tsv/{split}.reply.tsv)."})
+    text_a_column: str = field(default="text_a", metadata={"help": "First-text column of a file."})
+    text_b_column: str = field(default="text_b", metadata={"help": "Second-text column of a file."})
+    id_columns: list[str] = field(
+        default_factory=list, metadata={"help": "Columns of a file written before the label (default: row index)."}
+    )
+    batch_size: int = field(default=64, metadata={"help": "Pairs per forward pass."})
+    max_length: int = field(default=128, metadata={"help": "Max tokens per pair."})
+    threshold: float | None = field(
+        default=None, metadata={"help": "Decision threshold; default: the model's tuned `decision_threshold`."}
+    )
+    write_probability: bool = field(default=False, metadata={"help": "Append the match probability to each line."})
+    resume: bool = field(default=False, metadata={"help": "Continue a partly written output instead of replacing it."})
+
+
+def count_lines(path: str | os.PathLike) -> int:
+    with open(path, "rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+
+
+def predict(args: PredictArguments) -> int:
+    tokenizer = from_pretrained(AutoTokenizer, args.model, field_name="model")
+    model = from_pretrained(AutoModelForSequenceClassification, args.model, field_name="model")
+    if args.input == "ccf_qa_match":
+        pairs = iter_ccf_qa_match(args.data_dir, args.split, empty_texts="keep")
+        id_columns = ("query_id", "reply_id")
+        total = count_lines(Path(args.data_dir) / "ccf_qa_match" / f"{args.split}.reply.tsv")
+    else:
+        id_columns = tuple(args.id_columns)
+        pairs = iter_pair_file(
+            args.input, args.text_a_column, args.text_b_column, None, id_columns=id_columns, empty_texts="keep"
+        )
+        total = None
+    n = predict_pairs(
+        model,
+        tokenizer,
+        pairs,
+        args.output,
+        max_length=args.max_length,
+        id_columns=id_columns,
+        batch_size=args.batch_size,
+        threshold=args.threshold,
+        write_probability=args.write_probability,
+        resume=args.resume,
+        total=total,
+    )
+    print(f"{n} predictions in {args.output}", file=sys.stderr)
+    return n
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] != "predict":
+        sys.exit(USAGE)
+    (args,) = HfArgumentParser(PredictArguments).parse_args_into_dataclasses(args=argv[1:])
+    predict(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,195 @@
+"""Bad input stops a recipe before training with an error naming the file, the row and the column (or the config
+field), and nothing is written to the output directory. One case per file of tests/fixtures/bad_inputs/."""
+
+import os
+
+import pytest
+from transformers import BertForSequenceClassification
+
+from scl_trainer import SCLConfig, SimCSEConfig
+from scl_trainer.data import DataError
+from scl_trainer.parser import ConfigArgumentParser
+from tests.helpers import FIXTURES, load_recipe, tiny_bert_config
+
+BAD = FIXTURES / "bad_inputs"
+
+PAIR_CASES = [
+    ("label_2.tsv", r"label_2\.tsv, row 3, column 'label': label must be 0 or 1, got '2'"),
+    ("label_yes.tsv", r"label_yes\.tsv, row 2, column 'label': label must be 0 or 1, got 'yes'"),
+    ("label_empty.tsv", r"label_empty\.tsv, row 3, column 'label': label must be 0 or 1, got ''"),
+    ("label_nan.csv", r"label_nan\.csv, row 2, column 'label': label must be 0 or 1, got 'NaN'"),
+    ("empty_text.tsv", r"empty_text\.tsv, row 2, column 'text_b': empty or whitespace-only text"),
+    ("whitespace_text.jsonl", r"whitespace_text\.jsonl, row 2, column 'text_a': empty or whitespace-only text"),
+    ("missing_label_column.tsv", r"missing_label_column\.tsv, row 1, column 'label': column not found"),
+    ("misnamed_columns.tsv", r"misnamed_columns\.tsv, row 1, column 'text_a': column not found; the columns are "),
+    ("wrong_delimiter.tsv", r"wrong_delimiter\.tsv, row 1, .*wrong delimiter for a \.tsv file"),
+    ("not_json.jsonl", r"not_json\.jsonl, row 2: not a JSON object"),
+]
+
+
+@pytest.fixture(scope="module")
+def supcon_pair():
+    return load_recipe("supcon_pair")
+
+
+@pytest.fixture(scope="module")
+def simcse_unsup():
+    return load_recipe("simcse_unsup")
+
+
+def pair_config(out, **overrides) -> SCLConfig:
+    return SCLConfig(output_dir=str(out), max_steps=1, report_to="none", max_length=32, **overrides)
+
+
+def assert_nothing_written(out):
+    assert not os.path.exists(out) or not os.listdir(out), f"{out} was written: {os.listdir(out)}"
+
+
+@pytest.mark.parametrize(("name", "message"), PAIR_CASES, ids=[c[0] for c in PAIR_CASES])
+def test_bad_pair_files(supcon_pair, tiny_encoder_dir, tmp_path, name, message):
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match=message):
+        supcon_pair.main(
+            supcon_pair.ScriptArguments(dataset_name=str(BAD / name)),
+            supcon_pair.ModelArguments(model_name_or_path=tiny_encoder_dir),
+            pair_config(out),
+        )
+    assert_nothing_written(out)
+
+
+def test_empty_text_can_be_dropped_explicitly(supcon_pair, tiny_encoder_dir, tmp_path, caplog):
+    with pytest.raises(DataError, match="no rows"):  # its only row is the empty one: dropped, and then nothing left
+        supcon_pair.main(
+            supcon_pair.ScriptArguments(dataset_name=str(BAD / "empty_text.tsv"), drop_empty_texts=True),
+            supcon_pair.ModelArguments(model_name_or_path=tiny_encoder_dir),
+            pair_config(tmp_path / "out"),
+        )
+    assert "dropped 1 rows with empty text (rows 2)" in caplog.text
+
+
+def test_missing_data_dir(supcon_pair, tiny_encoder_dir, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match=r"directory .*nowhere/mrpc does not exist .*--data_dir"):
+        supcon_pair.main(
+            supcon_pair.ScriptArguments(dataset_name="mrpc", data_dir=str(tmp_path / "nowhere")),
+            supcon_pair.ModelArguments(model_name_or_path=tiny_encoder_dir),
+            pair_config(out),
+        )
+    assert_nothing_written(out)
+
+
+def test_ccf_reply_without_query(supcon_pair, tiny_encoder_dir, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match=r"train\.reply\.tsv, row 3, column 'query_id': query id '5' has no query"):
+        supcon_pair.main(
+            supcon_pair.ScriptArguments(dataset_name="ccf_qa_match", data_dir=str(BAD / "ccf_orphan_reply")),
+            supcon_pair.ModelArguments(model_name_or_path=tiny_encoder_dir),
+            pair_config(out),
+        )
+    assert_nothing_written(out)
+
+
+@pytest.mark.parametrize(
+    ("folder", "message"),
+    [
+        ("stsb_score_not_number", r"sts-dev\.csv, row 2, column 'score': not a number: 'five'"),
+        ("stsb_score_out_of_range", r"sts-dev\.csv, row 2, column 'score': must be within \[0, 5\], got '5\.5'"),
+    ],
+)
+def test_bad_sts_scores(simcse_unsup, tiny_encoder_dir, tmp_path, folder, message):
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match=message):
+        simcse_unsup.main(
+            simcse_unsup.ScriptArguments(data_dir=str(BAD / folder)),
+            simcse_unsup.ModelArguments(model_name_or_path=tiny_encoder_dir),
+            SimCSEConfig(output_dir=str(out), max_steps=1, report_to="none"),
+        )
+    assert_nothing_written(out)
+
+
+@pytest.mark.parametrize("name", ["no-such-org/no-such-model", "./no/such/local/model"])
+def test_unknown_model_while_offline(supcon_pair, data_dir, tmp_path, name):
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match=r"is not a local folder and the Hugging Face Hub is (disabled|unreachable).*"
+                       r"Pass the path of a local model folder"):  # fmt: skip
+        supcon_pair.main(
+            supcon_pair.ScriptArguments(data_dir=str(data_dir), max_train_samples=8, max_eval_samples=8),
+            supcon_pair.ModelArguments(model_name_or_path=name),
+            pair_config(out),
+        )
+    assert_nothing_written(out)
+
+
+def test_pair_recipe_refuses_a_multi_label_head(supcon_pair, data_dir, tiny_tokenizer, tmp_path):
+    model_dir = tmp_path / "three-way-classifier"
+    BertForSequenceClassification(tiny_bert_config(num_labels=3)).save_pretrained(model_dir)
+    tiny_tokenizer.save_pretrained(model_dir)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"has a sequence classification head with num_labels=3; .* one-logit head"):
+        supcon_pair.main(
+            supcon_pair.ScriptArguments(data_dir=str(data_dir), max_train_samples=8, max_eval_samples=8),
+            supcon_pair.ModelArguments(model_name_or_path=str(model_dir)),
+            pair_config(out),
+        )
+    assert_nothing_written(out)
+
+
+def test_max_length_above_the_model_limit(supcon_pair, data_dir, tiny_encoder_dir, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"max_length=256 is above the limit of the model .* \(128 tokens\)"):
+        supcon_pair.main(
+            supcon_pair.ScriptArguments(data_dir=str(data_dir), max_train_samples=8, max_eval_samples=8),
+            supcon_pair.ModelArguments(model_name_or_path=tiny_encoder_dir),
+            SCLConfig(output_dir=str(out), max_steps=1, report_to="none", max_length=256),
+        )
+    assert_nothing_written(out)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--scl_weight", "-0.5"], "scl_weight must be >= 0, got -0.5"),
+        (["--scl_temperature", "0"], "scl_temperature must be > 0, got 0.0"),
+    ],
+)
+def test_bad_loss_settings_from_the_command_line(supcon_pair, tmp_path, flags, message):
+    parser = ConfigArgumentParser((supcon_pair.ScriptArguments, supcon_pair.ModelArguments, SCLConfig))
+    with pytest.raises(ValueError, match=message):
+        parser.parse_args_and_config(["--output_dir", str(tmp_path / "out"), *flags])
+    assert not (tmp_path / "out").exists()
+
+
+def test_simcse_temperature_from_the_command_line(simcse_unsup, tmp_path):
+    parser = ConfigArgumentParser((simcse_unsup.ScriptArguments, simcse_unsup.ModelArguments, SimCSEConfig))
+    with pytest.raises(ValueError, match="temperature must be > 0, got -0.05"):
+        parser.parse_args_and_config(["--output_dir", str(tmp_path / "out"), "--temperature", "-0.05"])
+
+
+def test_simcse_recipe_refuses_an_encoder_without_dropout(simcse_unsup, data_dir, tiny_tokenizer, tmp_path):
+    from transformers import BertModel
+
+    model_dir = tmp_path / "no-dropout"
+    BertModel(tiny_bert_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)).save_pretrained(model_dir)
+    tiny_tokenizer.save_pretrained(model_dir)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match="SimCSE needs dropout"):
+        simcse_unsup.main(
+            simcse_unsup.ScriptArguments(data_dir=str(data_dir), max_train_samples=16, max_eval_samples=8),
+            simcse_unsup.ModelArguments(model_name_or_path=str(model_dir)),
+            SimCSEConfig(output_dir=str(out), max_steps=1, report_to="none"),
+        )
+    assert_nothing_written(out)
+
+
+def test_output_dir_with_a_finished_run(supcon_pair, data_dir, tiny_encoder_dir, tmp_path):
+    out = tmp_path / "out"
+    script = supcon_pair.ScriptArguments(data_dir=str(data_dir), max_train_samples=16, max_eval_samples=8)
+    model = supcon_pair.ModelArguments(model_name_or_path=tiny_encoder_dir)
+    supcon_pair.main(script, model, pair_config(out, per_device_train_batch_size=8))
+    finished = sorted(os.listdir(out))
+    with pytest.raises(FileExistsError, match=r"already holds a finished run .* --overwrite_output_dir .* "
+                       r"--resume_from_checkpoint"):  # fmt: skip
+        supcon_pair.main(script, model, pair_config(out, per_device_train_batch_size=8))
+    assert sorted(os.listdir(out)) == finished
+    script.overwrite_output_dir = True  # asked for: trains again
+    supcon_pair.main(script, model, pair_config(out, per_device_train_batch_size=8))

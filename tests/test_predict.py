@@ -1,0 +1,103 @@
+"""`python -m scl_trainer predict`: streamed, in input order, thresholded at the model's tuned threshold, resumable."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from scl_trainer.__main__ import PredictArguments, predict
+
+WORDS = "the house near school good room price floor new city market company report year people share".split()
+
+
+@pytest.fixture
+def classifier_dir(tmp_path, tiny_classifier, tiny_tokenizer):
+    tiny_classifier.config.decision_threshold = 0.5
+    tiny_classifier.save_pretrained(tmp_path / "model")
+    tiny_tokenizer.save_pretrained(tmp_path / "model")
+    return tmp_path / "model"
+
+
+@pytest.fixture
+def pair_file(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    lines = ["id\tq\tr"]
+    for i in range(203):
+        a = " ".join(WORDS[j] for j in torch.randint(len(WORDS), (5,), generator=g))
+        b = " ".join(WORDS[j] for j in torch.randint(len(WORDS), (5,), generator=g))
+        lines.append(f"p{i}\t{a}\t{b}")
+    path = tmp_path / "pairs.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def args(classifier_dir, pair_file, output, **overrides) -> PredictArguments:
+    values = dict(
+        model=str(classifier_dir),
+        input=str(pair_file),
+        output=str(output),
+        text_a_column="q",
+        text_b_column="r",
+        id_columns=["id"],
+        batch_size=16,
+        max_length=32,
+        write_probability=True,
+    )
+    values.update(overrides)
+    return PredictArguments(**values)
+
+
+def test_labels_are_the_models_probabilities_at_its_threshold(classifier_dir, pair_file, tmp_path):
+    model = AutoModelForSequenceClassification.from_pretrained(classifier_dir).eval()
+    # A threshold between the scores, so both labels occur and a wrong threshold would show.
+    rows = [line.split("\t") for line in pair_file.read_text().splitlines()[1:]]
+    tokenizer = AutoTokenizer.from_pretrained(classifier_dir)
+    with torch.no_grad():
+        encoded = tokenizer([r[1] for r in rows], [r[2] for r in rows], padding=True, return_tensors="pt")
+        probabilities = torch.sigmoid(model(**encoded).logits[:, 0])
+    threshold = probabilities.median().item()
+    model.config.decision_threshold = threshold
+    model.save_pretrained(classifier_dir)
+
+    assert predict(args(classifier_dir, pair_file, tmp_path / "out.tsv")) == 203
+    out = [line.split("\t") for line in (tmp_path / "out.tsv").read_text().splitlines()]
+    assert [o[0] for o in out] == [r[0] for r in rows]  # ids, in input order
+    assert [int(o[1]) for o in out] == (probabilities >= threshold).long().tolist()
+    assert [float(o[2]) for o in out] == pytest.approx(probabilities.tolist(), abs=1e-5)
+    assert {o[1] for o in out} == {"0", "1"}
+
+
+def test_resume_continues_a_torn_output(classifier_dir, pair_file, tmp_path):
+    full = tmp_path / "full.tsv"
+    predict(args(classifier_dir, pair_file, full))
+    lines = full.read_text().splitlines(keepends=True)
+    partial = tmp_path / "partial.tsv"
+    partial.write_text("".join(lines[:77]) + lines[77][:5])  # killed while writing line 78
+    assert predict(args(classifier_dir, pair_file, partial, resume=True)) == 203
+    assert partial.read_text() == full.read_text()
+    # Without --resume an existing output is replaced, not appended to.
+    predict(args(classifier_dir, pair_file, partial))
+    assert partial.read_text() == full.read_text()
+
+
+def test_cli_on_the_ccf_test_file(classifier_dir, data_dir, tmp_path):
+    out = tmp_path / "submission.tsv"
+    result = subprocess.run(
+        [sys.executable, "-m", "scl_trainer", "predict", "--model", str(classifier_dir), "--input", "ccf_qa_match"]
+        + ["--data_dir", str(data_dir), "--output", str(out), "--batch_size", "512", "--max_length", "64"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "53757 predictions" in result.stderr and "Predicting" in result.stderr  # the progress bar
+    replies = (data_dir / "ccf_qa_match" / "test.reply.tsv").read_text(encoding="utf-8").splitlines()
+    rows = [line.split("\t") for line in out.read_text().splitlines()]
+    assert len(rows) == 53_757 and [r[:2] for r in rows] == [line.split("\t")[:2] for line in replies]
+
+
+def test_cli_without_subcommand_prints_usage():
+    result = subprocess.run([sys.executable, "-m", "scl_trainer"], capture_output=True, text=True)
+    assert result.returncode != 0 and "usage: python -m scl_trainer predict" in result.stderr
