@@ -8,6 +8,7 @@ the YAML config and overridden by a flag. See recipes/simcse_unsup/README.md.
 """
 
 import logging
+import os
 import sys
 from dataclasses import dataclass, field
 
@@ -18,7 +19,7 @@ from transformers import AutoModel, AutoTokenizer, TrainerCallback
 from scl_trainer import DEFAULT_DATA_DIR, SimCSEConfig, SimCSETrainer
 from scl_trainer.data import load_sentences, load_stsb
 from scl_trainer.parser import ConfigArgumentParser
-from scl_trainer.utils import check_output_dir, from_pretrained
+from scl_trainer.utils import check_launch, check_output_dir, from_pretrained
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ def main(
     datasets.utils.logging.set_verbosity(training_args.get_process_log_level())
 
     # Everything that can be wrong with the input is checked before the first step.
+    check_launch(int(os.environ.get("WORLD_SIZE", "1")), training_args.world_size)
     check_output_dir(training_args.output_dir, script_args.overwrite_output_dir, training_args.resume_from_checkpoint)
     corpus = load_sentences(
         script_args.train_file,
@@ -124,10 +126,12 @@ def main(
     if training_args.push_to_hub:
         trainer.push_to_hub(dataset_name=script_args.train_file)
 
-    before = f" (base model: dev {metrics['base_dev_spearman']:.2f}, test {metrics['base_test_spearman']:.2f})"
+    before = ""
+    if "base_dev_spearman" in metrics:
+        before = f" (base model: dev {metrics['base_dev_spearman']:.2f}, test {metrics['base_test_spearman']:.2f})"
     logger.info(
         f"STS-B Spearman x100 with {training_args.pooler} pooling: dev {metrics['eval_spearman']:.2f}, "
-        f"test {metrics['test_spearman']:.2f}" + (before if "base_dev_spearman" in metrics else "")
+        f"test {metrics['test_spearman']:.2f}{before}"
     )
     return metrics
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import datasets
 import transformers
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback, set_seed
 
 from scl_trainer import DEFAULT_DATA_DIR, SCLConfig, SCLTrainer
 from scl_trainer.data import (
@@ -29,7 +29,7 @@ from scl_trainer.data import (
 )
 from scl_trainer.parser import ConfigArgumentParser
 from scl_trainer.predict import predict_pairs
-from scl_trainer.utils import check_output_dir, from_pretrained
+from scl_trainer.utils import check_launch, check_output_dir, from_pretrained
 
 logger = logging.getLogger(__name__)
 
@@ -171,9 +171,11 @@ def main(
     datasets.utils.logging.set_verbosity(training_args.get_process_log_level())
 
     # Everything that can be wrong with the input is checked before the first step.
+    check_launch(int(os.environ.get("WORLD_SIZE", "1")), training_args.world_size)
     check_output_dir(training_args.output_dir, script_args.overwrite_output_dir, training_args.resume_from_checkpoint)
     splits = load_splits(script_args, training_args.seed)
     logger.info(f"{script_args.dataset_name}: {len(splits['train'])} train, {len(splits['validation'])} validation")
+    set_seed(training_args.seed)  # before any new weights (the classification head) are initialised
     model, tokenizer = load_model(model_args)
 
     trainer = SCLTrainer(

@@ -18,10 +18,9 @@ from transformers import (
     PreTrainedModel,
     Trainer,
     TrainerCallback,
+    set_seed,
 )
-from transformers import (
-    __version__ as transformers_version,
-)
+from transformers import __version__ as transformers_version
 from transformers.trainer import TRAINING_ARGS_NAME
 
 from .data import tokenize_sentences, tokenize_sts
@@ -229,6 +228,7 @@ class SimCSETrainer(Trainer):
         if isinstance(model, str):
             model = AutoModel.from_pretrained(model)
         if not isinstance(model, SimCSEModel):
+            set_seed(args.seed)  # the MLP's initialisation, reproducible like everything the Trainer seeds
             model = SimCSEModel(model, args.pooler)
         elif model.pooler != args.pooler:
             raise ValueError(f"the SimCSEModel pools with {model.pooler!r} but args.pooler is {args.pooler!r}")

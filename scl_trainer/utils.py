@@ -7,7 +7,7 @@ from pathlib import Path
 
 from huggingface_hub import constants as hub_constants
 
-__all__ = ["OFFLINE_COPIES", "check_output_dir", "from_pretrained", "resolve_model_name_or_path"]
+__all__ = ["OFFLINE_COPIES", "check_launch", "check_output_dir", "from_pretrained", "resolve_model_name_or_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,4 +57,15 @@ def check_output_dir(output_dir: str, overwrite: bool, resume_from_checkpoint) -
         raise FileExistsError(
             f"output_dir {output_dir} already holds a finished run ({finished.name} is there). Pass "
             "--overwrite_output_dir to replace it, --resume_from_checkpoint to continue it, or another --output_dir."
+        )
+
+
+def check_launch(launched_processes: int, training_processes: int) -> None:
+    """Refuse a launch whose processes would each train alone: the launcher started `launched_processes` (its
+    WORLD_SIZE) but the training arguments see `training_processes` (typically 1 when no GPU is found and
+    `--use_cpu true` was not given): every process would train on all the data and write the same output."""
+    if launched_processes > 1 and training_processes != launched_processes:
+        raise RuntimeError(
+            f"{launched_processes} processes were launched but training sees {training_processes}: on a machine "
+            "without GPUs pass --use_cpu true (DDP over gloo), or launch a single process"
         )
