@@ -18,6 +18,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 
 from scl_trainer import DEFAULT_DATA_DIR, SCLConfig, SCLTrainer
 from scl_trainer.data import (
+    find_label_conflicts,
     iter_ccf_qa_match,
     iter_pair_file,
     load_ccf_qa_match,
@@ -121,6 +122,13 @@ def load_splits(script_args: ScriptArguments, seed: int) -> datasets.DatasetDict
         if script_args.validation_file:
             validation = load_hub_pairs(name, script_args.dataset_config, script_args.validation_file, **columns)
 
+    conflicts = find_label_conflicts(train)
+    if conflicts:
+        example = next(iter(conflicts))
+        logger.warning(
+            f"{name}: {len(conflicts)} text pairs occur with both labels ({sum(conflicts.values())} rows), data "
+            f"conflicts kept as they are; e.g. {example!r}"
+        )
     if validation is not None:
         splits = datasets.DatasetDict(train=train, validation=validation)
     elif name == "ccf_qa_match":

@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import os
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from sklearn.model_selection import GroupShuffleSplit, train_test_split
 __all__ = [
     "DEFAULT_DATA_DIR",
     "DataError",
+    "find_label_conflicts",
     "iter_ccf_qa_match",
     "iter_pair_file",
     "load_ccf_qa_match",
@@ -400,6 +402,15 @@ def load_sentences(
     if not unique:
         raise DataError(f"{origin}: no sentences")
     return Dataset.from_dict({"text": unique})
+
+
+def find_label_conflicts(dataset: Dataset) -> dict[tuple[str, str], int]:
+    """Data conflicts: the (text_a, text_b) pairs that occur with both labels, with how many rows each has."""
+    labels, rows = defaultdict(set), defaultdict(int)
+    for pair in zip(dataset["text_a"], dataset["text_b"], dataset["label"]):
+        labels[pair[:2]].add(pair[2])
+        rows[pair[:2]] += 1
+    return {pair: rows[pair] for pair, seen in labels.items() if len(seen) > 1}
 
 
 # ---- Splits and tokenization ----------------------------------------------------------------------------------------

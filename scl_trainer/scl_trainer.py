@@ -27,6 +27,7 @@ from .losses import SupConLoss
 from .metrics import pair_classification_metrics
 from .model_card import markdown_table, render_model_card
 from .scl_config import SCLConfig
+from .utils import pop_step_metrics
 
 __all__ = ["SCLTrainer", "check_max_length"]
 
@@ -235,14 +236,11 @@ class SCLTrainer(Trainer):
         return metrics
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Adds the loss terms recorded since the last log, train or `<prefix>_*` for evaluation."""
         mode = "train" if self.model.training else "eval"
-        metrics = {key: torch.stack(values).float().mean() for key, values in self._metrics[mode].items() if values}
-        if self.accelerator.num_processes > 1:
-            metrics = {key: self.accelerator.reduce(value, reduction="mean") for key, value in metrics.items()}
         prefix = "" if mode == "train" else f"{self._metric_key_prefix}_"
-        logs = {**logs, **{f"{prefix}{key}": value.item() for key, value in metrics.items()}}
-        self._metrics[mode].clear()
-        super().log(logs, start_time)
+        metrics = pop_step_metrics(self._metrics[mode], self.accelerator)
+        super().log({**logs, **{f"{prefix}{key}": value for key, value in metrics.items()}}, start_time)
 
     def create_model_card(
         self,

@@ -30,6 +30,7 @@ from .losses import SimCSELoss
 from .model_card import markdown_table, render_model_card
 from .scl_trainer import check_max_length
 from .simcse_config import SimCSEConfig
+from .utils import pop_step_metrics
 
 __all__ = ["SimCSECollator", "SimCSEModel", "SimCSETrainer", "check_dropout", "sts_metrics"]
 
@@ -329,14 +330,7 @@ class SimCSETrainer(Trainer):
         """Adds the per-step SimCSE statistics of the steps since the last log: `masked_duplicates` (false negatives
         masked per step, summed over processes) and `negatives_per_anchor` (mean)."""
         mode = "train" if self.model.training else "eval"
-        metrics = {key: torch.stack(values).mean() for key, values in self._metrics[mode].items() if values}
-        if self.accelerator.num_processes > 1:
-            metrics = {
-                key: self.accelerator.reduce(value, reduction="sum" if key == "masked_duplicates" else "mean")
-                for key, value in metrics.items()
-            }
-        logs = {**logs, **{key: value.item() for key, value in metrics.items()}}
-        self._metrics[mode].clear()
+        logs = {**logs, **pop_step_metrics(self._metrics[mode], self.accelerator, sum_keys=("masked_duplicates",))}
         super().log(logs, start_time)
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:

@@ -5,9 +5,17 @@ import logging
 import os
 from pathlib import Path
 
+import torch
 from huggingface_hub import constants as hub_constants
 
-__all__ = ["OFFLINE_COPIES", "check_launch", "check_output_dir", "from_pretrained", "resolve_model_name_or_path"]
+__all__ = [
+    "OFFLINE_COPIES",
+    "check_launch",
+    "check_output_dir",
+    "from_pretrained",
+    "pop_step_metrics",
+    "resolve_model_name_or_path",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -69,3 +77,13 @@ def check_launch(launched_processes: int, training_processes: int) -> None:
             f"{launched_processes} processes were launched but training sees {training_processes}: on a machine "
             "without GPUs pass --use_cpu true (DDP over gloo), or launch a single process"
         )
+
+
+def pop_step_metrics(values: dict[str, list[torch.Tensor]], accelerator, sum_keys: tuple[str, ...] = ()) -> dict:
+    """The per-step values recorded since the last log, as floats: the mean over steps, reduced over processes (mean,
+    or sum for `sum_keys`); the lists are emptied. Called from `Trainer.log`, which every process runs."""
+    metrics = {key: torch.stack(v).float().mean() for key, v in values.items() if v}
+    if accelerator.num_processes > 1:
+        metrics = {k: accelerator.reduce(v, reduction="sum" if k in sum_keys else "mean") for k, v in metrics.items()}
+    values.clear()
+    return {key: value.item() for key, value in metrics.items()}

@@ -7,6 +7,7 @@ from transformers import BertTokenizer
 
 from scl_trainer.data import (
     DataError,
+    find_label_conflicts,
     iter_ccf_qa_match,
     load_ccf_qa_match,
     load_mrpc,
@@ -143,3 +144,24 @@ def test_tokenize_pairs_counts_truncation(tiny_tokenizer: BertTokenizer, tmp_pat
     # A pair exactly at the limit is not counted as truncated.
     _, truncated = tokenize_pairs(load_pair_file(path).select([0]), tiny_tokenizer, max_length=6)
     assert truncated == 0
+
+
+def test_label_conflicts_are_found(data_dir, tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_text("text_a\ttext_b\tlabel\na\tb\t1\na\tb\t0\na\tb\t1\nc\td\t1\nc\td\t1\nb\ta\t0\n", encoding="utf-8")
+    assert find_label_conflicts(load_pair_file(path)) == {("a", "b"): 3}
+    # The CCF training data holds 32 such (query, reply) pairs, 83 rows, e.g. a generic reply to a repeated query.
+    conflicts = find_label_conflicts(load_ccf_qa_match(data_dir, "train", empty_texts="drop"))
+    assert (len(conflicts), sum(conflicts.values())) == (32, 83)
+
+
+def test_recipe_warns_about_label_conflicts(tmp_path, caplog):
+    from tests.helpers import load_recipe
+
+    path = tmp_path / "pairs.tsv"
+    rows = "".join(f"q{i}\tr{i}\t{i % 2}\n" for i in range(20)) + "q0\tr0\t1\n"
+    path.write_text("text_a\ttext_b\tlabel\n" + rows, encoding="utf-8")
+    recipe = load_recipe("supcon_pair")
+    with caplog.at_level("WARNING"):
+        recipe.load_splits(recipe.ScriptArguments(dataset_name=str(path)), seed=0)
+    assert "1 text pairs occur with both labels (2 rows), data conflicts kept as they are" in caplog.text
