@@ -7,6 +7,7 @@ from .scl_config import check_chunk_size
 __all__ = ["SimCSEConfig"]
 
 POOLERS = ("cls", "cls_before_pooler", "mean")
+MLP_INITS = ("normal", "orthogonal")
 
 
 @dataclass
@@ -28,6 +29,16 @@ class SimCSEConfig(TrainingArguments):
             "evaluation and export, as in the paper), `cls_before_pooler` ([CLS], no MLP) or `mean` (mean of the "
             "token vectors under the attention mask).",
             "choices": list(POOLERS),
+        },
+    )
+    mlp_init: str = field(
+        default="normal",
+        metadata={
+            "help": "Initial weights of the `cls` pooler's training-only MLP: `normal` (N(0, 0.02), as the paper, "
+            "which initialises it like BERT's layers) or `orthogonal` (a random rotation: it keeps the cosine "
+            "geometry and the gradient scale of an encoder that is already a good sentence encoder, which matters "
+            "on short budgets).",
+            "choices": list(MLP_INITS),
         },
     )
     max_length: int = field(
@@ -91,6 +102,8 @@ class SimCSEConfig(TrainingArguments):
             raise ValueError(f"SimCSEConfig: temperature must be > 0, got {self.temperature}")
         if self.pooler not in POOLERS:
             raise ValueError(f"SimCSEConfig: pooler must be one of {POOLERS}, got {self.pooler!r}")
+        if self.mlp_init not in MLP_INITS:
+            raise ValueError(f"SimCSEConfig: mlp_init must be one of {MLP_INITS}, got {self.mlp_init!r}")
         for name in ("max_length", "eval_max_length"):
             if not getattr(self, name) >= 2:
                 raise ValueError(f"SimCSEConfig: {name} must be >= 2, got {getattr(self, name)}")

@@ -70,7 +70,7 @@ class SimCSEModel(nn.Module):
     the MLP in its own file, so the output loads with `AutoModel` and `SentenceTransformer`.
     """
 
-    def __init__(self, encoder: PreTrainedModel, pooler: str = "cls"):
+    def __init__(self, encoder: PreTrainedModel, pooler: str = "cls", mlp_init: str = "normal"):
         super().__init__()
         self.encoder = encoder
         self.pooler = pooler
@@ -78,8 +78,10 @@ class SimCSEModel(nn.Module):
         if pooler == "cls":
             hidden = encoder.config.hidden_size
             self.mlp = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh())
-            # As the encoder's own linear layers (SimCSE initialises its MLP with BERT's init_weights).
-            nn.init.normal_(self.mlp[0].weight, std=getattr(encoder.config, "initializer_range", 0.02))
+            if mlp_init == "orthogonal":  # a random rotation: cosines and gradient scale of the encoder kept
+                nn.init.orthogonal_(self.mlp[0].weight)
+            else:  # as the encoder's own linear layers (SimCSE initialises its MLP with BERT's init_weights)
+                nn.init.normal_(self.mlp[0].weight, std=getattr(encoder.config, "initializer_range", 0.02))
             nn.init.zeros_(self.mlp[0].bias)
 
     @property
@@ -230,7 +232,7 @@ class SimCSETrainer(Trainer):
             model = AutoModel.from_pretrained(model)
         if not isinstance(model, SimCSEModel):
             set_seed(args.seed)  # the MLP's initialisation, reproducible like everything the Trainer seeds
-            model = SimCSEModel(model, args.pooler)
+            model = SimCSEModel(model, args.pooler, args.mlp_init)
         elif model.pooler != args.pooler:
             raise ValueError(f"the SimCSEModel pools with {model.pooler!r} but args.pooler is {args.pooler!r}")
         check_dropout(model.encoder)

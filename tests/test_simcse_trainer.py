@@ -216,6 +216,7 @@ def test_evaluation_reports_spearman_and_picks_best_checkpoint(tmp_path, tiny_en
     [
         ({"temperature": 0.0}, "temperature must be > 0"),
         ({"pooler": "max"}, "pooler must be one of"),
+        ({"mlp_init": "xavier"}, "mlp_init must be one of"),
         ({"max_length": 1}, "max_length must be >= 2"),
     ],
 )
@@ -294,3 +295,11 @@ def test_duplicate_sentences_in_a_batch_are_masked_and_counted(tmp_path, tiny_en
     torch.manual_seed(0)
     unmasked = trainer.compute_loss(model, batch)
     assert unmasked.item() > masked.item()  # the twins were counted as (hard) negatives
+
+
+def test_mlp_init_normal_or_orthogonal(tiny_encoder):
+    normal = SimCSEModel(tiny_encoder, "cls", "normal").mlp[0].weight.detach()
+    assert normal.std().item() == pytest.approx(0.02, rel=0.2)
+    rotation = SimCSEModel(tiny_encoder, "cls", "orthogonal").mlp[0].weight.detach()
+    torch.testing.assert_close(rotation @ rotation.T, torch.eye(rotation.size(0)), atol=1e-5, rtol=0)
+    assert SimCSEModel(tiny_encoder, "mean").mlp is None
