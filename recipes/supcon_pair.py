@@ -51,7 +51,10 @@ class ScriptArguments:
     label_column: str = field(default="label", metadata={"help": "0/1 label column of a file or hub dataset."})
     validation_file: str | None = field(
         default=None,
-        metadata={"help": "Validation data (a file, or a split name of a hub dataset). Default: hold out a share."},
+        metadata={
+            "help": "Validation data: a .csv/.tsv/.jsonl file (columns as for training), or a split name of a hub "
+            "dataset. Default: hold out `validation_size` of the training data."
+        },
     )
     validation_size: float = field(
         default=0.1,
@@ -108,19 +111,20 @@ def load_splits(script_args: ScriptArguments, seed: int) -> datasets.DatasetDict
         label_column=script_args.label_column,
         empty_texts=empty_texts,
     )
-    validation = None
+    is_file = os.path.splitext(name)[1].lower() in (".csv", ".tsv", ".txt", ".jsonl", ".json")
     if name == "ccf_qa_match":
         train = load_ccf_qa_match(script_args.data_dir, "train", empty_texts)
     elif name == "mrpc":
         train = load_mrpc(os.path.join(script_args.data_dir, "mrpc", "msr_paraphrase_train.txt"), empty_texts)
-    elif os.path.splitext(name)[1].lower() in (".csv", ".tsv", ".txt", ".jsonl", ".json"):
+    elif is_file:
         train = load_pair_file(name, **columns)
-        if script_args.validation_file:
-            validation = load_pair_file(script_args.validation_file, **columns)
     else:
         train = load_hub_pairs(name, script_args.dataset_config, "train", **columns)
-        if script_args.validation_file:
-            validation = load_hub_pairs(name, script_args.dataset_config, script_args.validation_file, **columns)
+    validation = None
+    if script_args.validation_file and not is_file and name not in ("ccf_qa_match", "mrpc"):
+        validation = load_hub_pairs(name, script_args.dataset_config, script_args.validation_file, **columns)
+    elif script_args.validation_file:
+        validation = load_pair_file(script_args.validation_file, **columns)
 
     conflicts = find_label_conflicts(train)
     if conflicts:
