@@ -46,9 +46,12 @@ demo: $(STAMP) ## train MiniLM (offline) on MRPC with BCE + SupCon, print valida
 simcse: $(STAMP) ## unsupervised SimCSE on MiniLM (offline) over STS-B train sentences, print STS-B dev/test Spearman
 	$(PY) recipes/simcse_unsup.py --config recipes/simcse_unsup/stsb_minilm.yaml --overwrite_output_dir $(ARGS)
 
-bench: $(STAMP) ## run the benchmarks in bench/ (~15 min), results in bench/results/
+bench: $(STAMP) ## run every benchmark in bench/ (~45 min on 2 cores), results in bench/results/
 	$(PY) bench/overhead.py
 	$(PY) bench/simcse_vs_st.py
+	$(PY) bench/gradcache_memory.py --trainer simcse
+	$(PY) bench/gradcache_memory.py --trainer supcon
+	$(PY) bench/predict_memory.py
 
 clean: ## remove outputs/ and caches (keeps .venv)
 	rm -rf outputs .pytest_cache .ruff_cache

@@ -5,7 +5,8 @@ sentences) with the same batch size (64 sentences), max length (32), learning ra
 temperature (0.05 = MNRL scale 20), seed and number of steps, with CLS pooling:
 
 - ours: one forward pass over the duplicated batch [a, a, b, b, ...] (2B rows), `SimCSELoss` (2B x 2B, the other
-  view as target), the `cls` pooler (MLP in training only);
+  view as target), the `cls` pooler (MLP in training only, initialised as `mlp_init` says: `orthogonal` like
+  `recipes/simcse_unsup/stsb_minilm.yaml`);
 - sentence-transformers: `MultipleNegativesRankingLoss` on (s, s) pairs (anchors and positives embedded in two
   forward passes of B rows, B x B similarities), `Pooling(pooling_mode="cls")`, `SentenceTransformerTrainer`.
 
@@ -57,6 +58,9 @@ class BenchArguments:
     max_length: int = field(default=32, metadata={"help": "Max tokens per training sentence."})
     learning_rate: float = field(default=3e-5, metadata={"help": "Peak learning rate."})
     temperature: float = field(default=0.05, metadata={"help": "Temperature (MNRL scale = 1 / temperature)."})
+    mlp_init: str = field(
+        default="orthogonal", metadata={"help": "Our training-only MLP init (normal = the paper; orthogonal = recipe)."}
+    )
     warmup: int = field(default=5, metadata={"help": "Steps left out of the step-time median."})
     seed: int = field(default=42, metadata={"help": "Seed for both runs."})
     threads: int = field(default=2, metadata={"help": "torch threads."})
@@ -89,6 +93,7 @@ def run_ours(bench: BenchArguments, path: str, corpus: Dataset, test: Dataset) -
     args = SimCSEConfig(
         output_dir=out,
         pooler="cls",
+        mlp_init=bench.mlp_init,
         temperature=bench.temperature,
         max_length=bench.max_length,
         eval_max_length=128,
@@ -184,6 +189,7 @@ def main(bench: BenchArguments) -> dict:
             "temperature": bench.temperature,
             "max_steps": bench.max_steps,
             "seed": bench.seed,
+            "scl_trainer_mlp_init": bench.mlp_init,
         },
         "versions": {
             "torch": torch.__version__,
