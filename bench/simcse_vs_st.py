@@ -59,7 +59,7 @@ class BenchArguments:
     learning_rate: float = field(default=3e-5, metadata={"help": "Peak learning rate."})
     temperature: float = field(default=0.05, metadata={"help": "Temperature (MNRL scale = 1 / temperature)."})
     mlp_init: str = field(
-        default="orthogonal", metadata={"help": "Our training-only MLP init (normal = the paper; orthogonal = recipe)."}
+        default="orthogonal", metadata={"help": "Our training-only MLP init (normal: paper, orthogonal: recipe)."}
     )
     warmup: int = field(default=5, metadata={"help": "Steps left out of the step-time median."})
     seed: int = field(default=42, metadata={"help": "Seed for both runs."})
