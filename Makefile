@@ -40,7 +40,7 @@ format: $(STAMP) ## ruff fix + format
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-demo: $(STAMP) ## train MiniLM (offline) on MRPC with BCE + SupCon, print validation F1 (~10 min on 2 cores)
+demo: $(STAMP) ## train MiniLM (offline) on MRPC with BCE + SupCon, print validation F1 (~6 min on 2 cores)
 	$(PY) recipes/supcon_pair.py --config recipes/supcon_pair/mrpc_minilm.yaml --overwrite_output_dir $(ARGS)
 
 simcse: $(STAMP) ## unsupervised SimCSE on MiniLM (offline) over STS-B train sentences, print STS-B dev/test Spearman
