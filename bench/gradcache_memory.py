@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from results_io import save_result
 
 
 @dataclass
@@ -140,13 +140,8 @@ def main(bench: BenchArguments) -> dict:
         "max_length": bench.max_length,
         "steps": bench.steps,
         "machine": f"{platform.machine()}, {bench.threads} torch threads, no GPU",
-        "date": time.strftime("%Y-%m-%d"),
-        "command": "python bench/gradcache_memory.py " + " ".join(a for a in sys.argv[1:]),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"gradcache_memory_{bench.trainer}.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return result
+    return save_result(f"gradcache_memory_{bench.trainer}.json", result)
 
 
 if __name__ == "__main__":

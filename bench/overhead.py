@@ -12,7 +12,6 @@ Writes bench/results/overhead.json and prints the ratio (target: <= 1.03).
 """
 
 import copy
-import json
 import platform
 import statistics
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import transformers
+from results_io import save_result
 from torch.utils.data import DataLoader
 from transformers import (
     AutoModelForSequenceClassification,
@@ -36,8 +36,6 @@ from transformers import (
 from scl_trainer import SCLConfig, SCLTrainer, SupConLoss
 from scl_trainer.data import DEFAULT_DATA_DIR, load_mrpc, tokenize_pairs
 from scl_trainer.utils import resolve_model_name_or_path
-
-RESULTS = Path(__file__).resolve().parent / "results" / "overhead.json"
 
 
 @dataclass
@@ -151,13 +149,8 @@ def main(bench: BenchArguments) -> dict:
         "torch_threads": bench.threads,
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, no GPU",
-        "date": time.strftime("%Y-%m-%d"),
-        "command": "python bench/overhead.py " + " ".join(sys.argv[1:]),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return result
+    return save_result("overhead.json", result)
 
 
 if __name__ == "__main__":

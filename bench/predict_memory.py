@@ -10,7 +10,6 @@ a scratch folder: `test.query.tsv` copied, `test.reply.tsv` repeated (the repeat
 Writes bench/results/predict_memory.json (target: peak RSS ratio 10x / 1x <= 1.2).
 """
 
-import json
 import os
 import platform
 import shutil
@@ -20,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results" / "predict_memory.json"
+from results_io import save_result
 
 
 @dataclass
@@ -99,13 +98,8 @@ def main(bench: BenchArguments) -> dict:
         "batch_size": bench.batch_size,
         "max_length": bench.max_length,
         "machine": f"{platform.machine()}, no GPU",
-        "date": time.strftime("%Y-%m-%d"),
-        "command": "python bench/predict_memory.py " + " ".join(sys.argv[1:]),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return result
+    return save_result("predict_memory.json", result)
 
 
 if __name__ == "__main__":

@@ -13,22 +13,18 @@ the cosine of [CLS] vectors, max length 128), like the recipe's evaluation.
 Appends one line per run to bench/results/simcse_hand_loop.jsonl.
 """
 
-import json
 import random
 import sys
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from results_io import save_result
 from scipy.stats import spearmanr
 from transformers import AutoModel, AutoTokenizer, HfArgumentParser
 
 from scl_trainer.data import DEFAULT_DATA_DIR, load_sentences, load_stsb
 from scl_trainer.utils import resolve_model_name_or_path
-
-RESULTS = Path(__file__).resolve().parent / "results" / "simcse_hand_loop.jsonl"
 
 
 @dataclass
@@ -76,12 +72,7 @@ def main(args: LoopArguments) -> float:
     cosine = F.cosine_similarity(embed(list(test["sentence1"])), embed(list(test["sentence2"])))
     score = round(spearmanr(cosine.numpy(), test["score"]).statistic * 100, 2)
     record = {"seed": args.seed, "steps": steps, "sts_test_spearman_final_weights": score}
-    record["date"] = time.strftime("%Y-%m-%d")
-    record["command"] = "python bench/simcse_hand_loop.py " + " ".join(sys.argv[1:])
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a") as f:
-        f.write(json.dumps(record) + "\n")
-    print(json.dumps(record))
+    save_result("simcse_hand_loop.jsonl", record, append=True)
     return score
 
 

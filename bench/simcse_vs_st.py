@@ -19,19 +19,18 @@ exported output dir) with max_seq_length 128, cosine similarity, `sts_metrics`.
 Writes bench/results/simcse_vs_st.json.
 """
 
-import json
 import platform
 import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import sentence_transformers
 import torch
 import transformers
 from datasets import Dataset
+from results_io import save_result
 from sentence_transformers import (
     SentenceTransformer,
     SentenceTransformerTrainer,
@@ -45,8 +44,6 @@ from scl_trainer import SimCSEConfig, SimCSETrainer
 from scl_trainer.data import DEFAULT_DATA_DIR, load_sentences, load_stsb
 from scl_trainer.simcse_trainer import sts_metrics
 from scl_trainer.utils import resolve_model_name_or_path
-
-RESULTS = Path(__file__).resolve().parent / "results" / "simcse_vs_st.json"
 
 
 @dataclass
@@ -197,13 +194,8 @@ def main(bench: BenchArguments) -> dict:
             "sentence_transformers": sentence_transformers.__version__,
         },
         "machine": f"{platform.machine()}, {bench.threads} torch threads, no GPU",
-        "date": time.strftime("%Y-%m-%d"),
-        "command": "python bench/simcse_vs_st.py " + " ".join(sys.argv[1:]),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
-    return result
+    return save_result("simcse_vs_st.json", result)
 
 
 if __name__ == "__main__":
