@@ -112,6 +112,7 @@ def load_splits(script_args: ScriptArguments, seed: int) -> datasets.DatasetDict
         empty_texts=empty_texts,
     )
     is_file = os.path.splitext(name)[1].lower() in (".csv", ".tsv", ".txt", ".jsonl", ".json")
+    is_hub = not is_file and name not in ("ccf_qa_match", "mrpc")
     if name == "ccf_qa_match":
         train = load_ccf_qa_match(script_args.data_dir, "train", empty_texts)
     elif name == "mrpc":
@@ -121,10 +122,11 @@ def load_splits(script_args: ScriptArguments, seed: int) -> datasets.DatasetDict
     else:
         train = load_hub_pairs(name, script_args.dataset_config, "train", **columns)
     validation = None
-    if script_args.validation_file and not is_file and name not in ("ccf_qa_match", "mrpc"):
-        validation = load_hub_pairs(name, script_args.dataset_config, script_args.validation_file, **columns)
-    elif script_args.validation_file:
-        validation = load_pair_file(script_args.validation_file, **columns)
+    if script_args.validation_file:  # a split name for a hub dataset, a file for everything else
+        if is_hub:
+            validation = load_hub_pairs(name, script_args.dataset_config, script_args.validation_file, **columns)
+        else:
+            validation = load_pair_file(script_args.validation_file, **columns)
 
     conflicts = find_label_conflicts(train)
     if conflicts:

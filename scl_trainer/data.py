@@ -19,7 +19,7 @@ import json
 import logging
 import math
 import os
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -406,11 +406,10 @@ def load_sentences(
 
 def find_label_conflicts(dataset: Dataset) -> dict[tuple[str, str], int]:
     """Data conflicts: the (text_a, text_b) pairs that occur with both labels, with how many rows each has."""
-    labels, rows = defaultdict(set), defaultdict(int)
-    for pair in zip(dataset["text_a"], dataset["text_b"], dataset["label"]):
-        labels[pair[:2]].add(pair[2])
-        rows[pair[:2]] += 1
-    return {pair: rows[pair] for pair, seen in labels.items() if len(seen) > 1}
+    labels = defaultdict(Counter)  # (text_a, text_b) -> rows per label
+    for text_a, text_b, label in zip(dataset["text_a"], dataset["text_b"], dataset["label"]):
+        labels[text_a, text_b][label] += 1
+    return {pair: sum(counts.values()) for pair, counts in labels.items() if len(counts) > 1}
 
 
 # ---- Splits and tokenization ----------------------------------------------------------------------------------------
