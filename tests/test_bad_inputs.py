@@ -41,6 +41,10 @@ def pair_config(out, **overrides) -> SCLConfig:
     return SCLConfig(output_dir=str(out), max_steps=1, report_to="none", max_length=32, **overrides)
 
 
+def run_pair_recipe(recipe, model, config, **script):
+    return recipe.main(recipe.ScriptArguments(**script), recipe.ModelArguments(model_name_or_path=str(model)), config)
+
+
 def assert_nothing_written(out):
     assert not os.path.exists(out) or not os.listdir(out), f"{out} was written: {os.listdir(out)}"
 
@@ -49,20 +53,18 @@ def assert_nothing_written(out):
 def test_bad_pair_files(supcon_pair, tiny_encoder_dir, tmp_path, name, message):
     out = tmp_path / "out"
     with pytest.raises(DataError, match=message):
-        supcon_pair.main(
-            supcon_pair.ScriptArguments(dataset_name=str(BAD / name)),
-            supcon_pair.ModelArguments(model_name_or_path=tiny_encoder_dir),
-            pair_config(out),
-        )
+        run_pair_recipe(supcon_pair, tiny_encoder_dir, pair_config(out), dataset_name=str(BAD / name))
     assert_nothing_written(out)
 
 
 def test_empty_text_can_be_dropped_explicitly(supcon_pair, tiny_encoder_dir, tmp_path, caplog):
     with pytest.raises(DataError, match="no rows"):  # its only row is the empty one: dropped, and then nothing left
-        supcon_pair.main(
-            supcon_pair.ScriptArguments(dataset_name=str(BAD / "empty_text.tsv"), drop_empty_texts=True),
-            supcon_pair.ModelArguments(model_name_or_path=tiny_encoder_dir),
+        run_pair_recipe(
+            supcon_pair,
+            tiny_encoder_dir,
             pair_config(tmp_path / "out"),
+            dataset_name=str(BAD / "empty_text.tsv"),
+            drop_empty_texts=True,
         )
     assert "dropped 1 rows with empty text (rows 2)" in caplog.text
 
@@ -70,10 +72,8 @@ def test_empty_text_can_be_dropped_explicitly(supcon_pair, tiny_encoder_dir, tmp
 def test_missing_data_dir(supcon_pair, tiny_encoder_dir, tmp_path):
     out = tmp_path / "out"
     with pytest.raises(DataError, match=r"directory .*nowhere/mrpc does not exist .*--data_dir"):
-        supcon_pair.main(
-            supcon_pair.ScriptArguments(dataset_name="mrpc", data_dir=str(tmp_path / "nowhere")),
-            supcon_pair.ModelArguments(model_name_or_path=tiny_encoder_dir),
-            pair_config(out),
+        run_pair_recipe(
+            supcon_pair, tiny_encoder_dir, pair_config(out), dataset_name="mrpc", data_dir=str(tmp_path / "nowhere")
         )
     assert_nothing_written(out)
 
@@ -81,10 +81,12 @@ def test_missing_data_dir(supcon_pair, tiny_encoder_dir, tmp_path):
 def test_ccf_reply_without_query(supcon_pair, tiny_encoder_dir, tmp_path):
     out = tmp_path / "out"
     with pytest.raises(DataError, match=r"train\.reply\.tsv, row 3, column 'query_id': query id '5' has no query"):
-        supcon_pair.main(
-            supcon_pair.ScriptArguments(dataset_name="ccf_qa_match", data_dir=str(BAD / "ccf_orphan_reply")),
-            supcon_pair.ModelArguments(model_name_or_path=tiny_encoder_dir),
+        run_pair_recipe(
+            supcon_pair,
+            tiny_encoder_dir,
             pair_config(out),
+            dataset_name="ccf_qa_match",
+            data_dir=str(BAD / "ccf_orphan_reply"),
         )
     assert_nothing_written(out)
 
@@ -112,10 +114,8 @@ def test_unknown_model_while_offline(supcon_pair, data_dir, tmp_path, name):
     out = tmp_path / "out"
     with pytest.raises(OSError, match=r"is not a local folder and the Hugging Face Hub is (disabled|unreachable).*"
                        r"Pass the path of a local model folder"):  # fmt: skip
-        supcon_pair.main(
-            supcon_pair.ScriptArguments(data_dir=str(data_dir), max_train_samples=8, max_eval_samples=8),
-            supcon_pair.ModelArguments(model_name_or_path=name),
-            pair_config(out),
+        run_pair_recipe(
+            supcon_pair, name, pair_config(out), data_dir=str(data_dir), max_train_samples=8, max_eval_samples=8
         )
     assert_nothing_written(out)
 
@@ -126,10 +126,13 @@ def test_pair_recipe_refuses_a_multi_label_head(supcon_pair, data_dir, tiny_toke
     tiny_tokenizer.save_pretrained(model_dir)
     out = tmp_path / "out"
     with pytest.raises(ValueError, match=r"has a sequence classification head with num_labels=3; .* one-logit head"):
-        supcon_pair.main(
-            supcon_pair.ScriptArguments(data_dir=str(data_dir), max_train_samples=8, max_eval_samples=8),
-            supcon_pair.ModelArguments(model_name_or_path=str(model_dir)),
+        run_pair_recipe(
+            supcon_pair,
+            str(model_dir),
             pair_config(out),
+            data_dir=str(data_dir),
+            max_train_samples=8,
+            max_eval_samples=8,
         )
     assert_nothing_written(out)
 
@@ -137,10 +140,13 @@ def test_pair_recipe_refuses_a_multi_label_head(supcon_pair, data_dir, tiny_toke
 def test_max_length_above_the_model_limit(supcon_pair, data_dir, tiny_encoder_dir, tmp_path):
     out = tmp_path / "out"
     with pytest.raises(ValueError, match=r"max_length=256 is above the limit of the model .* \(128 tokens\)"):
-        supcon_pair.main(
-            supcon_pair.ScriptArguments(data_dir=str(data_dir), max_train_samples=8, max_eval_samples=8),
-            supcon_pair.ModelArguments(model_name_or_path=tiny_encoder_dir),
+        run_pair_recipe(
+            supcon_pair,
+            tiny_encoder_dir,
             SCLConfig(output_dir=str(out), max_steps=1, report_to="none", max_length=256),
+            data_dir=str(data_dir),
+            max_train_samples=8,
+            max_eval_samples=8,
         )
     assert_nothing_written(out)
 
