@@ -19,8 +19,6 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 from scl_trainer import DEFAULT_DATA_DIR, SCLConfig, SCLTrainer
 from scl_trainer.data import (
     find_label_conflicts,
-    iter_ccf_qa_match,
-    iter_pair_file,
     load_ccf_qa_match,
     load_hub_pairs,
     load_mrpc,
@@ -29,7 +27,7 @@ from scl_trainer.data import (
     split_train_validation,
 )
 from scl_trainer.parser import ConfigArgumentParser
-from scl_trainer.predict import predict_pairs
+from scl_trainer.predict import open_pairs, predict_pairs
 from scl_trainer.utils import check_launch, check_output_dir, from_pretrained
 
 logger = logging.getLogger(__name__)
@@ -219,18 +217,9 @@ def main(
 
     if script_args.predict_file and trainer.accelerator.is_main_process:
         predictions_path = script_args.predictions_path or os.path.join(training_args.output_dir, "predictions.tsv")
-        if script_args.predict_file == "ccf_qa_match":
-            pairs = iter_ccf_qa_match(script_args.data_dir, "test", empty_texts="keep")
-            id_columns = ("query_id", "reply_id")
-        else:
-            pairs = iter_pair_file(
-                script_args.predict_file,
-                script_args.text_a_column,
-                script_args.text_b_column,
-                label_column=None,
-                empty_texts="keep",
-            )
-            id_columns = ()
+        pairs, id_columns, total = open_pairs(
+            script_args.predict_file, script_args.data_dir, script_args.text_a_column, script_args.text_b_column
+        )
         n = predict_pairs(
             trainer.model,
             tokenizer,
@@ -239,6 +228,7 @@ def main(
             max_length=training_args.max_length,
             id_columns=id_columns,
             batch_size=training_args.per_device_eval_batch_size,
+            total=total,
         )
         logger.info(f"wrote {n} predictions to {predictions_path}")
     return metrics

@@ -8,15 +8,13 @@
 The input is read lazily and the output written batch by batch, so memory stays flat however large the input is.
 """
 
-import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, HfArgumentParser
 
-from .data import DEFAULT_DATA_DIR, iter_ccf_qa_match, iter_pair_file
-from .predict import predict_pairs
+from .data import DEFAULT_DATA_DIR
+from .predict import open_pairs, predict_pairs
 from .utils import from_pretrained
 
 USAGE = "usage: python -m scl_trainer predict --model DIR --input {ccf_qa_match|FILE} --output FILE [options]"
@@ -48,24 +46,12 @@ class PredictArguments:
     resume: bool = field(default=False, metadata={"help": "Continue a partly written output instead of replacing it."})
 
 
-def count_lines(path: str | os.PathLike) -> int:
-    with open(path, "rb") as f:
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
-
-
 def predict(args: PredictArguments) -> int:
     tokenizer = from_pretrained(AutoTokenizer, args.model, field_name="model")
     model = from_pretrained(AutoModelForSequenceClassification, args.model, field_name="model")
-    if args.input == "ccf_qa_match":
-        pairs = iter_ccf_qa_match(args.data_dir, args.split, empty_texts="keep")
-        id_columns = ("query_id", "reply_id")
-        total = count_lines(Path(args.data_dir) / "ccf_qa_match" / f"{args.split}.reply.tsv")
-    else:
-        id_columns = tuple(args.id_columns)
-        pairs = iter_pair_file(
-            args.input, args.text_a_column, args.text_b_column, None, id_columns=id_columns, empty_texts="keep"
-        )
-        total = None
+    pairs, id_columns, total = open_pairs(
+        args.input, args.data_dir, args.text_a_column, args.text_b_column, tuple(args.id_columns), args.split
+    )
     n = predict_pairs(
         model,
         tokenizer,

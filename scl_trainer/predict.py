@@ -6,12 +6,37 @@ input; a partly written output can be continued with `resume=True` (the rows alr
 
 import itertools
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["predict_pairs"]
+from .data import iter_ccf_qa_match, iter_pair_file
+
+__all__ = ["open_pairs", "predict_pairs"]
+
+
+def open_pairs(
+    source: str,
+    data_dir: str | os.PathLike,
+    text_a_column: str = "text_a",
+    text_b_column: str = "text_b",
+    id_columns: tuple[str, ...] = (),
+    split: str = "test",
+) -> tuple[Iterator[dict], tuple[str, ...], int | None]:
+    """The rows to predict, lazily, with the id columns to write and the row count when it is cheap to know.
+
+    `source` is `ccf_qa_match` (the CCF `{split}` files in `data_dir`, one row per reply, ids `query_id`/`reply_id`,
+    the seed's submission format) or a .csv/.tsv/.jsonl file with a header. Empty texts are kept: every input row
+    gets an output line.
+    """
+    if source == "ccf_qa_match":
+        with open(Path(data_dir) / "ccf_qa_match" / f"{split}.reply.tsv", "rb") as f:  # one line per reply, no header
+            total = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+        return iter_ccf_qa_match(data_dir, split, empty_texts="keep"), ("query_id", "reply_id"), total
+    pairs = iter_pair_file(source, text_a_column, text_b_column, None, id_columns=id_columns, empty_texts="keep")
+    return pairs, tuple(id_columns), None
 
 
 def _complete_lines(path) -> int:

@@ -8,6 +8,7 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from scl_trainer.__main__ import PredictArguments, predict
+from scl_trainer.predict import open_pairs
 
 WORDS = "the house near school good room price floor new city market company report year people share".split()
 
@@ -101,3 +102,12 @@ def test_cli_on_the_ccf_test_file(classifier_dir, data_dir, tmp_path):
 def test_cli_without_subcommand_prints_usage():
     result = subprocess.run([sys.executable, "-m", "scl_trainer"], capture_output=True, text=True)
     assert result.returncode != 0 and "usage: python -m scl_trainer predict" in result.stderr
+
+
+def test_open_pairs_counts_the_ccf_rows_it_yields(data_dir, pair_file):
+    pairs, id_columns, total = open_pairs("ccf_qa_match", data_dir)
+    assert id_columns == ("query_id", "reply_id")
+    assert total == sum(1 for _ in pairs) == 53757  # the progress bar's total is the real row count
+    pairs, id_columns, total = open_pairs(str(pair_file), data_dir, "q", "r", ("id",))
+    assert (id_columns, total) == (("id",), None)
+    assert set(next(pairs)) >= {"text_a", "text_b", "id"}
