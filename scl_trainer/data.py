@@ -390,7 +390,7 @@ def load_sentences(
             raise DataError(
                 f"{_where(source, None, column)}: column not found; the columns are {dataset.column_names}"
             )
-        texts = dataset[column]
+        texts = [_check_text(value, source, row, column) for row, value in enumerate(dataset[column], start=1)]
         origin = source
     non_empty = [t for t in texts if t is not None and t.strip()]
     unique = list(dict.fromkeys(non_empty))

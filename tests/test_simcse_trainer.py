@@ -270,6 +270,33 @@ def test_sentence_corpus_drops_empty_and_duplicate_lines(tmp_path, data_dir):
     assert stsb["text"] == list(dict.fromkeys(t for pair in zip(train["sentence1"], train["sentence2"]) for t in pair))
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_sentence_corpus_from_a_file_column(tmp_path, suffix):
+    path = tmp_path / f"corpus{suffix}"
+    rows = [("1", "a cat"), ("2", ""), ("3", "the dog"), ("4", "a cat"), ("5", "  ")]
+    if suffix == ".csv":
+        path.write_text("id,sentence\n" + "".join(f'{i},"{t}"\n' for i, t in rows), encoding="utf-8")
+    else:
+        path.write_text("".join(json.dumps({"id": i, "sentence": t}) + "\n" for i, t in rows), encoding="utf-8")
+    assert load_sentences(str(path), column="sentence")["text"] == ["a cat", "the dog"]
+    with pytest.raises(DataError, match=rf"corpus\{suffix}, row 1, column 'text': column not found"):
+        load_sentences(str(path))
+
+
+def test_sentence_corpus_from_a_dataset_repository(tmp_path):
+    """A Hub id goes through `datasets.load_dataset(source, config, split=...)`; a local dataset folder takes the same
+    path offline."""
+    repo = tmp_path / "corpus-repo"
+    Dataset.from_dict({"sentence": ["x y", "", "z", "x y"], "n": [1, 2, 3, 4]}).to_json(repo / "train.jsonl")
+    Dataset.from_dict({"sentence": ["held out"], "n": [5]}).to_json(repo / "test.jsonl")
+    assert load_sentences(str(repo), column="sentence")["text"] == ["x y", "z"]
+    assert load_sentences(str(repo), column="sentence", split="test")["text"] == ["held out"]
+    with pytest.raises(DataError, match=r"corpus-repo, column 'text': column not found; the columns are"):
+        load_sentences(str(repo))
+    with pytest.raises(DataError, match=r"corpus-repo, row 1, column 'n': expected text, got int 1"):
+        load_sentences(str(repo), column="n")
+
+
 def test_single_sentence_batch_gives_zero_loss(tmp_path, tiny_encoder, tiny_tokenizer):
     """B = 1: the only candidate of each view is the other view: loss exactly 0, no negatives, nothing learned."""
     trainer = SimCSETrainer(tiny_encoder, config(tmp_path), processing_class=tiny_tokenizer)
