@@ -18,6 +18,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 
 from scl_trainer import DEFAULT_DATA_DIR, SCLConfig, SCLTrainer
 from scl_trainer.data import (
+    RECORD_FILE_SUFFIXES,
     find_label_conflicts,
     load_ccf_qa_match,
     load_hub_pairs,
@@ -109,7 +110,7 @@ def load_splits(script_args: ScriptArguments, seed: int) -> datasets.DatasetDict
         label_column=script_args.label_column,
         empty_texts=empty_texts,
     )
-    is_file = os.path.splitext(name)[1].lower() in (".csv", ".tsv", ".txt", ".jsonl", ".json")
+    is_file = os.path.splitext(name)[1].lower() in RECORD_FILE_SUFFIXES
     is_hub = not is_file and name not in ("ccf_qa_match", "mrpc")
     if name == "ccf_qa_match":
         train = load_ccf_qa_match(script_args.data_dir, "train", empty_texts)

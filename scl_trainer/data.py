@@ -28,6 +28,7 @@ from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 __all__ = [
     "DEFAULT_DATA_DIR",
+    "RECORD_FILE_SUFFIXES",
     "DataError",
     "find_label_conflicts",
     "iter_ccf_qa_match",
@@ -48,6 +49,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_DATA_DIR = "../shared/data"
+# Files read as records with a header (`_iter_records`): .csv, tab-separated .tsv/.txt, one JSON object per line.
+RECORD_FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json")
 
 csv.field_size_limit(2**31 - 1)
 
@@ -379,7 +382,7 @@ def load_sentences(
         with open(path, encoding="utf-8") as f:
             texts = [line.rstrip("\r\n") for line in f]
         origin = str(path)
-    elif suffix in (".csv", ".tsv", ".jsonl", ".json"):
+    elif suffix in RECORD_FILE_SUFFIXES:  # (.txt was taken above: one sentence per line, no header)
         path = _require_file(source, "sentence file")
         rows = _iter_records(path, [column])
         texts = [_check_text(record[column], path, row, column) for row, record in rows]
