@@ -42,7 +42,7 @@ from transformers import AutoModel, AutoTokenizer, EvalPrediction, HfArgumentPar
 
 from scl_trainer import SimCSEConfig, SimCSETrainer
 from scl_trainer.data import DEFAULT_DATA_DIR, load_sentences, load_stsb
-from scl_trainer.simcse_trainer import sts_metrics
+from scl_trainer.metrics import sts_metrics
 from scl_trainer.utils import resolve_model_name_or_path
 
 

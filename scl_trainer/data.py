@@ -9,6 +9,8 @@ Sources:
 - `load_mrpc`: the Microsoft Research Paraphrase Corpus text file (header line optional, quotes are literal).
 - `load_pair_file`: any CSV (header, standard quoting), TSV (header, no quoting) or JSONL file.
 - `load_hub_pairs`: any dataset on the Hugging Face Hub (or a local dataset script/folder) via `load_dataset`.
+- `iter_pairs` / `load_pairs`: any of the above from one data argument (`mrpc`, `ccf_qa_match`, a file path or a
+  hub id), the one resolution the recipes and `python -m scl_trainer predict` use (`source_kind` says which).
 
 For SimCSE: `load_stsb` (STS benchmark pairs with gold scores) and `load_sentences` (an unlabelled training corpus,
 one `text` column, deduplicated).
@@ -23,22 +25,32 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
 from datasets import Dataset, DatasetDict, load_dataset
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 __all__ = [
+    "balanced_subsample",
+    "flip_labels",
     "DEFAULT_DATA_DIR",
     "RECORD_FILE_SUFFIXES",
     "DataError",
     "find_label_conflicts",
+    "NAMED_SOURCES",
     "iter_ccf_qa_match",
+    "iter_hub_pairs",
+    "iter_mrpc",
     "iter_pair_file",
+    "iter_pairs",
     "load_ccf_qa_match",
     "load_hub_pairs",
     "load_mrpc",
     "load_pair_file",
+    "load_pairs",
     "load_sentences",
     "load_stsb",
+    "source_id_columns",
+    "source_kind",
     "split_by_group",
     "split_train_validation",
     "tokenize_pairs",
@@ -213,9 +225,9 @@ def load_ccf_qa_match(
 _MRPC_FIELDS = ("Quality", "#1 ID", "#2 ID", "#1 String", "#2 String")
 
 
-def load_mrpc(path: str | os.PathLike, empty_texts: str = "error") -> Dataset:
-    """The MSR paraphrase corpus file: `Quality<TAB>#1 ID<TAB>#2 ID<TAB>#1 String<TAB>#2 String`, with or without
-    that header line; quote characters are part of the text."""
+def iter_mrpc(path: str | os.PathLike, empty_texts: str = "error") -> Iterator[dict]:
+    """Stream the pairs of an MSR paraphrase corpus file: `Quality<TAB>#1 ID<TAB>#2 ID<TAB>#1 String<TAB>#2 String`,
+    with or without that header line; quote characters are part of the text."""
     path = _require_file(path, "mrpc")
 
     def rows():
@@ -224,9 +236,12 @@ def load_mrpc(path: str | os.PathLike, empty_texts: str = "error") -> Dataset:
                 continue
             yield row, record
 
-    return _to_dataset(
-        _pairs(rows(), str(path), "#1 String", "#2 String", "Quality", empty_texts=empty_texts), str(path)
-    )
+    yield from _pairs(rows(), str(path), "#1 String", "#2 String", "Quality", empty_texts=empty_texts)
+
+
+def load_mrpc(path: str | os.PathLike, empty_texts: str = "error") -> Dataset:
+    """The MSR paraphrase corpus file as a Dataset (see `iter_mrpc`)."""
+    return _to_dataset(iter_mrpc(path, empty_texts), str(path))
 
 
 # ---- Any CSV / TSV / JSONL file, any hub dataset --------------------------------------------------------------------
@@ -302,6 +317,30 @@ def load_pair_file(
     )
 
 
+def iter_hub_pairs(
+    name: str,
+    config_name: str | None = None,
+    split: str = "train",
+    text_a_column: str = "text_a",
+    text_b_column: str = "text_b",
+    label_column: str | None = "label",
+    id_columns: tuple[str, ...] = (),
+    empty_texts: str = "error",
+) -> Iterator[dict]:
+    """The pairs of a split of a hub dataset (e.g. `nyu-mll/glue`, config `mrpc`, columns `sentence1`/`sentence2`/
+    `label`) or of a local dataset folder, through `datasets.load_dataset`."""
+    dataset = load_dataset(name, config_name, split=split)
+    source = f"{name}" + (f"/{config_name}" if config_name else "") + f"[{split}]"
+    needed = (*id_columns, text_a_column, text_b_column, label_column)
+    missing = [c for c in needed if c and c not in dataset.column_names]
+    if missing:
+        raise DataError(
+            f"{_where(source, None, missing[0])}: column not found; the columns are {dataset.column_names}"
+        )
+    # Hub rows are numbered from 0, as in the dataset viewer.
+    yield from _pairs(enumerate(dataset), source, text_a_column, text_b_column, label_column, id_columns, empty_texts)
+
+
 def load_hub_pairs(
     name: str,
     config_name: str | None = None,
@@ -311,18 +350,77 @@ def load_hub_pairs(
     label_column: str | None = "label",
     empty_texts: str = "error",
 ) -> Dataset:
-    """A split of a hub dataset (e.g. `nyu-mll/glue`, config `mrpc`, columns `sentence1`/`sentence2`/`label`)."""
-    dataset = load_dataset(name, config_name, split=split)
+    """A split of a hub dataset as a Dataset (see `iter_hub_pairs`)."""
     source = f"{name}" + (f"/{config_name}" if config_name else "") + f"[{split}]"
-    missing = [c for c in (text_a_column, text_b_column, label_column) if c and c not in dataset.column_names]
-    if missing:
+    rows = iter_hub_pairs(name, config_name, split, text_a_column, text_b_column, label_column, (), empty_texts)
+    return _to_dataset(rows, source)
+
+
+# ---- One data argument -> rows: named datasets, files, hub ids ------------------------------------------------------
+
+NAMED_SOURCES = ("ccf_qa_match", "mrpc", "stsb")
+
+
+def source_kind(source: str) -> str:
+    """What a data argument names: one of `NAMED_SOURCES` (read from `data_dir`), `file` (a .csv/.tsv/.txt/.jsonl
+    path, existing or not) or `hub` (a Hub dataset id or a local dataset folder, for `datasets.load_dataset`).
+    An existing file of another type is an error, never a Hub lookup."""
+    if source in NAMED_SOURCES:
+        return source
+    suffix = os.path.splitext(source)[1].lower()
+    if suffix in RECORD_FILE_SUFFIXES:
+        return "file"
+    if os.path.isfile(source):
         raise DataError(
-            f"{_where(source, None, missing[0])}: column not found; the columns are {dataset.column_names}"
+            f"{source}: unsupported file type {suffix or '(no suffix)'!r}; use one of "
+            f"{', '.join(RECORD_FILE_SUFFIXES)}"
         )
-    # Hub rows are numbered from 0, as in the dataset viewer.
-    return _to_dataset(
-        _pairs(enumerate(dataset), source, text_a_column, text_b_column, label_column, (), empty_texts), source
-    )
+    return "hub"
+
+
+def iter_pairs(
+    source: str,
+    data_dir: str | os.PathLike = DEFAULT_DATA_DIR,
+    split: str = "train",
+    text_a_column: str = "text_a",
+    text_b_column: str = "text_b",
+    label_column: str | None = "label",
+    id_columns: tuple[str, ...] = (),
+    empty_texts: str = "error",
+    dataset_config: str | None = None,
+) -> Iterator[dict]:
+    """The pairs a data argument names, lazily, as {id columns..., text_a, text_b[, label]}: the one place that
+    turns `--dataset_name`, `--validation_file` or `predict --input` into rows.
+
+    - `ccf_qa_match`: `data_dir/ccf_qa_match/{split}.{query,reply}.tsv` (ids `query_id`, `reply_id`; labels in train);
+    - `mrpc`: `data_dir/mrpc/msr_paraphrase_{split}.txt`;
+    - a .csv/.tsv/.txt/.jsonl file with a header (the column arguments; `split` unused);
+    - anything else: a Hub dataset id or local dataset folder, its `split` (and `dataset_config`).
+    `label_column=None` reads unlabelled data. Empty texts: see `empty_texts` of the loaders.
+    """
+    kind = source_kind(source)
+    if kind == "ccf_qa_match":
+        yield from iter_ccf_qa_match(data_dir, split, empty_texts)
+    elif kind == "mrpc":
+        yield from iter_mrpc(Path(data_dir) / "mrpc" / f"msr_paraphrase_{split}.txt", empty_texts)
+    elif kind == "file":
+        yield from iter_pair_file(source, text_a_column, text_b_column, label_column, id_columns, empty_texts)
+    elif kind == "hub":
+        yield from iter_hub_pairs(
+            source, dataset_config, split, text_a_column, text_b_column, label_column, id_columns, empty_texts
+        )
+    else:
+        raise DataError(f"{source}: holds scored sentence pairs (STS), not labelled pairs")
+
+
+def source_id_columns(source: str, id_columns: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The id columns a source's rows carry for output files: CCF's query/reply ids, else the ones asked for."""
+    return ("query_id", "reply_id") if source_kind(source) == "ccf_qa_match" else tuple(id_columns)
+
+
+def load_pairs(source: str, **kwargs) -> Dataset:
+    """`iter_pairs` as a Dataset."""
+    return _to_dataset(iter_pairs(source, **kwargs), source)
 
 
 # ---- STS benchmark and sentence corpora (SimCSE) -------------------------------------------------------------------
@@ -372,8 +470,8 @@ def load_sentences(
 
     `source`: `stsb` (the unique sentences of STS-B train, scores unused), a `.txt` file (one sentence per line), a
     `.csv`/`.tsv`/`.jsonl` file (`column`), or a Hugging Face Hub dataset id (`column`, `config_name`, `split`)."""
-    suffix = os.path.splitext(source)[1].lower()
-    if source == "stsb":
+    kind, suffix = source_kind(source), os.path.splitext(source)[1].lower()
+    if kind == "stsb":
         pairs = load_stsb(data_dir, "train")
         texts = [t for pair in zip(pairs["sentence1"], pairs["sentence2"]) for t in pair]
         origin = str(Path(data_dir) / "stsbenchmark" / STSB_FILES["train"])
@@ -382,12 +480,12 @@ def load_sentences(
         with open(path, encoding="utf-8") as f:
             texts = [line.rstrip("\r\n") for line in f]
         origin = str(path)
-    elif suffix in RECORD_FILE_SUFFIXES:  # (.txt was taken above: one sentence per line, no header)
+    elif kind == "file":  # (.txt was taken above: one sentence per line, no header)
         path = _require_file(source, "sentence file")
         rows = _iter_records(path, [column])
         texts = [_check_text(record[column], path, row, column) for row, record in rows]
         origin = str(path)
-    else:
+    elif kind == "hub":
         dataset = load_dataset(source, config_name, split=split)
         if column not in dataset.column_names:
             raise DataError(
@@ -395,6 +493,8 @@ def load_sentences(
             )
         texts = [_check_text(value, source, row, column) for row, value in enumerate(dataset[column], start=1)]
         origin = source
+    else:
+        raise DataError(f"{source}: holds labelled pairs, not sentences; give `stsb`, a file or a Hub dataset id")
     non_empty = [t for t in texts if t is not None and t.strip()]
     unique = list(dict.fromkeys(non_empty))
     if len(non_empty) < len(texts) or len(unique) < len(non_empty):
@@ -432,6 +532,39 @@ def split_train_validation(dataset: Dataset, validation_size: float, seed: int) 
         range(len(dataset)), test_size=validation_size, random_state=seed, stratify=dataset["label"]
     )
     return DatasetDict(train=dataset.select(sorted(train_idx)), validation=dataset.select(sorted(val_idx)))
+
+
+def balanced_subsample(dataset: Dataset, n: int, seed: int) -> Dataset:
+    """`n` rows drawn without replacement, as many of each label as possible (n // 2 of label 0, the rest of label
+    1; a class with fewer rows gives all of them and the other class fills up), seeded; rows keep their order.
+
+    The few-shot regime of Gunel et al. (ICLR 2021, Sec. 5.2): the same `seed` gives the same subsample."""
+    labels = np.asarray(dataset["label"])
+    if not 2 <= n <= len(labels):
+        raise DataError(f"train_size={n}: must be between 2 and the {len(labels)} training rows")
+    rng = np.random.default_rng([seed, 0])
+    by_class = {label: rng.permutation(np.flatnonzero(labels == label)) for label in (0, 1)}
+    take0 = min(n // 2, len(by_class[0]))
+    take1 = min(n - take0, len(by_class[1]))
+    take0 = n - take1  # when label 1 is short, label 0 fills up
+    chosen = np.concatenate([by_class[0][:take0], by_class[1][:take1]])
+    return dataset.select(np.sort(chosen).tolist())
+
+
+def flip_labels(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, list[int]]:
+    """Flip the 0/1 label of exactly round(fraction x rows) rows chosen uniformly without replacement, seeded.
+    Returns the noisy dataset and the flipped row indices (label noise, Gunel et al. 2021, Sec. 5.3)."""
+    if not 0.0 <= fraction <= 1.0:
+        raise DataError(f"label_noise={fraction}: must be a fraction in [0, 1]")
+    k = round(fraction * len(dataset))
+    flipped = np.sort(np.random.default_rng([seed, 1]).choice(len(dataset), size=k, replace=False)).tolist()
+    flip = set(flipped)
+    noisy = dataset.map(
+        lambda row, i: {"label": 1 - row["label"] if i in flip else row["label"]},
+        with_indices=True,
+        desc="Flipping labels",
+    )
+    return noisy, flipped
 
 
 def _encode(tokenizer, texts, text_pairs, max_length: int) -> tuple[dict, list[bool]]:

@@ -19,25 +19,27 @@ import contextlib
 from collections.abc import Callable
 
 import torch
+from torch.utils.checkpoint import get_device_states, set_device_states
 
 __all__ = ["cached_forward"]
 
 
 class _RandomState:
-    """The CPU and CUDA random states at one point, to run a forward pass again with the same dropout masks."""
+    """The CPU random state and that of every accelerator the chunk's tensors live on (any device type, through
+    `torch.utils.checkpoint`'s device-state helpers), to run a forward pass again with the same dropout masks."""
 
-    def __init__(self):
+    def __init__(self, chunk: dict[str, torch.Tensor]):
+        tensors = list(chunk.values())
         self.cpu = torch.get_rng_state()
-        self.devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
-        self.cuda = [torch.cuda.get_rng_state(d) for d in self.devices]
+        self.device_type = next((t.device.type for t in tensors if t.device.type not in ("cpu", "meta")), "cuda")
+        self.devices, self.states = get_device_states(*tensors)
 
     @contextlib.contextmanager
     def replay(self):
         # fork_rng restores the surrounding random state afterwards: the replay does not shift later dropout masks.
-        with torch.random.fork_rng(devices=self.devices):
+        with torch.random.fork_rng(devices=self.devices, device_type=self.device_type):
             torch.set_rng_state(self.cpu)
-            for device, state in zip(self.devices, self.cuda):
-                torch.cuda.set_rng_state(state, device)
+            set_device_states(self.devices, self.states, device_type=self.device_type)
             yield
 
 
@@ -64,7 +66,7 @@ def cached_forward(
     states, parts = [], []
     with torch.no_grad():
         for chunk in chunks:
-            states.append(_RandomState())
+            states.append(_RandomState(chunk))
             parts.append(forward(chunk))
     representations = torch.cat(parts).requires_grad_()
 

@@ -1,7 +1,9 @@
-"""Evaluation metrics for one-logit pair classifiers (scikit-learn does the counting)."""
+"""Evaluation metrics: one-logit pair classifiers (scikit-learn does the counting) and STS (scipy)."""
 
 import numpy as np
+from scipy.spatial.distance import pdist
 from scipy.special import expit
+from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import (
     accuracy_score,
     f1_score,
@@ -10,9 +12,10 @@ from sklearn.metrics import (
     recall_score,
     roc_auc_score,
 )
+from sklearn.metrics.pairwise import paired_cosine_distances
 from transformers import EvalPrediction
 
-__all__ = ["best_f1_threshold", "pair_classification_metrics"]
+__all__ = ["best_f1_threshold", "pair_classification_metrics", "sts_metrics"]
 
 
 def best_f1_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
@@ -52,3 +55,31 @@ def pair_classification_metrics(eval_pred: EvalPrediction) -> dict[str, float]:
     metrics["roc_auc"] = roc_auc_score(labels, probabilities) if len(np.unique(labels)) == 2 else float("nan")
     metrics["threshold"] = threshold
     return {key: float(value) for key, value in metrics.items()}
+
+
+def sts_metrics(eval_pred: EvalPrediction, positive_score: float = 4.0) -> dict[str, float]:
+    """STS quality and embedding-space health.
+
+    - `spearman`, `pearson`: correlation x100 between the cosine similarity of the two sentence vectors and the gold
+      score;
+    - `alignment`: mean squared distance between the normalized vectors of pairs with gold score >= 4 (lower: similar
+      sentences closer), and `uniformity`: log of the mean of exp(-2 x squared distance) over all pairs of distinct
+      sentences (lower: vectors spread over the sphere), Wang & Isola, ICML 2020, https://arxiv.org/abs/2005.10242,
+      Eq. (2)-(3), as used in the SimCSE paper (Sec. 5).
+
+    `predictions`: (N, 2, H) embeddings of sentence1/sentence2; `label_ids`: (N,) gold scores.
+    """
+    embeddings = np.asarray(eval_pred.predictions, dtype=np.float64)
+    scores = np.asarray(eval_pred.label_ids, dtype=np.float64).reshape(-1)
+    cosine = 1.0 - paired_cosine_distances(embeddings[:, 0], embeddings[:, 1])
+    normalized = embeddings / np.linalg.norm(embeddings, axis=-1, keepdims=True)
+    positives = normalized[scores >= positive_score]
+    alignment = float(((positives[:, 0] - positives[:, 1]) ** 2).sum(-1).mean()) if len(positives) else float("nan")
+    sentences = np.unique(normalized.reshape(-1, normalized.shape[-1]), axis=0)
+    uniformity = float(np.log(np.exp(-2.0 * pdist(sentences, "sqeuclidean")).mean())) if len(sentences) > 1 else 0.0
+    return {
+        "spearman": float(spearmanr(cosine, scores).statistic * 100),
+        "pearson": float(pearsonr(cosine, scores).statistic * 100),
+        "alignment": alignment,
+        "uniformity": uniformity,
+    }

@@ -1,10 +1,9 @@
-"""Model cards (`README.md` of an output dir or Hub repo): YAML metadata via huggingface_hub, then Markdown."""
+"""Helpers for the model cards (`README.md` of an output dir or Hub repo). The prose is in `templates/`; these only
+turn values into what the templates show."""
 
 import os
 
-from huggingface_hub import ModelCardData
-
-__all__ = ["base_model_id", "markdown_table", "render_model_card"]
+__all__ = ["base_model_id", "format_value", "markdown_table", "training_log_table"]
 
 
 def base_model_id(name_or_path: str) -> str | None:
@@ -12,33 +11,32 @@ def base_model_id(name_or_path: str) -> str | None:
     return None if not name_or_path or os.path.isdir(name_or_path) else name_or_path
 
 
+def format_value(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+    return str(value)
+
+
 def markdown_table(rows: dict, header: tuple[str, str] = ("", "")) -> str:
+    """A two-column Markdown table of `rows` (name -> value)."""
     lines = [f"| {header[0]} | {header[1]} |", "| --- | --- |"]
-    for key, value in rows.items():
-        if isinstance(value, float):
-            value = f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
-        lines.append(f"| {key} | {value} |")
+    lines += [f"| {key} | {format_value(value)} |" for key, value in rows.items()]
     return "\n".join(lines)
 
 
-def render_model_card(
-    *,
-    title: str,
-    summary: str,
-    base_model: str,
-    datasets: list[str],
-    pipeline_tag: str,
-    tags: list[str],
-    sections: dict[str, str],
-    library_name: str = "transformers",
-) -> str:
-    """YAML front matter (base model, datasets, tags, pipeline) + a title, a summary and one `##` section per entry."""
-    data = ModelCardData(
-        base_model=base_model_id(base_model),
-        datasets=[d for d in datasets if d and not os.path.exists(d)] or None,
-        library_name=library_name,
-        pipeline_tag=pipeline_tag,
-        tags=tags,
-    )
-    body = [f"# {title}", summary] + [f"## {heading}\n\n{text}" for heading, text in sections.items()]
-    return f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(body) + "\n"
+def training_log_table(log_history: list[dict], train_keys: list[str], eval_keys: list[str]) -> str:
+    """One row per evaluation of the validation data (`eval_*` logs): step, epoch, the training values of the last
+    training log at or before that step (`train_keys`), and the validation values (`eval_keys`). Empty without
+    evaluations."""
+    evals = [log for log in log_history if "eval_runtime" in log]
+    if not evals:
+        return ""
+    header = ["step", "epoch", *[f"train {k}" for k in train_keys], *[k.removeprefix("eval_") for k in eval_keys]]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for log in evals:
+        train = [t for t in log_history if "loss" in t and t.get("step", 0) <= log.get("step", 0)]
+        train = train[-1] if train else {}
+        values = [log.get("step", ""), log.get("epoch", "")]
+        values += [train.get(k, "") for k in train_keys] + [log.get(k, "") for k in eval_keys]
+        lines.append("| " + " | ".join(format_value(v) for v in values) + " |")
+    return "\n".join(lines)

@@ -5,7 +5,11 @@ import os
 import yaml
 from transformers import HfArgumentParser
 
-__all__ = ["ConfigArgumentParser"]
+__all__ = ["ConfigArgumentParser", "ConfigError"]
+
+
+class ConfigError(ValueError):
+    """A command line or YAML config that cannot be parsed (unknown flag, value of the wrong type, ...)."""
 
 
 class ConfigArgumentParser(HfArgumentParser):
@@ -14,6 +18,11 @@ class ConfigArgumentParser(HfArgumentParser):
     Every YAML key must be a field of one of the dataclasses; a typo is an error naming the file, not a silently
     ignored setting.
     """
+
+    def error(self, message: str):
+        """argparse prints the usage and exits on a bad flag; raise instead, so the caller decides (the command
+        line prints one `error:` line, `compare` checks every run's arguments before training)."""
+        raise ConfigError(message)
 
     def parse_args_and_config(self, args: list[str]) -> tuple:
         args = list(args)

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .data import iter_ccf_qa_match, iter_pair_file
+from .data import iter_pairs, source_id_columns, source_kind
 
 __all__ = ["open_pairs", "predict_pairs"]
 
@@ -27,16 +27,26 @@ def open_pairs(
 ) -> tuple[Iterator[dict], tuple[str, ...], int | None]:
     """The rows to predict, lazily, with the id columns to write and the row count when it is cheap to know.
 
-    `source` is `ccf_qa_match` (the CCF `{split}` files in `data_dir`, one row per reply, ids `query_id`/`reply_id`,
-    the seed's submission format) or a .csv/.tsv/.jsonl file with a header. Empty texts are kept: every input row
-    gets an output line.
+    `source` is any data argument of `scl_trainer.data.iter_pairs`: `ccf_qa_match` (the CCF `{split}` files in
+    `data_dir`, one row per reply, ids `query_id`/`reply_id`, the seed's submission format), a .csv/.tsv/.jsonl file
+    with a header, ... Labels are not read. Empty texts are kept: every input row gets an output line.
     """
-    if source == "ccf_qa_match":
+    id_columns = source_id_columns(source, id_columns)
+    total = None
+    if source_kind(source) == "ccf_qa_match":
         with open(Path(data_dir) / "ccf_qa_match" / f"{split}.reply.tsv", "rb") as f:  # one line per reply, no header
             total = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
-        return iter_ccf_qa_match(data_dir, split, empty_texts="keep"), ("query_id", "reply_id"), total
-    pairs = iter_pair_file(source, text_a_column, text_b_column, None, id_columns=id_columns, empty_texts="keep")
-    return pairs, tuple(id_columns), None
+    pairs = iter_pairs(
+        source,
+        data_dir,
+        split,
+        text_a_column,
+        text_b_column,
+        label_column=None,
+        id_columns=() if source_kind(source) == "ccf_qa_match" else id_columns,
+        empty_texts="keep",
+    )
+    return pairs, id_columns, total
 
 
 def _complete_lines(path) -> int:

@@ -1,8 +1,6 @@
 from dataclasses import dataclass, field
 
-from transformers import TrainingArguments
-
-from .scl_config import check_chunk_size
+from .base_config import BaseConfig
 
 __all__ = ["SimCSEConfig"]
 
@@ -11,12 +9,12 @@ MLP_INITS = ("normal", "orthogonal")
 
 
 @dataclass
-class SimCSEConfig(TrainingArguments):
+class SimCSEConfig(BaseConfig):
     r"""Configuration for [`SimCSETrainer`]: unsupervised SimCSE (dropout views of a duplicated batch).
 
     Defaults follow the SimCSE paper's unsupervised BERT setting (temperature 0.05, `cls` pooler with an MLP used in
-    training only, max length 32, lr 3e-5, batch 64). Every `TrainingArguments` field is available as well; the ones
-    whose default differs are listed below.
+    training only, max length 32, lr 3e-5, batch 64). The fields shared with SCL (`gather_across_devices`,
+    `contrastive_chunk_size`) are in [`BaseConfig`]; every `TrainingArguments` field is available as well.
     """
 
     temperature: float = field(
@@ -41,9 +39,6 @@ class SimCSEConfig(TrainingArguments):
             "choices": list(MLP_INITS),
         },
     )
-    max_length: int = field(
-        default=32, metadata={"help": "Max tokens per training sentence; longer ones are truncated and counted."}
-    )
     eval_max_length: int = field(
         default=128,
         metadata={
@@ -59,23 +54,11 @@ class SimCSEConfig(TrainingArguments):
             "truncation) are not negatives of each other: mask them out of the softmax, across processes too."
         },
     )
-    gather_across_devices: bool = field(
-        default=True,
-        metadata={
-            "help": "With several processes, use the embeddings of all processes as negatives (gathered with "
-            "gradient; exact full-batch gradients). No effect with one process."
-        },
-    )
-    contrastive_chunk_size: int | None = field(
-        default=None,
-        metadata={
-            "help": "GradCache: run the forward pass in chunks of this many rows (each sentence is 2 rows; first "
-            "without graph, then again with the same dropout masks during backward), so the batch can exceed what "
-            "fits in memory. None: one forward pass over the batch."
-        },
-    )
 
-    # TrainingArguments fields with a different default.
+    # Fields with a different default.
+    max_length: int = field(
+        default=32, metadata={"help": "Max tokens per training sentence; longer ones are truncated and counted."}
+    )
     learning_rate: float = field(default=3e-5, metadata={"help": "Peak learning rate (SimCSE: 3e-5 for BERT-base)."})
     per_device_train_batch_size: int = field(
         default=64, metadata={"help": "Sentences per device and step; the forward pass sees twice as many rows."}
@@ -83,9 +66,6 @@ class SimCSEConfig(TrainingArguments):
     metric_for_best_model: str | None = field(
         default="spearman",
         metadata={"help": "Metric that picks the best checkpoint: STS Spearman of cosine similarity (x100)."},
-    )
-    logging_steps: float = field(
-        default=10, metadata={"help": "Log every X update steps (an integer, or a float in (0, 1) of all steps)."}
     )
     # Training batches carry no labels (the targets come from the row layout) and evaluation batches carry two
     # tokenized sentences per row (a_* and b_* columns) that the encoder's forward signature does not name: the
@@ -104,8 +84,6 @@ class SimCSEConfig(TrainingArguments):
             raise ValueError(f"SimCSEConfig: pooler must be one of {POOLERS}, got {self.pooler!r}")
         if self.mlp_init not in MLP_INITS:
             raise ValueError(f"SimCSEConfig: mlp_init must be one of {MLP_INITS}, got {self.mlp_init!r}")
-        for name in ("max_length", "eval_max_length"):
-            if not getattr(self, name) >= 2:
-                raise ValueError(f"SimCSEConfig: {name} must be >= 2, got {getattr(self, name)}")
-        check_chunk_size(self, "SimCSEConfig")
+        if not self.eval_max_length >= 2:
+            raise ValueError(f"SimCSEConfig: eval_max_length must be >= 2, got {self.eval_max_length}")
         super().__post_init__()

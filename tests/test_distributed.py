@@ -17,8 +17,8 @@ from torch.nn.parallel import DistributedDataParallel
 from transformers import BertTokenizer
 
 from scl_trainer import SCLConfig, SCLTrainer, SimCSEConfig, SimCSETrainer
+from scl_trainer.collators import SimCSECollator
 from scl_trainer.data import tokenize_pairs, tokenize_sentences
-from scl_trainer.simcse_trainer import SimCSECollator
 from tests.helpers import FIXTURES, tiny_bert_config
 from tests.test_scl_trainer import toy_pairs
 from tests.test_simcse_trainer import sentences
@@ -109,9 +109,9 @@ def detached_gather(tensor):
 
 def worker(rank: int, port: int, kind: str, chunk_size, output_dir: str, detach: bool = False):
     if detach:
-        import scl_trainer.scl_trainer
+        import scl_trainer.base_trainer
 
-        scl_trainer.scl_trainer.gather_with_grad = detached_gather
+        scl_trainer.base_trainer.gather_with_grad = detached_gather
     tokenizer = BertTokenizer(vocab=str(FIXTURES / "vocab.txt"), model_max_length=128)
     os.environ.update(
         MASTER_ADDR="127.0.0.1",

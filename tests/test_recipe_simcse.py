@@ -12,7 +12,7 @@ from sentence_transformers import SentenceTransformer
 from transformers import AutoModel, AutoTokenizer, EvalPrediction
 
 from scl_trainer.data import load_stsb
-from scl_trainer.simcse_trainer import sts_metrics
+from scl_trainer.metrics import sts_metrics
 from tests.helpers import REPO_ROOT
 from tests.test_recipe_supcon_pair import run
 

@@ -11,8 +11,10 @@ from sentence_transformers import SentenceTransformer
 from transformers import AutoModel, BertModel, EvalPrediction
 
 from scl_trainer import SimCSEConfig, SimCSELoss, SimCSETrainer
+from scl_trainer.collators import SimCSECollator
 from scl_trainer.data import DataError, load_sentences, load_stsb, tokenize_sentences
-from scl_trainer.simcse_trainer import MLP_WEIGHTS_NAME, SimCSECollator, SimCSEModel, sts_metrics
+from scl_trainer.metrics import sts_metrics
+from scl_trainer.simcse_model import MLP_WEIGHTS_NAME, SimCSEModel
 from tests.helpers import tiny_bert_config
 
 WORDS = "the house near school good room price floor new city market company report year people share".split()

@@ -1,0 +1,308 @@
+"""The mechanics every scl_trainer method shares, written once (as TRL's `_BaseTrainer` under its methods):
+
+- the `__init__` preamble: config type, default tokenizer, max-length checks, tokenizing raw datasets;
+- the contrastive batch: embed (optionally with GradCache) -> gather across processes -> scale by the world size;
+- per-mode metric logging: each loss term and health value, train under its name, evaluation under its prefix;
+- checkpoints: the method's extra state (beyond the Trainer's weights) restored by one mechanism, on resume and when
+  the best checkpoint is reloaded;
+- the model card: metadata, model-index results, training log, rendered from a template of the method.
+
+A method's trainer subclasses [`BaseTrainer`] and keeps only its model preparation, tokenization, loss, evaluation
+metric and card content.
+"""
+
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from transformers import AutoTokenizer, Trainer, TrainerCallback
+from transformers import __version__ as transformers_version
+
+from .base_config import BaseConfig
+from .distributed import gather_with_grad, gather_without_grad
+from .grad_cache import cached_forward
+from .model_card import base_model_id, markdown_table, training_log_table
+from .utils import pop_step_metrics
+
+__all__ = ["BaseTrainer", "check_max_length"]
+
+logger = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+def check_max_length(max_length: int, model, tokenizer, field_name: str = "max_length") -> None:
+    """Refuse a max sequence length the model cannot embed (position embeddings / the tokenizer's limit)."""
+    limits = [getattr(model.config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
+    limits = [limit for limit in limits if isinstance(limit, int) and limit < 1_000_000]
+    if limits and max_length > min(limits):
+        raise ValueError(
+            f"{field_name}={max_length} is above the limit of the model {model.config._name_or_path!r} "
+            f"({min(limits)} tokens); pass --{field_name} {min(limits)} or less"
+        )
+
+
+class BaseTrainer(Trainer):
+    """`transformers.Trainer` with the shared contrastive mechanics; see the module docstring. Subclasses set the class
+    attributes below and implement `_prepare_model`, `_tokenize`, `compute_loss` and `_card_content`."""
+
+    config_class: type[BaseConfig] = BaseConfig
+    _tag_names: list[str] = ["scl_trainer"]
+    _max_length_fields: tuple[str, ...] = ("max_length",)  # config fields checked against the model's limit
+    _summed_metrics: tuple[str, ...] = ()  # step metrics summed (not averaged) over processes
+    _card_template: str = ""  # file name in scl_trainer/templates/
+
+    # `compute_loss` returns a per-batch mean, never a sum normalised by `num_items_in_batch`, so the Trainer must
+    # divide it by the gradient accumulation steps. Said explicitly: transformers 5.x otherwise infers "already
+    # scaled" from the model's forward accepting **kwargs (BERT's does) and accumulates k times too large a gradient.
+    # (`model_accepts_loss_kwargs`, set in `__init__`, says the same to the 5.x releases that read only that flag.)
+    loss_is_scaled_for_ga = False
+
+    def __init__(
+        self,
+        model,
+        args: BaseConfig,
+        data_collator=None,
+        train_dataset: Dataset | None = None,
+        eval_dataset: Dataset | dict[str, Dataset] | None = None,
+        processing_class=None,
+        compute_metrics: Callable | None = None,
+        callbacks: list[TrainerCallback] | None = None,
+        optimizers=(None, None),
+        **kwargs,
+    ):
+        if not isinstance(args, self.config_class):
+            raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(args).__name__}")
+        model = self._prepare_model(model, args)
+        if processing_class is None:
+            processing_class = AutoTokenizer.from_pretrained(model.config._name_or_path)
+        for field_name in self._max_length_fields:
+            check_max_length(getattr(args, field_name), model, processing_class, field_name)
+
+        train_dataset = self._prepare_dataset(train_dataset, processing_class, args, "train")
+        if isinstance(eval_dataset, dict):
+            eval_dataset = {
+                name: self._prepare_dataset(ds, processing_class, args, name) for name, ds in eval_dataset.items()
+            }
+        else:
+            eval_dataset = self._prepare_dataset(eval_dataset, processing_class, args, "eval")
+
+        super().__init__(
+            model=model,
+            args=args,
+            data_collator=data_collator if data_collator is not None else self._default_collator(processing_class),
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=processing_class,
+            compute_metrics=compute_metrics if compute_metrics is not None else self._default_compute_metrics,
+            callbacks=callbacks,
+            optimizers=optimizers,
+            **kwargs,
+        )
+        self.model_accepts_loss_kwargs = False  # see `loss_is_scaled_for_ga`
+        self._metrics = {"train": defaultdict(list), "eval": defaultdict(list)}
+
+    # ---- What a method defines ----
+
+    def _prepare_model(self, model, args):
+        """The model to train, from what the user passed (a model, or an id / path to load one)."""
+        raise NotImplementedError
+
+    def _tokenize(self, dataset: Dataset, tokenizer, args, name: str) -> tuple[Dataset, int, str, str]:
+        """Tokenize a raw dataset: (tokenized, number of truncated rows, what a row is, the max-length field)."""
+        raise NotImplementedError
+
+    def _default_collator(self, tokenizer):
+        raise NotImplementedError
+
+    _default_compute_metrics: Callable | None = None
+
+    def _card_content(self) -> dict:
+        """The method's part of the model card: its template's own variables, plus for the shared part
+        `task_type`, `pipeline_tag`, `library_name`, `hyperparameters` (dict), `eval_results` (rows with `split`,
+        `metric`, `value`, optionally `dataset_name`/`dataset_type`/`metric_name`), `widget` (list or None) and
+        `log_keys` (training and validation keys of the training-log table)."""
+        raise NotImplementedError
+
+    def _checkpoint_module(self, model):
+        """The module whose weights the Trainer saves in a checkpoint (the model itself unless it wraps one)."""
+        return model
+
+    def _load_extra_state(self, checkpoint: str, model) -> None:
+        """Restore what a checkpoint holds beyond the Trainer's weights (called on resume and for the best model)."""
+
+    def _on_evaluate(self, metrics: dict[str, float], metric_key_prefix: str, on_validation: bool) -> None:
+        """Called after each evaluation; `on_validation` when it ran on the trainer's own validation data."""
+
+    # ---- Datasets ----
+
+    def _prepare_dataset(self, dataset, tokenizer, args, name: str):
+        if dataset is None or not isinstance(dataset, Dataset):
+            return dataset
+        columns = dataset.column_names
+        if "input_ids" in columns or "a_input_ids" in columns:  # already tokenized
+            return dataset
+        dataset, num_truncated, unit, length_field = self._tokenize(dataset, tokenizer, args, name)
+        if num_truncated:
+            logger.warning(
+                f"{name} dataset: {num_truncated} of {len(dataset)} {unit} ({num_truncated / len(dataset):.1%}) are "
+                f"longer than {length_field}={getattr(args, length_field)} and were truncated"
+            )
+        return dataset
+
+    # ---- The contrastive batch ----
+
+    def _embed(self, model, inputs: dict[str, torch.Tensor], forward: Callable) -> torch.Tensor:
+        """`forward(inputs)` -> (rows, D), or the same through GradCache when training with
+        `contrastive_chunk_size` (the backward pass replays the chunks under their recorded random state)."""
+        if model.training and self.args.contrastive_chunk_size:
+            return cached_forward(
+                forward, inputs, self.args.contrastive_chunk_size, no_sync=lambda: self.accelerator.no_sync(model)
+            )
+        return forward(inputs)
+
+    def _gather(self, embeddings: torch.Tensor, *extras: torch.Tensor | None):
+        """The contrastive candidates: this process's rows, or every process's rows (gathered with gradient) with
+        `gather_across_devices`. Returns (candidates, anchors, extras gathered alike, scale): `anchors` is the slice of
+        this process's rows (None: all rows), and `scale` multiplies the loss, which is then this process's share of
+        the global loss times the world size, because DDP averages the gradients (`scl_trainer.distributed`)."""
+        if not (self.args.gather_across_devices and self.accelerator.num_processes > 1):
+            return embeddings, None, extras, 1
+        candidates, anchors = gather_with_grad(embeddings)
+        extras = tuple(gather_without_grad(extra) if extra is not None else None for extra in extras)
+        return candidates, anchors, extras, self.accelerator.num_processes
+
+    def _record(self, model, **values: torch.Tensor) -> None:
+        """Per-step values for the log, kept per mode (train / evaluation)."""
+        metrics = self._metrics["train" if model.training else "eval"]
+        for key, value in values.items():
+            metrics[key].append(value.detach() if isinstance(value, torch.Tensor) else torch.tensor(value))
+
+    # ---- Logging and evaluation ----
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """Training logs get the loss terms and health values recorded since the last log (averaged over steps and
+        processes). Evaluation values go into the evaluation's own metrics (`evaluation_loop`)."""
+        if self.model.training:
+            logs = {**logs, **pop_step_metrics(self._metrics["train"], self.accelerator, self._summed_metrics)}
+        super().log(logs, start_time)
+
+    def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None, **kwargs):
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, **kwargs)
+        prefix = kwargs.get("metric_key_prefix", "eval")
+        step_metrics = pop_step_metrics(self._metrics["eval"], self.accelerator, self._summed_metrics)
+        output.metrics.update({f"{prefix}_{key}": value for key, value in step_metrics.items()})
+        return output
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        """As `Trainer.evaluate`; a raw dataset is tokenized first. Evaluating the trainer's own validation data
+        (`eval_dataset=None`) is what may update state tied to it (the pair classifier's decision threshold)."""
+        on_validation = eval_dataset is None
+        if isinstance(eval_dataset, Dataset):
+            eval_dataset = self._prepare_dataset(eval_dataset, self.processing_class, self.args, metric_key_prefix)
+        metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        self._on_evaluate(metrics, metric_key_prefix, on_validation)
+        return metrics
+
+    def kept_eval_log(self) -> dict[str, float]:
+        """The validation log of the weights in hand: the best checkpoint's when it was reloaded at the end, else
+        the last evaluation (empty when none ran)."""
+        evals = [log for log in self.state.log_history if "eval_runtime" in log]
+        if self.args.load_best_model_at_end and self.state.best_global_step:
+            evals = [log for log in evals if log["step"] == self.state.best_global_step] or evals
+        return evals[-1] if evals else {}
+
+    # ---- Checkpoints: the Trainer's weights + the method's extra state, one mechanism ----
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        model = self.accelerator.unwrap_model(model if model is not None else self.model)
+        super()._load_from_checkpoint(resume_from_checkpoint, model=self._checkpoint_module(model))
+        self._load_extra_state(resume_from_checkpoint, model)
+
+    def _load_best_model(self) -> None:
+        # The best checkpoint is loaded exactly as a resume loads one: weights, then the method's extra state.
+        logger.info(f"Loading best model from {self.state.best_model_checkpoint} (score: {self.state.best_metric}).")
+        self._load_from_checkpoint(self.state.best_model_checkpoint)
+
+    # ---- Model card ----
+
+    def create_model_card(
+        self,
+        model_name: str | None = None,
+        dataset_name: str | None = None,
+        tags: str | list[str] | None = None,
+        language: str | list[str] | None = None,
+        license: str | None = None,
+        finetuned_from: str | None = None,
+        **kwargs,
+    ) -> None:
+        """Write `README.md` in `output_dir` from the method's template: metadata (base model, datasets, license,
+        language, tags, model-index results, widget), usage, data, hyperparameters, evaluation, training log.
+        Also called by `push_to_hub` (keyword arguments are passed through)."""
+        if not self.is_world_process_zero():
+            return
+        args, model = self.args, self.accelerator.unwrap_model(self.model)
+        model_name = model_name or os.path.basename(os.path.normpath(args.output_dir))
+        base_model = finetuned_from or model.config._name_or_path
+        tags = [tags] if isinstance(tags, str) else list(tags or [])
+        content = self._card_content()
+        hyperparameters = {
+            **content.pop("hyperparameters"),
+            "learning_rate": args.learning_rate,
+            "lr_scheduler_type": args.lr_scheduler_type.value,
+            "warmup_steps": args.warmup_steps,
+            "weight_decay": args.weight_decay,
+            "per_device_train_batch_size": args.per_device_train_batch_size,
+            "gradient_accumulation_steps": args.gradient_accumulation_steps,
+            "number of processes": args.world_size,
+            "optimizer steps trained": self.state.global_step,
+            "epochs trained": round(self.state.epoch or 0.0, 3),
+            "seed": args.seed,
+        }
+        dataset_id = (
+            dataset_name if dataset_name and "/" in dataset_name and not os.path.exists(dataset_name) else None
+        )
+        eval_results = [
+            EvalResult(
+                task_type=content["task_type"],
+                dataset_type=dataset_id or (row.get("dataset_type") or dataset_name or "unspecified"),
+                dataset_name=row.get("dataset_name") or dataset_name or "unspecified",
+                dataset_split=row["split"],
+                metric_type=row["metric"],
+                metric_name=row.get("metric_name", row["metric"]),
+                metric_value=round(float(row["value"]), 4),
+            )
+            for row in content.pop("eval_results")
+        ]
+        card_data = ModelCardData(
+            model_name=model_name,
+            base_model=base_model_id(base_model),
+            datasets=[dataset_id] if dataset_id else None,
+            language=language,
+            license=license,
+            library_name=content.pop("library_name"),
+            pipeline_tag=content.pop("pipeline_tag"),
+            tags=[*self._tag_names, *tags],
+            eval_results=eval_results or None,
+            widget=content.pop("widget") or None,
+        )
+        card = ModelCard.from_template(
+            card_data,
+            template_path=str(TEMPLATES / self._card_template),
+            model_name=model_name,
+            repo_id=self.hub_model_id or model_name,
+            base_model=base_model,
+            dataset_name=dataset_name or "unspecified",
+            num_train=len(self.train_dataset) if self.train_dataset is not None else None,
+            num_eval=len(self.eval_dataset) if isinstance(self.eval_dataset, Dataset) else None,
+            hyperparameters=markdown_table(hyperparameters, ("hyperparameter", "value")),
+            training_log=training_log_table(self.state.log_history, *content.pop("log_keys")),
+            versions=f"scl_trainer, transformers {transformers_version}, torch {torch.__version__}",
+            **content,
+        )
+        card.save(os.path.join(args.output_dir, "README.md"))

