@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help install test test-fast lint format demo simcse bench clean
+.PHONY: help install test test-fast lint format demo simcse bench evidence simcse-select clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -52,6 +52,12 @@ bench: $(STAMP) ## run every benchmark in bench/ (~45 min on 2 cores), results i
 	$(PY) bench/gradcache_memory.py --trainer simcse
 	$(PY) bench/gradcache_memory.py --trainer supcon
 	$(PY) bench/predict_memory.py
+
+evidence: $(STAMP) ## BCE vs BCE + SupCon on MRPC, paired seeds, N in {64,256,1024,all} + 20% noise (~2 h; resumes)
+	$(PY) bench/scl_evidence.py $(ARGS)
+
+simcse-select: $(STAMP) ## choose the offline SimCSE default: cls/mean pooling x lr {1e-5,3e-5}, 3 seeds, on dev (~1.5 h)
+	$(PY) bench/simcse_default.py $(ARGS)
 
 clean: ## remove outputs/ and caches (keeps .venv)
 	rm -rf outputs .pytest_cache .ruff_cache

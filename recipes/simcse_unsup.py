@@ -40,7 +40,11 @@ class ScriptArguments(RunArguments):
     )
     dataset_split: str = field(default="train", metadata={"help": "Split of a hub dataset."})
     evaluate_base: bool = field(
-        default=True, metadata={"help": "Score the model on STS-B dev and test before training (for the card)."}
+        default=True,
+        metadata={
+            "help": "Score the untouched model on STS-B dev and test before training, with its own pooling (the "
+            "baseline) and with the pooling being trained; in the log, eval_results.json and the card."
+        },
     )
 
 
@@ -82,8 +86,7 @@ def main(
     )
     metrics = {}
     if script_args.evaluate_base and not training_args.resume_from_checkpoint:
-        metrics.update(trainer.evaluate(metric_key_prefix="base_dev"))
-        metrics.update(trainer.evaluate(sts["test"], metric_key_prefix="base_test"))
+        metrics.update(trainer.evaluate_base({"dev": sts["validation"], "test": sts["test"]}))
 
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_metrics("train", train_result.metrics)
@@ -91,14 +94,25 @@ def main(
     # The weights in hand are the best checkpoint by dev Spearman (with load_best_model_at_end).
     metrics.update(trainer.evaluate())
     metrics.update(trainer.evaluate(sts["test"], metric_key_prefix="test"))
+    metrics["kept_base_model"] = float(trainer.exported_base)  # 1: training never beat the untouched model on dev
     finish_run(trainer, metrics, script_args.train_file)
 
-    before = ""
+    base = []
+    if "base_native_dev_spearman" in metrics:
+        base.append(
+            f"{trainer.base_pooling.describe()} pooling (its own): dev {metrics['base_native_dev_spearman']:.2f}, "
+            f"test {metrics['base_native_test_spearman']:.2f}"
+        )
     if "base_dev_spearman" in metrics:
-        before = f" (base model: dev {metrics['base_dev_spearman']:.2f}, test {metrics['base_test_spearman']:.2f})"
+        base.append(
+            f"{training_args.pooler} pooling: dev {metrics['base_dev_spearman']:.2f}, "
+            f"test {metrics['base_test_spearman']:.2f}"
+        )
+    kept = "the base model, unchanged (training never beat it on dev)" if trainer.exported_base else "trained"
     logger.info(
-        f"STS-B Spearman x100 with {training_args.pooler} pooling: dev {metrics['eval_spearman']:.2f}, "
-        f"test {metrics['test_spearman']:.2f}{before}"
+        f"STS-B Spearman x100 of the exported encoder ({kept}; {trainer.describe_pooling()} pooling): "
+        f"dev {metrics['eval_spearman']:.2f}, test {metrics['test_spearman']:.2f}"
+        + (f". Base model: {'; '.join(base)}" if base else "")
     )
     return metrics
 

@@ -213,7 +213,7 @@ class BaseTrainer(Trainer):
         """The validation log of the weights in hand: the best checkpoint's when it was reloaded at the end, else
         the last evaluation (empty when none ran)."""
         evals = [log for log in self.state.log_history if "eval_runtime" in log]
-        if self.args.load_best_model_at_end and self.state.best_global_step:
+        if self.args.load_best_model_at_end and self.state.best_global_step is not None:  # 0: the untouched model
             evals = [log for log in evals if log["step"] == self.state.best_global_step] or evals
         return evals[-1] if evals else {}
 

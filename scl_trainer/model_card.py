@@ -28,7 +28,7 @@ def training_log_table(log_history: list[dict], train_keys: list[str], eval_keys
     """One row per evaluation of the validation data (`eval_*` logs): step, epoch, the training values of the last
     training log at or before that step (`train_keys`), and the validation values (`eval_keys`). Empty without
     evaluations."""
-    evals = [log for log in log_history if "eval_runtime" in log]
+    evals = list({log.get("step"): log for log in log_history if "eval_runtime" in log}.values())  # last per step
     if not evals:
         return ""
     header = ["step", "epoch", *[f"train {k}" for k in train_keys], *[k.removeprefix("eval_") for k in eval_keys]]

@@ -1,5 +1,7 @@
 """The SimCSE sentence encoder: a `transformers` encoder and its pooling (with the paper's training-only MLP)."""
 
+import contextlib
+
 import torch
 from torch import nn
 from transformers import PreTrainedModel
@@ -58,6 +60,16 @@ class SimCSEModel(nn.Module):
     @property
     def config(self):
         return self.encoder.config
+
+    @contextlib.contextmanager
+    def pooling(self, pooler: str | None):
+        """Pool with `pooler` (`cls` or `mean`) inside the block, e.g. to evaluate the base model with its own
+        pooling; None keeps the current one."""
+        previous, self.pooler = self.pooler, pooler or self.pooler
+        try:
+            yield self
+        finally:
+            self.pooler = previous
 
     def activation_checkpointing_enable(self, **kwargs):
         return self.encoder.gradient_checkpointing_enable(**kwargs)

@@ -1,3 +1,4 @@
+import logging
 import os
 
 import safetensors.torch
@@ -8,13 +9,16 @@ from transformers.trainer import TRAINING_ARGS_NAME
 from .base_trainer import BaseTrainer
 from .collators import SimCSECollator
 from .data import tokenize_sentences, tokenize_sts
-from .export import write_sentence_transformers_config
+from .export import read_sentence_pooling, write_sentence_transformers_config
 from .losses import SimCSELoss
 from .metrics import sts_metrics
 from .simcse_config import SimCSEConfig
 from .simcse_model import MLP_WEIGHTS_NAME, SimCSEModel, check_dropout
+from .utils import resolve_model_name_or_path
 
 __all__ = ["SimCSETrainer"]
+
+logger = logging.getLogger(__name__)
 
 
 class SimCSETrainer(BaseTrainer):
@@ -34,9 +38,17 @@ class SimCSETrainer(BaseTrainer):
     `negatives_per_anchor`; per evaluation: STS `spearman`, `pearson`, `alignment`, `uniformity`. Scale
     (cross-process negatives, GradCache) comes from [`BaseTrainer`].
 
+    The base model is the baseline, never silently made worse: when it is a sentence-transformers model, its own
+    pooling (`modules.json`, plus `Normalize` when it has one) is read (`base_pooling`); `evaluate_base` scores it
+    with that pooling and with the one being trained; and with `load_best_model_at_end` the untouched model is
+    evaluated at step 0 with its own pooling and saved as `checkpoint-0`, a candidate for the best checkpoint like
+    any other (unless `allow_regression`). When training never beats it, the base is what is exported (with a
+    warning, and `exported_base` set).
+
     Saved: the encoder in the plain `transformers` layout (loads with `AutoModel`), the training-only MLP beside it
     (`simcse_mlp.safetensors`, for exact resume) and the sentence-transformers module files, so
-    `SentenceTransformer(output_dir)` embeds with the pooling that was evaluated.
+    `SentenceTransformer(output_dir)` embeds with the pooling that was evaluated, plus `Normalize` when the base
+    model normalizes.
     """
 
     config_class = SimCSEConfig
@@ -49,6 +61,10 @@ class SimCSETrainer(BaseTrainer):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.simcse_loss = SimCSELoss(temperature=self.args.temperature)
+        self.base_pooling = read_sentence_pooling(resolve_model_name_or_path(self.model.config._name_or_path))
+        self.normalize = bool(self.base_pooling and self.base_pooling.normalize)  # the export keeps Normalize
+        self.exported_base = False
+        self.base_metrics: dict[str, float] = {}  # from `evaluate_base` (train() starts a new log history)
 
     def _prepare_model(self, model, args: SimCSEConfig) -> SimCSEModel:
         if isinstance(model, str):
@@ -109,6 +125,53 @@ class SimCSETrainer(BaseTrainer):
             pairs = [model(**{k[2:]: v for k, v in inputs.items() if k.startswith(f"{side}_")}) for side in "ab"]
         return None, torch.stack(pairs, dim=1), inputs.get("labels")
 
+    # ---- The base model: baseline rows and the step-0 candidate ----
+
+    def evaluate_base(self, datasets: dict[str, object]) -> dict[str, float]:
+        """Score the untouched model on each STS dataset (name -> data) with the pooling being trained
+        (`base_<name>_*`) and, when the base model has its own sentence-transformers pooling, with that one
+        (`base_native_<name>_*`, the baseline row: what the base model gives as it is)."""
+        metrics = {}
+        for name, dataset in datasets.items():
+            metrics.update(self.evaluate(dataset, metric_key_prefix=f"base_{name}"))
+            if self.base_pooling is not None:
+                with self.accelerator.unwrap_model(self.model).pooling(self.base_pooling.pooler):
+                    metrics.update(self.evaluate(dataset, metric_key_prefix=f"base_native_{name}"))
+        self.base_metrics.update(metrics)
+        return metrics
+
+    def _evaluate(self, trial, ignore_keys_for_eval, skip_scheduler: bool = False):
+        """At step 0 (`eval_on_start`, set by the config unless `allow_regression`): evaluate the untouched model
+        with its own pooling and save it as checkpoint-0, a candidate for the best checkpoint."""
+        competes = self.args.load_best_model_at_end and not self.args.allow_regression
+        if self.state.global_step > 0 or not competes:
+            return super()._evaluate(trial, ignore_keys_for_eval, skip_scheduler)
+        pooler = self.base_pooling.pooler if self.base_pooling is not None else None
+        with self.accelerator.unwrap_model(self.model).pooling(pooler):
+            metrics = super()._evaluate(trial, ignore_keys_for_eval, skip_scheduler)
+            self._determine_best_metric(metrics, trial)
+            self._save_checkpoint(self.model, trial)  # its sentence-transformers files name that pooling
+        # `best_global_step` 0 reads as "none" to the Trainer: name the checkpoint itself; a later better
+        # evaluation replaces it as usual.
+        self.state.best_model_checkpoint = os.path.join(self._get_output_dir(trial), "checkpoint-0")
+        return metrics
+
+    def _load_best_model(self) -> None:
+        super()._load_best_model()
+        if os.path.basename(os.path.normpath(self.state.best_model_checkpoint)) == "checkpoint-0":
+            self.exported_base = True
+            if self.base_pooling is not None:  # the base model is kept with the pooling it was evaluated with
+                self.accelerator.unwrap_model(self.model).pooler = self.base_pooling.pooler
+            logger.warning(
+                f"training never beat the untouched model on the evaluation data ({self.args.metric_for_best_model} "
+                f"{self.state.best_metric:.4f} at step 0, with {self.describe_pooling()} pooling): the base model "
+                "is what is kept and exported. Pass --allow_regression to keep the best trained checkpoint instead."
+            )
+
+    def describe_pooling(self) -> str:
+        pooler = self.accelerator.unwrap_model(self.model).pooler
+        return pooler + (" + normalize" if self.normalize else "")
+
     # ---- Saving and loading: the encoder in the transformers layout, the training-only MLP beside it ----
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
@@ -124,7 +187,7 @@ class SimCSETrainer(BaseTrainer):
         if mlp_state:
             safetensors.torch.save_file(mlp_state, os.path.join(output_dir, MLP_WEIGHTS_NAME))
         write_sentence_transformers_config(
-            output_dir, model.pooler, model.config.hidden_size, self.args.eval_max_length
+            output_dir, model.pooler, model.config.hidden_size, self.args.eval_max_length, self.normalize
         )
         if self.processing_class is not None:
             self.processing_class.save_pretrained(output_dir)
@@ -147,8 +210,8 @@ class SimCSETrainer(BaseTrainer):
     # ---- Model card ----
 
     def _card_content(self) -> dict:
-        args = self.args
-        scores = {}
+        args, model = self.args, self.accelerator.unwrap_model(self.model)
+        scores = {k: v for k, v in self.base_metrics.items() if k.endswith(("_spearman", "_pearson"))}
         for log in self.state.log_history:
             for key, value in log.items():
                 if key.endswith(("_spearman", "_pearson")):
@@ -181,7 +244,10 @@ class SimCSETrainer(BaseTrainer):
             "eval_results": eval_results,
             "widget": None,
             "log_keys": (["loss"], ["eval_spearman", "eval_pearson", "eval_alignment", "eval_uniformity"]),
-            "pooling": "CLS" if args.pooler in ("cls", "cls_before_pooler") else "mean",
+            "pooling": "CLS" if model.pooler in ("cls", "cls_before_pooler") else "mean",
+            "normalize": self.normalize,
+            "base_pooling": self.base_pooling.describe() if self.base_pooling is not None else None,
+            "exported_base": self.exported_base,
             "eval_max_length": args.eval_max_length,
             "scores": {k.replace("_", " "): v for k, v in sorted(scores.items())},
         }

@@ -12,6 +12,7 @@ from sentence_transformers import SentenceTransformer
 from transformers import AutoModel, AutoTokenizer, EvalPrediction
 
 from scl_trainer.data import load_stsb
+from scl_trainer.export import read_sentence_pooling
 from scl_trainer.metrics import sts_metrics
 from tests.helpers import REPO_ROOT
 from tests.test_recipe_supcon_pair import run
@@ -35,10 +36,12 @@ def test_accelerate_launch_minilm_then_automodel_and_sentence_transformers(tmp_p
     )  # fmt: skip
 
     results = json.loads((out / "eval_results.json").read_text())
-    for key in ("base_dev_spearman", "base_test_spearman", "eval_spearman", "test_spearman"):
+    keys = ("base_dev_spearman", "base_test_spearman", "base_native_dev_spearman", "base_native_test_spearman")
+    for key in (*keys, "eval_spearman", "test_spearman"):
         assert -100.0 <= results[key] <= 100.0, key
     card = (out / "README.md").read_text()
     assert "base_model: sentence-transformers/all-MiniLM-L6-v2" in card and "test spearman" in card
+    assert "base native test spearman" in card  # the baseline row: MiniLM with its own pooling
 
     # Plain transformers: the encoder, nothing missing or unexpected (the training-only MLP is kept apart).
     encoder, info = AutoModel.from_pretrained(out, output_loading_info=True)
@@ -47,12 +50,22 @@ def test_accelerate_launch_minilm_then_automodel_and_sentence_transformers(tmp_p
     sentences = load_stsb(data_dir, "test")["sentence1"][:8]
     with torch.no_grad():
         batch = tokenizer(sentences, padding=True, truncation=True, max_length=128, return_tensors="pt")
-        cls = encoder.eval()(**batch).last_hidden_state[:, 0].numpy()
+        hidden = encoder.eval()(**batch).last_hidden_state
+    # The export names the pooling that was evaluated (CLS if training won on dev, MiniLM's own mean pooling if the
+    # untouched model was kept), and MiniLM's Normalize module in both cases.
+    pooling = read_sentence_pooling(str(out))
+    assert pooling.normalize
+    if pooling.pooler == "cls":
+        expected = hidden[:, 0]
+    else:
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        expected = (hidden * mask).sum(1) / mask.sum(1)
+    expected = torch.nn.functional.normalize(expected, dim=-1).numpy()
 
-    # sentence-transformers: CLS pooling, max_seq_length 128, the same vectors.
+    # sentence-transformers: that pooling + Normalize, max_seq_length 128, the same vectors.
     st_model = SentenceTransformer(str(out), device="cpu")
     assert st_model.max_seq_length == 128
-    np.testing.assert_allclose(st_model.encode(sentences, convert_to_numpy=True), cls, atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(st_model.encode(sentences, convert_to_numpy=True), expected, atol=1e-5, rtol=1e-5)
     # ... and the score the recipe logged for the test split is what these embeddings give.
     test = load_stsb(data_dir, "test").select(range(48))
     a = st_model.encode(test["sentence1"], convert_to_numpy=True)

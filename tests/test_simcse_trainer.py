@@ -13,6 +13,7 @@ from transformers import AutoModel, BertModel, EvalPrediction
 from scl_trainer import SimCSEConfig, SimCSELoss, SimCSETrainer
 from scl_trainer.collators import SimCSECollator
 from scl_trainer.data import DataError, load_sentences, load_stsb, tokenize_sentences
+from scl_trainer.export import SentencePooling, read_sentence_pooling, write_sentence_transformers_config
 from scl_trainer.metrics import sts_metrics
 from scl_trainer.simcse_model import MLP_WEIGHTS_NAME, SimCSEModel
 from tests.helpers import tiny_bert_config
@@ -207,7 +208,7 @@ def test_evaluation_reports_spearman_and_picks_best_checkpoint(tmp_path, tiny_en
     )
     trainer.train()
     evals = {log["step"]: log["eval_spearman"] for log in trainer.state.log_history if "eval_spearman" in log}
-    assert set(evals) == {2, 4}
+    assert set(evals) == {0, 2, 4}  # step 0: the untouched model is a candidate too
     best_step = max(evals, key=evals.get)
     assert trainer.state.best_model_checkpoint.endswith(f"checkpoint-{best_step}")
     assert trainer.evaluate()["eval_spearman"] == pytest.approx(evals[best_step], abs=1e-6)
@@ -332,3 +333,118 @@ def test_mlp_init_normal_or_orthogonal(tiny_encoder):
     rotation = SimCSEModel(tiny_encoder, "cls", "orthogonal").mlp[0].weight.detach()
     torch.testing.assert_close(rotation @ rotation.T, torch.eye(rotation.size(0)), atol=1e-5, rtol=0)
     assert SimCSEModel(tiny_encoder, "mean").mlp is None
+
+
+# ---- The base model is the baseline: step-0 candidate, its own pooling, Normalize kept ----
+
+
+def scripted_spearman(values):
+    """compute_metrics whose Spearman follows `values` call by call (the other metrics are real): a deterministic
+    "training never beats the base" (or does) scenario, independent of what a tiny model learns."""
+    calls = iter(values)
+
+    def compute(eval_pred):
+        return {**sts_metrics(eval_pred), "spearman": next(calls)}
+
+    return compute
+
+
+@pytest.mark.parametrize("allow_regression", [False, True])
+def test_untouched_model_competes_at_step_0_and_is_kept_when_never_beaten(
+    tmp_path, tiny_encoder, tiny_tokenizer, allow_regression, caplog
+):
+    base = {k: v.clone() for k, v in tiny_encoder.state_dict().items()}
+    steps = dict(max_steps=4, eval_strategy="steps", eval_steps=2, save_strategy="steps", save_steps=2)
+    trainer = SimCSETrainer(
+        tiny_encoder,
+        config(tmp_path, **steps, load_best_model_at_end=True, save_total_limit=1, allow_regression=allow_regression),
+        train_dataset=sentences(),
+        eval_dataset=sts_pairs(),
+        processing_class=tiny_tokenizer,
+        compute_metrics=scripted_spearman([50.0, 10.0, 20.0] if not allow_regression else [10.0, 20.0]),
+    )
+    with caplog.at_level("WARNING"):
+        trainer.train()
+    evals = {log["step"]: log["eval_spearman"] for log in trainer.state.log_history if "eval_spearman" in log}
+    encoder = trainer.model.encoder.state_dict()
+    if allow_regression:  # only trained checkpoints compete: the better of the two is kept, worse than nothing
+        assert evals == {2: 10.0, 4: 20.0} and trainer.state.best_model_checkpoint.endswith("checkpoint-4")
+        assert not trainer.exported_base and not all(torch.equal(encoder[k], v) for k, v in base.items())
+    else:  # the untouched model scored 50 at step 0, training never beat it: it is what is kept
+        assert evals == {0: 50.0, 2: 10.0, 4: 20.0} and trainer.state.best_model_checkpoint.endswith("checkpoint-0")
+        assert trainer.exported_base and "training never beat the untouched model" in caplog.text
+        assert all(torch.equal(encoder[k], v) for k, v in base.items())
+        assert (tmp_path / "out" / "checkpoint-0").is_dir()  # kept by the rotation (save_total_limit=1) as the best
+
+
+def test_a_better_trained_checkpoint_replaces_the_step_0_candidate(tmp_path, tiny_encoder, tiny_tokenizer):
+    steps = dict(max_steps=4, eval_strategy="steps", eval_steps=2, save_strategy="steps", save_steps=2)
+    trainer = SimCSETrainer(
+        tiny_encoder,
+        config(tmp_path, **steps, load_best_model_at_end=True),
+        train_dataset=sentences(),
+        eval_dataset=sts_pairs(),
+        processing_class=tiny_tokenizer,
+        compute_metrics=scripted_spearman([10.0, 30.0, 20.0]),
+    )
+    trainer.train()
+    assert trainer.state.best_model_checkpoint.endswith("checkpoint-2") and not trainer.exported_base
+
+
+@pytest.fixture
+def sentence_transformers_encoder_dir(tmp_path, tiny_encoder, tiny_tokenizer):
+    """A tiny encoder saved as a sentence-transformers model with mean pooling + Normalize (as all-MiniLM-L6-v2)."""
+    path = tmp_path / "st-base"
+    tiny_encoder.save_pretrained(path)
+    tiny_tokenizer.save_pretrained(path)
+    write_sentence_transformers_config(str(path), "mean", 32, 32, normalize=True)
+    return path
+
+
+def test_base_pooling_is_read_and_gives_the_baseline_rows(sentence_transformers_encoder_dir, tmp_path, tiny_tokenizer):
+    path = sentence_transformers_encoder_dir
+    assert read_sentence_pooling(str(path)) == SentencePooling("mean", True)
+    trainer = SimCSETrainer(
+        AutoModel.from_pretrained(path), config(tmp_path, pooler="cls"), processing_class=tiny_tokenizer
+    )
+    assert trainer.base_pooling == SentencePooling("mean", True) and trainer.normalize
+    pairs = sts_pairs()
+    metrics = trainer.evaluate_base({"dev": pairs})
+
+    # The reference: sentence-transformers itself, loading the base folder with its own modules.
+    st_base = SentenceTransformer(str(path), device="cpu")
+    a, b = (st_base.encode(pairs[c], convert_to_numpy=True) for c in ("sentence1", "sentence2"))
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)  # Normalize is part of the base
+    # Pearson: the near-tied cosines of a random tiny model make Spearman flip on float noise, Pearson does not.
+    expected = pearsonr((a * b).sum(1), pairs["score"]).statistic * 100
+    assert metrics["base_native_dev_pearson"] == pytest.approx(expected, abs=1e-3)
+    # ... and the pooling being trained (raw [CLS], nearly constant in a random tiny BERT) as its own row.
+    assert {"base_dev_spearman", "base_dev_pearson"} <= metrics.keys()
+    assert metrics["base_dev_alignment"] < metrics["base_native_dev_alignment"]
+    assert trainer.model.pooler == "cls"  # evaluating the baseline did not change the pooling being trained
+
+
+def test_export_keeps_normalize_of_the_base(sentence_transformers_encoder_dir, tmp_path, tiny_tokenizer):
+    trainer = SimCSETrainer(
+        AutoModel.from_pretrained(sentence_transformers_encoder_dir),
+        config(tmp_path, pooler="cls", max_steps=2),
+        train_dataset=sentences(),
+        processing_class=tiny_tokenizer,
+    )
+    trainer.train()
+    trainer.save_model()
+    out = tmp_path / "out"
+    modules = json.loads((out / "modules.json").read_text())
+    assert [m["type"].rsplit(".", 1)[-1] for m in modules] == ["Transformer", "Pooling", "Normalize"]
+    assert read_sentence_pooling(str(out)) == SentencePooling("cls", True)
+    st_model = SentenceTransformer(str(out), device="cpu")
+    texts = sts_pairs()["sentence1"][:6]
+    vectors = st_model.encode(texts, convert_to_numpy=True)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    with torch.no_grad():
+        cls = (
+            trainer.model.eval()
+            .encoder(**tiny_tokenizer(texts, padding=True, return_tensors="pt"))
+            .last_hidden_state[:, 0]
+        )
+    np.testing.assert_allclose(vectors, torch.nn.functional.normalize(cls, dim=-1).numpy(), atol=1e-5)

@@ -1,0 +1,153 @@
+"""Does the SupCon term help, and when? BCE alone vs BCE + SupCon on MRPC, paired over seeds, in the regimes where
+Gunel et al. (ICLR 2021) report gains: few training examples (N = 64 / 256 / 1024) and label noise (20% at N = 1024),
+and on all the data.
+
+Every regime is one `python -m scl_trainer compare` of the pair recipe (the offline MiniLM, `mrpc_minilm.yaml`,
+validation = the held-out 10% of the MRPC train file, never a test set) with the arms
+`bce:scl_weight=0` and `scl:scl_weight=<w>,scl_temperature=<t>` (default: the seed's 0.1 / 0.2). The runs are pruned
+after their metrics are recorded (weights and checkpoints deleted) and kept in bench/results/scl_evidence/<regime>/,
+so an interrupted `make evidence` resumes where it stopped (finished runs are skipped).
+
+    python bench/scl_evidence.py [--regimes n64 n256 ...] [--scl_weight 0.1] [--scl_temperature 0.2]
+
+Writes per regime compare.json/.md/.png, and bench/results/scl_evidence.json, .md and .png: the paired difference
+scl - bce of each compared metric per regime with its interval.
+"""
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jinja2 import Template
+from results_io import RESULTS_DIR, save_result
+from transformers import HfArgumentParser
+
+from scl_trainer.compare import main as compare_main
+from scl_trainer.data import DEFAULT_DATA_DIR
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = RESULTS_DIR / "scl_evidence"
+METRICS = ["eval_f1_at_threshold", "eval_f1_at_0.5", "eval_roc_auc"]
+
+# Budgets: few-shot runs take more epochs over fewer pairs (about 80-130 optimizer steps), evaluated 4-5 times; all
+# data keeps the demo's batch and learning rate for 2 epochs (the full-data arm is the expensive one).
+REGIMES = {
+    "n64": {"train_size": 64, "seeds": [1, 2, 3, 4, 5], "flags": {
+        "num_train_epochs": 20, "per_device_train_batch_size": 16, "eval_strategy": "steps", "eval_steps": 16,
+        "save_strategy": "steps", "save_steps": 16}},
+    "n256": {"train_size": 256, "seeds": [1, 2, 3, 4, 5], "flags": {
+        "num_train_epochs": 10, "eval_strategy": "steps", "eval_steps": 16, "save_strategy": "steps",
+        "save_steps": 16}},
+    "n1024": {"train_size": 1024, "seeds": [1, 2, 3, 4, 5], "flags": {
+        "num_train_epochs": 4, "eval_strategy": "steps", "eval_steps": 32, "save_strategy": "steps",
+        "save_steps": 32}},
+    "n1024-noise0.2": {"train_size": 1024, "label_noise": 0.2, "seeds": [1, 2, 3, 4, 5], "flags": {
+        "num_train_epochs": 4, "eval_strategy": "steps", "eval_steps": 32, "save_strategy": "steps",
+        "save_steps": 32}},
+    "all": {"train_size": None, "seeds": [1, 2, 3], "flags": {"num_train_epochs": 2}},
+}  # fmt: skip
+
+
+@dataclass
+class EvidenceArguments:
+    regimes: list[str] = field(default_factory=lambda: list(REGIMES), metadata={"help": f"Of {list(REGIMES)}."})
+    scl_weight: float = field(default=0.1, metadata={"help": "SupCon weight of the `scl` arm (the seed's 0.1)."})
+    scl_temperature: float = field(default=0.2, metadata={"help": "SupCon temperature of the `scl` arm (0.2)."})
+    data_dir: str = field(default=str(REPO / DEFAULT_DATA_DIR), metadata={"help": "Folder holding mrpc/."})
+    output_dir: str = field(default=str(OUT), metadata={"help": "Where the regimes' compare outputs go."})
+
+
+def compare_argv(args: EvidenceArguments, name: str) -> list[str]:
+    regime = REGIMES[name]
+    argv = [
+        "--recipe", "supcon_pair", "--config", str(REPO / "recipes" / "supcon_pair" / "mrpc_minilm.yaml"),
+        "--output_dir", str(Path(args.output_dir) / name), "--prune_runs", "true",
+        "--arm", "bce:scl_weight=0",
+        "--arm", f"scl:scl_weight={args.scl_weight},scl_temperature={args.scl_temperature}",
+        "--seeds", *map(str, regime["seeds"]), *[token for m in METRICS for token in ("--metric", m)],
+        "--data_dir", args.data_dir, "--disable_tqdm", "true", "--save_total_limit", "1",
+    ]  # fmt: skip
+    if regime["train_size"] is not None:
+        argv += ["--train_size", str(regime["train_size"])]
+    if regime.get("label_noise"):
+        argv += ["--label_noise", str(regime["label_noise"])]
+    for key, value in regime["flags"].items():
+        argv += [f"--{key}", str(value)]
+    return argv
+
+
+def plot(path: Path, rows: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(4.6 * len(METRICS), 3.8), squeeze=False)
+    for ax, metric in zip(axes[0], METRICS):
+        for i, row in enumerate(rows):
+            d = row["differences"][metric]
+            ax.errorbar(i, d["mean"], yerr=[[d["mean"] - d["t_ci"][0]], [d["t_ci"][1] - d["mean"]]], fmt="o",
+                        color="black", capsize=4)  # fmt: skip
+            ax.scatter([i] * len(d["differences"]), d["differences"], color="0.6", s=12, zorder=3)
+        ax.axhline(0.0, color="tab:red", lw=1)
+        ax.set_xticks(range(len(rows)), [row["regime"] for row in rows], rotation=20, fontsize=8)
+        ax.set_title(f"{metric}: scl - bce", fontsize=10)
+        ax.grid(alpha=0.3)
+    fig.suptitle(
+        "BCE + SupCon minus BCE alone, paired by seed (grey: one seed; black: mean, 95% t interval)", fontsize=9
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(args: EvidenceArguments) -> dict:
+    unknown = [name for name in args.regimes if name not in REGIMES]
+    if unknown:
+        sys.exit(f"error: unknown regime(s) {unknown}; choose from {list(REGIMES)}")
+    start = time.perf_counter()
+    rows = []
+    for name in args.regimes:
+        print(f"== regime {name}", file=sys.stderr)
+        report = compare_main(compare_argv(args, name))
+        rows.append(
+            {
+                "regime": name,
+                "train_size": REGIMES[name]["train_size"],
+                "label_noise": REGIMES[name].get("label_noise", 0.0),
+                "seeds": report["seeds"],
+                "summary": report["summary"],
+                "differences": report["differences"],
+                "compare": str(Path(args.output_dir) / name / "compare.md"),
+                "run_wall_time_s": sum(run["wall_time_s"] for run in report["runs"]),
+            }
+        )
+    result = {
+        "arms": {
+            "bce": {"scl_weight": 0.0},
+            "scl": {"scl_weight": args.scl_weight, "scl_temperature": args.scl_temperature},
+        },
+        "metrics": METRICS,
+        "regimes": rows,
+        "wall_time_this_call_s": time.perf_counter() - start,
+        "wall_time_all_runs_s": sum(row["run_wall_time_s"] for row in rows),
+    }
+    plot(RESULTS_DIR / "scl_evidence.png", rows)
+    template = Template(
+        (Path(__file__).parent / "scl_evidence.md.j2").read_text(), trim_blocks=True, lstrip_blocks=True
+    )
+    (RESULTS_DIR / "scl_evidence.md").write_text(template.render(result=result, fmt=_fmt), encoding="utf-8")
+    return save_result("scl_evidence.json", result)
+
+
+def _fmt(value, digits: int = 4, sign: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+if __name__ == "__main__":
+    (evidence_args,) = HfArgumentParser(EvidenceArguments).parse_args_into_dataclasses()
+    main(evidence_args)
