@@ -17,7 +17,7 @@ from transformers import AutoModel, AutoTokenizer, TrainerCallback
 from scl_trainer import SimCSEConfig, SimCSETrainer
 from scl_trainer.data import load_sentences, load_stsb
 from scl_trainer.parser import ConfigArgumentParser
-from scl_trainer.recipe_setup import ModelArguments, RunArguments, finish_run, start_run, truncate
+from scl_trainer.recipe_setup import ModelArguments, RunArguments, finish_run, run_recipe, start_run, truncate
 from scl_trainer.utils import from_pretrained
 
 logger = logging.getLogger(__name__)
@@ -122,4 +122,4 @@ def parser() -> ConfigArgumentParser:
 
 
 if __name__ == "__main__":
-    main(*parser().parse_args_and_config(sys.argv[1:]))
+    run_recipe(main, parser(), sys.argv[1:], debug=os.environ.get("SCL_TRAINER_DEBUG") == "1")

@@ -25,10 +25,11 @@ from scl_trainer.data import (
     split_by_group,
     split_train_validation,
 )
+from scl_trainer.errors import ConfigError
 from scl_trainer.parser import ConfigArgumentParser
 from scl_trainer.predict import open_pairs, predict_pairs
 from scl_trainer.recipe_setup import ModelArguments as EncoderArguments
-from scl_trainer.recipe_setup import RunArguments, finish_run, start_run, truncate
+from scl_trainer.recipe_setup import RunArguments, finish_run, run_recipe, start_run, truncate
 from scl_trainer.utils import from_pretrained
 
 logger = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ def load_model(model_args: ModelArguments):
     config = from_pretrained(AutoConfig, name)
     has_head = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
     if has_head and config.num_labels != 1:
-        raise ValueError(
+        raise ConfigError(
             f"--model_name_or_path {name!r} has a sequence classification head with num_labels={config.num_labels}; "
             "this recipe trains a one-logit head (num_labels=1). Start from the base encoder instead."
         )
@@ -232,4 +233,4 @@ def parser() -> ConfigArgumentParser:
 
 
 if __name__ == "__main__":
-    main(*parser().parse_args_and_config(sys.argv[1:]))
+    run_recipe(main, parser(), sys.argv[1:], debug=os.environ.get("SCL_TRAINER_DEBUG") == "1")

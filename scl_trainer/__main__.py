@@ -10,14 +10,15 @@ predict: streaming prediction with a trained pair classifier.
 The input is read lazily and the output written batch by batch, so memory stays flat however large the input is.
 """
 
+import os
 import sys
 from dataclasses import dataclass, field
 
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, HfArgumentParser
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from .compare import CompareError
-from .data import DEFAULT_DATA_DIR, DataError
-from .parser import ConfigError
+from .data import DEFAULT_DATA_DIR
+from .errors import USER_ERRORS
+from .parser import ConfigArgumentParser
 from .predict import open_pairs, predict_pairs
 from .utils import from_pretrained
 
@@ -40,7 +41,13 @@ class PredictArguments:
         default_factory=list, metadata={"help": "Columns of a file written before the label (default: row index)."}
     )
     batch_size: int = field(default=64, metadata={"help": "Pairs per forward pass."})
-    max_length: int = field(default=128, metadata={"help": "Max tokens per pair."})
+    max_length: int | None = field(
+        default=None,
+        metadata={
+            "help": "Max tokens per pair. Default: the max_length the model was trained with (`train_max_length` in "
+            "its config.json), else 128."
+        },
+    )
     threshold: float | None = field(
         default=None, metadata={"help": "Decision threshold; default: the model's tuned `decision_threshold`."}
     )
@@ -59,7 +66,7 @@ def predict(args: PredictArguments) -> int:
         tokenizer,
         pairs,
         args.output,
-        max_length=args.max_length,
+        max_length=args.max_length or getattr(model.config, "train_max_length", None) or 128,
         id_columns=id_columns,
         batch_size=args.batch_size,
         threshold=args.threshold,
@@ -91,14 +98,16 @@ def main(argv: list[str]) -> None:
     command, rest = argv[0], argv[1:]
     try:
         if command == "predict":
-            (args,) = HfArgumentParser(PredictArguments).parse_args_into_dataclasses(args=rest)
+            (args,) = ConfigArgumentParser(PredictArguments, yaml_config=False).parse_args_and_config(rest)
             predict(args)
         else:
             from .compare import main as compare_main
 
             compare_main(rest)
-    except (CompareError, ConfigError, DataError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except USER_ERRORS as e:
+        if os.environ.get("SCL_TRAINER_DEBUG") == "1":  # the traceback, for a bug report
+            raise
+        print("error: " + " ".join(str(e).split()), file=sys.stderr)
         sys.exit(2)
 
 

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
 
+from .errors import ConfigError
+
 __all__ = ["BaseConfig"]
 
 
@@ -46,12 +48,12 @@ class BaseConfig(TrainingArguments):
     def __post_init__(self):
         name = type(self).__name__
         if not self.max_length >= 2:
-            raise ValueError(f"{name}: max_length must be >= 2, got {self.max_length}")
+            raise ConfigError(f"{name}: max_length must be >= 2, got {self.max_length}")
         if self.contrastive_chunk_size is not None:
             if not self.contrastive_chunk_size >= 1:
-                raise ValueError(f"{name}: contrastive_chunk_size must be >= 1, got {self.contrastive_chunk_size}")
+                raise ConfigError(f"{name}: contrastive_chunk_size must be >= 1, got {self.contrastive_chunk_size}")
             if self.fp16:
-                raise ValueError(
+                raise ConfigError(
                     f"{name}: contrastive_chunk_size (GradCache) is not supported with fp16 loss scaling; use bf16 "
                     "or fp32"
                 )

@@ -25,6 +25,7 @@ from transformers import __version__ as transformers_version
 
 from .base_config import BaseConfig
 from .distributed import gather_with_grad, gather_without_grad
+from .errors import ConfigError
 from .grad_cache import cached_forward
 from .model_card import base_model_id, markdown_table, training_log_table
 from .utils import pop_step_metrics
@@ -41,7 +42,7 @@ def check_max_length(max_length: int, model, tokenizer, field_name: str = "max_l
     limits = [getattr(model.config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
     limits = [limit for limit in limits if isinstance(limit, int) and limit < 1_000_000]
     if limits and max_length > min(limits):
-        raise ValueError(
+        raise ConfigError(
             f"{field_name}={max_length} is above the limit of the model {model.config._name_or_path!r} "
             f"({min(limits)} tokens); pass --{field_name} {min(limits)} or less"
         )

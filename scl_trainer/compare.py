@@ -29,9 +29,10 @@ from pathlib import Path
 
 from jinja2 import Template
 from tqdm.auto import tqdm
-from transformers import HfArgumentParser
 
+from .errors import ConfigError
 from .paired_stats import arm_summary, paired_difference
+from .parser import ConfigArgumentParser
 
 __all__ = ["Arm", "CompareArguments", "CompareError", "compare", "parse_arm"]
 
@@ -42,7 +43,7 @@ MANAGED_FLAGS = ("output_dir", "seed", "overwrite_output_dir", "resume_from_chec
 ARM_PATTERN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_.+-]*)(:(?P<settings>.*))?$")
 
 
-class CompareError(ValueError):
+class CompareError(ConfigError):
     """A compare command that cannot run as given (bad arm, unknown key, bad value, failed run)."""
 
 
@@ -437,8 +438,11 @@ def compare(args: CompareArguments, shared: list[str], command: str) -> dict:
 
 
 def main(argv: list[str]) -> dict:
-    parser = HfArgumentParser(CompareArguments, allow_abbrev=False)
-    args, shared = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    parser = ConfigArgumentParser(CompareArguments, yaml_config=False, allow_abbrev=False)
+    try:
+        args, shared = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    except ValueError as e:
+        raise CompareError(str(e)) from None
     command = shlex.join(["python", "-m", "scl_trainer", "compare", *argv])
     report = compare(args, shared, command)
     print(f"compare: {len(report['runs'])} runs; report in {Path(args.output_dir) / 'compare.md'}", file=sys.stderr)

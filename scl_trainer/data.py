@@ -29,8 +29,11 @@ import numpy as np
 from datasets import Dataset, DatasetDict, load_dataset
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
+from .errors import DataError
+
 __all__ = [
     "balanced_subsample",
+    "count_records",
     "flip_labels",
     "DEFAULT_DATA_DIR",
     "RECORD_FILE_SUFFIXES",
@@ -65,10 +68,6 @@ DEFAULT_DATA_DIR = "../shared/data"
 RECORD_FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json")
 
 csv.field_size_limit(2**31 - 1)
-
-
-class DataError(ValueError):
-    """Bad input data. The message names the file (or dataset), the row and the column."""
 
 
 def _where(source: str | os.PathLike, row: int | None = None, column: str | None = None) -> str:
@@ -286,6 +285,11 @@ def _iter_records(path: Path, needed: list[str]) -> Iterator[tuple[int, dict]]:
             if len(values) != len(header):
                 raise DataError(f"{_where(path, reader.line_num)}: {len(values)} fields, the header has {len(header)}")
             yield reader.line_num, dict(zip(header, values))
+
+
+def count_records(path: str | os.PathLike) -> int:
+    """The number of data rows of a .csv/.tsv/.txt/.jsonl file, read as `iter_pair_file` reads it (streaming)."""
+    return sum(1 for _ in _iter_records(_require_file(path, "pair file"), []))
 
 
 def iter_pair_file(

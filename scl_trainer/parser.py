@@ -1,23 +1,54 @@
 """`HfArgumentParser` with `--config file.yaml`: the YAML gives the defaults, command-line flags override them."""
 
+import argparse
+import dataclasses
 import os
 
 import yaml
-from transformers import HfArgumentParser
+from transformers import HfArgumentParser, TrainingArguments
+
+from .errors import ConfigError
 
 __all__ = ["ConfigArgumentParser", "ConfigError"]
-
-
-class ConfigError(ValueError):
-    """A command line or YAML config that cannot be parsed (unknown flag, value of the wrong type, ...)."""
 
 
 class ConfigArgumentParser(HfArgumentParser):
     """Parse dataclasses from an optional YAML config plus command-line flags (flags win).
 
     Every YAML key must be a field of one of the dataclasses; a typo is an error naming the file, not a silently
-    ignored setting.
+    ignored setting. `--help` lists `--config` first, then each dataclass's fields, a `TrainingArguments` subclass's
+    own fields before the inherited ones. Any error is a `ConfigError` (one line), never an exit.
     """
+
+    def __init__(self, dataclass_types, yaml_config: bool = True, **kwargs):
+        # The default usage line would list every one of the ~150 fields before the help itself.
+        kwargs.setdefault("usage", "%(prog)s " + ("[--config YAML] " if yaml_config else "") + "[--FIELD VALUE ...]")
+        super().__init__(dataclass_types, **kwargs)
+        if yaml_config:
+            self.add_argument(
+                "--config", metavar="YAML", default=argparse.SUPPRESS,
+                help="YAML file of field: value defaults (any field below); flags given here override it.",
+            )  # fmt: skip
+        self._group_help_by_dataclass()
+
+    def _group_help_by_dataclass(self) -> None:
+        """Help sections in reading order: this command's options, then per dataclass its fields (a config's own
+        fields before the `TrainingArguments` ones it inherits)."""
+        inherited = {f.name for f in dataclasses.fields(TrainingArguments)}
+        sections = []
+        for dtype in self.dataclass_types:
+            names = {f.name for f in dataclasses.fields(dtype) if f.init}
+            if issubclass(dtype, TrainingArguments):
+                sections += [(f"{dtype.__name__} (its own fields)", names - inherited),
+                             ("TrainingArguments (transformers)", names & inherited)]  # fmt: skip
+            else:
+                sections.append((dtype.__name__, names))
+        for title, names in sections:
+            group = self.add_argument_group(title)
+            moved = [action for action in self._optionals._group_actions if action.dest in names]
+            for action in moved:
+                self._optionals._group_actions.remove(action)
+                group._group_actions.append(action)
 
     def error(self, message: str):
         """argparse prints the usage and exits on a bad flag; raise instead, so the caller decides (the command
@@ -25,27 +56,34 @@ class ConfigArgumentParser(HfArgumentParser):
         raise ConfigError(message)
 
     def parse_args_and_config(self, args: list[str]) -> tuple:
-        args = list(args)
+        """The dataclasses from `args` (`--config path` or `--config=path` anywhere in it); a `ValueError` of any
+        dataclass's checks comes out as a `ConfigError`."""
+        args = [part for arg in args for part in (arg.split("=", 1) if arg.startswith("--config=") else [arg])]
         if "--config" in args:
             i = args.index("--config")
             if i + 1 >= len(args):
-                raise ValueError("--config needs a YAML file path")
+                raise ConfigError("--config needs a YAML file path")
             config_path = args[i + 1]
             del args[i : i + 2]
             self.set_defaults(**self._read_config(config_path))
-        return self.parse_args_into_dataclasses(args=args, look_for_args_file=False)
+        try:
+            return self.parse_args_into_dataclasses(args=args, look_for_args_file=False)
+        except ConfigError:
+            raise
+        except ValueError as e:  # a dataclass's own checks (e.g. TrainingArguments' strategy combinations)
+            raise ConfigError(str(e)) from e
 
     def _read_config(self, path: str) -> dict:
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"--config: file {path} does not exist")
+            raise ConfigError(f"--config: file {path} does not exist")
         with open(path, encoding="utf-8") as f:
             values = yaml.safe_load(f) or {}
         if not isinstance(values, dict):
-            raise ValueError(f"{path}: expected a mapping of field: value, got {type(values).__name__}")
+            raise ConfigError(f"{path}: expected a mapping of field: value, got {type(values).__name__}")
         known = {action.dest for action in self._actions}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"{path}: unknown field(s) {unknown}; every key must be a recipe or TrainingArguments field"
             )
         # argparse converts string defaults with the field's type but keeps other defaults as they are: YAML reads

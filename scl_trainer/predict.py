@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .data import iter_pairs, source_id_columns, source_kind
+from .data import count_records, iter_pairs, source_id_columns, source_kind
 
 __all__ = ["open_pairs", "predict_pairs"]
 
@@ -29,13 +29,16 @@ def open_pairs(
 
     `source` is any data argument of `scl_trainer.data.iter_pairs`: `ccf_qa_match` (the CCF `{split}` files in
     `data_dir`, one row per reply, ids `query_id`/`reply_id`, the seed's submission format), a .csv/.tsv/.jsonl file
-    with a header, ... Labels are not read. Empty texts are kept: every input row gets an output line.
+    with a header, ... Labels are not read. Empty texts are kept: every input row gets an output line. The count is
+    known for CCF and for files (a streaming pass), not for Hub datasets.
     """
     id_columns = source_id_columns(source, id_columns)
     total = None
     if source_kind(source) == "ccf_qa_match":
         with open(Path(data_dir) / "ccf_qa_match" / f"{split}.reply.tsv", "rb") as f:  # one line per reply, no header
             total = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    elif source_kind(source) == "file" and Path(source).is_file():
+        total = count_records(source)  # one streaming pass with the same reader (quoted newlines count right)
     pairs = iter_pairs(
         source,
         data_dir,

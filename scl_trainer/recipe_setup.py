@@ -2,15 +2,18 @@
 logging, and the end of a run (metrics, model, state, card, Hub). A recipe keeps only its data and model loading."""
 
 import logging
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import datasets
 import transformers
 
 from .data import DEFAULT_DATA_DIR
+from .errors import USER_ERRORS
 from .utils import check_launch, check_output_dir
 
-__all__ = ["ModelArguments", "RunArguments", "finish_run", "start_run", "truncate"]
+__all__ = ["ModelArguments", "RunArguments", "finish_run", "run_recipe", "start_run", "truncate"]
 
 
 @dataclass
@@ -75,3 +78,17 @@ def finish_run(trainer, metrics: dict[str, float], dataset_name: str) -> None:
 def truncate(dataset, n: int | None):
     """The first `n` rows of `dataset` (all of them when `n` is None)."""
     return dataset if n is None else dataset.select(range(min(n, len(dataset))))
+
+
+def run_recipe(main: Callable, parser, argv: list[str], debug: bool = False):
+    """A recipe's command line: parse the YAML config and the flags into the recipe's dataclasses and run `main`.
+    What a user can fix (bad data, a bad setting, a refused output dir, a model that cannot be found) prints as one
+    line `error: <message>` and exits with status 2; with `debug` (the scripts set it from the environment variable
+    SCL_TRAINER_DEBUG=1) the exception propagates with its traceback."""
+    try:
+        return main(*parser.parse_args_and_config(argv))
+    except USER_ERRORS as e:
+        if debug:
+            raise
+        print("error: " + " ".join(str(e).split()), file=sys.stderr)
+        sys.exit(2)

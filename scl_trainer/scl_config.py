@@ -1,6 +1,7 @@
 from dataclasses import dataclass, field
 
 from .base_config import BaseConfig
+from .errors import ConfigError
 
 __all__ = ["SCLConfig"]
 
@@ -33,7 +34,7 @@ class SCLConfig(BaseConfig):
 
     def __post_init__(self):
         if not self.scl_weight >= 0:
-            raise ValueError(f"SCLConfig: scl_weight must be >= 0, got {self.scl_weight}")
+            raise ConfigError(f"SCLConfig: scl_weight must be >= 0, got {self.scl_weight}")
         if not self.scl_temperature > 0:
-            raise ValueError(f"SCLConfig: scl_temperature must be > 0, got {self.scl_temperature}")
+            raise ConfigError(f"SCLConfig: scl_temperature must be > 0, got {self.scl_temperature}")
         super().__post_init__()

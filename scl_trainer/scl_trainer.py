@@ -9,6 +9,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .base_trainer import BaseTrainer
 from .data import tokenize_pairs
+from .errors import ConfigError
 from .losses import SupConLoss
 from .metrics import pair_classification_metrics
 from .scl_config import SCLConfig
@@ -57,13 +58,14 @@ class SCLTrainer(BaseTrainer):
                 model, num_labels=1, problem_type="multi_label_classification"
             )
         if model.config.num_labels != 1:
-            raise ValueError(
+            raise ConfigError(
                 f"SCLTrainer needs a one-logit head (num_labels=1, sigmoid + BCE), but the model "
                 f"{model.config._name_or_path!r} has num_labels={model.config.num_labels}. Load the encoder with "
                 "AutoModelForSequenceClassification.from_pretrained(name, num_labels=1)."
             )
         # One logit read as a probability: BCE in the model's own loss, sigmoid in `pipeline("text-classification")`.
         model.config.problem_type = "multi_label_classification"
+        model.config.train_max_length = args.max_length  # prediction truncates as training did
         return model
 
     def _default_collator(self, tokenizer):

@@ -1,6 +1,7 @@
 from dataclasses import dataclass, field
 
 from .base_config import BaseConfig
+from .errors import ConfigError
 
 __all__ = ["SimCSEConfig"]
 
@@ -89,13 +90,13 @@ class SimCSEConfig(BaseConfig):
 
     def __post_init__(self):
         if not self.temperature > 0:
-            raise ValueError(f"SimCSEConfig: temperature must be > 0, got {self.temperature}")
+            raise ConfigError(f"SimCSEConfig: temperature must be > 0, got {self.temperature}")
         if self.pooler not in POOLERS:
-            raise ValueError(f"SimCSEConfig: pooler must be one of {POOLERS}, got {self.pooler!r}")
+            raise ConfigError(f"SimCSEConfig: pooler must be one of {POOLERS}, got {self.pooler!r}")
         if self.mlp_init not in MLP_INITS:
-            raise ValueError(f"SimCSEConfig: mlp_init must be one of {MLP_INITS}, got {self.mlp_init!r}")
+            raise ConfigError(f"SimCSEConfig: mlp_init must be one of {MLP_INITS}, got {self.mlp_init!r}")
         if self.load_best_model_at_end and not self.allow_regression:
             self.eval_on_start = True  # the step-0 evaluation makes the untouched model a candidate
         if not self.eval_max_length >= 2:
-            raise ValueError(f"SimCSEConfig: eval_max_length must be >= 2, got {self.eval_max_length}")
+            raise ConfigError(f"SimCSEConfig: eval_max_length must be >= 2, got {self.eval_max_length}")
         super().__post_init__()

@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel
 
+from .errors import ConfigError
+
 __all__ = ["MLP_WEIGHTS_NAME", "SimCSEModel", "check_dropout"]
 
 # The training-only MLP is saved beside the encoder's weights, so the encoder loads with plain `AutoModel`.
@@ -23,7 +25,7 @@ def check_dropout(model: nn.Module) -> None:
         if "dropout" in k and isinstance(v, float)
     ]
     if not any(p > 0 for p in module_p + config_p):
-        raise ValueError(
+        raise ConfigError(
             "SimCSE needs dropout: the two views of a sentence differ only by their dropout masks, but every dropout "
             f"probability of this encoder is 0 (modules: {sorted(set(module_p))}, config: {sorted(set(config_p))}). "
             "Load it with e.g. hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1."

@@ -9,6 +9,7 @@ from transformers.trainer import TRAINING_ARGS_NAME
 from .base_trainer import BaseTrainer
 from .collators import SimCSECollator
 from .data import tokenize_sentences, tokenize_sts
+from .errors import ConfigError
 from .export import read_sentence_pooling, write_sentence_transformers_config
 from .losses import SimCSELoss
 from .metrics import sts_metrics
@@ -73,7 +74,7 @@ class SimCSETrainer(BaseTrainer):
             set_seed(args.seed)  # the MLP's initialisation, reproducible like everything the Trainer seeds
             model = SimCSEModel(model, args.pooler, args.mlp_init)
         elif model.pooler != args.pooler:
-            raise ValueError(f"the SimCSEModel pools with {model.pooler!r} but args.pooler is {args.pooler!r}")
+            raise ConfigError(f"the SimCSEModel pools with {model.pooler!r} but args.pooler is {args.pooler!r}")
         check_dropout(model.encoder)
         return model
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 from huggingface_hub import constants as hub_constants
 
+from .errors import ConfigError, ModelNotFoundError, OutputDirError
+
 __all__ = [
     "OFFLINE_COPIES",
     "check_launch",
@@ -51,7 +53,7 @@ def from_pretrained(cls, name_or_path: str, field_name: str = "model_name_or_pat
             if offline
             else "the Hub is unreachable or has no such model"
         )
-        raise OSError(
+        raise ModelNotFoundError(
             f"--{field_name} {name_or_path!r} is not a local folder and {reason}. Pass the path of a local model "
             f"folder (one with config.json and the weights), e.g. --{field_name} /path/to/model. Original error: {e}"
         ) from e
@@ -62,7 +64,7 @@ def check_output_dir(output_dir: str, overwrite: bool, resume_from_checkpoint) -
     resume from a checkpoint."""
     finished = Path(output_dir) / "config.json"
     if finished.is_file() and not overwrite and not resume_from_checkpoint:
-        raise FileExistsError(
+        raise OutputDirError(
             f"output_dir {output_dir} already holds a finished run ({finished.name} is there). Pass "
             "--overwrite_output_dir to replace it, --resume_from_checkpoint to continue it, or another --output_dir."
         )
@@ -73,7 +75,7 @@ def check_launch(launched_processes: int, training_processes: int) -> None:
     WORLD_SIZE) but the training arguments see `training_processes` (typically 1 when no GPU is found and
     `--use_cpu true` was not given): every process would train on all the data and write the same output."""
     if launched_processes > 1 and training_processes != launched_processes:
-        raise RuntimeError(
+        raise ConfigError(
             f"{launched_processes} processes were launched but training sees {training_processes}: on a machine "
             "without GPUs pass --use_cpu true (DDP over gloo), or launch a single process"
         )

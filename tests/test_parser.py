@@ -58,3 +58,28 @@ def test_shipped_supcon_pair_configs_parse(name, tmp_path):
         assert config.learning_rate == 1e-5 and config.weight_decay == 0.1 and config.warmup_steps == 0.1
         assert config.lr_scheduler_type.value == "linear"
         assert script.predict_file == "ccf_qa_match"
+
+
+def test_config_equals_path_and_help_lists_config_and_own_fields_first(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("scl_weight: 0.3\n")
+    parser = ConfigArgumentParser((Script, SCLConfig))
+    _, config = parser.parse_args_and_config([f"--config={path}", "--output_dir", str(tmp_path / "o")])
+    assert config.scl_weight == 0.3
+    help_text = parser.format_help()
+    order = [help_text.index(s) for s in ("--config YAML", "--dataset_name", "--scl_weight", "--learning_rate")]
+    assert order == sorted(order), help_text[:2000]
+    assert "[--config YAML] [--FIELD VALUE ...]" in help_text.splitlines()[0]
+
+
+def test_any_parse_problem_is_a_one_line_config_error(tmp_path):
+    from scl_trainer.errors import ConfigError
+
+    parser = ConfigArgumentParser((Script, SCLConfig))
+    for argv, message in [
+        (["--scl_weight", "heavy"], "argument --scl_weight.*: invalid float value: 'heavy'"),
+        (["--no_such_flag", "1"], "not used by the HfArgumentParser"),
+        (["--eval_strategy", "steps", "--save_strategy", "epoch", "--load_best_model_at_end", "true"], "strategy"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            parser.parse_args_and_config(["--output_dir", str(tmp_path / "o"), *argv])

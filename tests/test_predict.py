@@ -111,3 +111,21 @@ def test_open_pairs_counts_the_ccf_rows_it_yields(data_dir, pair_file):
     pairs, id_columns, total = open_pairs(str(pair_file), data_dir, "q", "r", ("id",))
     assert (id_columns, total) == (("id",), None)
     assert set(next(pairs)) >= {"text_a", "text_b", "id"}
+
+
+def test_max_length_defaults_to_the_trained_one(classifier_dir, pair_file, tmp_path):
+    model = AutoModelForSequenceClassification.from_pretrained(classifier_dir)
+    model.config.train_max_length = 6  # shorter than the pairs: truncation changes the scores
+    model.save_pretrained(classifier_dir)
+    predict(args(classifier_dir, pair_file, tmp_path / "default.tsv", max_length=None))
+    predict(args(classifier_dir, pair_file, tmp_path / "six.tsv", max_length=6))
+    predict(args(classifier_dir, pair_file, tmp_path / "long.tsv", max_length=32))
+    assert (tmp_path / "default.tsv").read_text() == (tmp_path / "six.tsv").read_text()
+    assert (tmp_path / "default.tsv").read_text() != (tmp_path / "long.tsv").read_text()
+
+
+def test_progress_total_of_a_csv_with_quoted_newlines(tmp_path, data_dir):
+    path = tmp_path / "pairs.csv"
+    path.write_text('text_a,text_b\n"first\nline",b\nc,d\n"e","f"\n', encoding="utf-8")
+    pairs, _, total = open_pairs(str(path), data_dir)
+    assert total == 3 == sum(1 for _ in pairs)
