@@ -15,6 +15,7 @@ scl - bce of each compared metric per regime with its interval.
 """
 
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -28,7 +29,6 @@ from scl_trainer.compare import main as compare_main
 from scl_trainer.data import DEFAULT_DATA_DIR
 
 REPO = Path(__file__).resolve().parent.parent
-OUT = RESULTS_DIR / "scl_evidence"
 METRICS = ["eval_f1_at_threshold", "eval_f1_at_0.5", "eval_roc_auc"]
 
 # Budgets: few-shot runs take more epochs over fewer pairs (about 80-130 optimizer steps), evaluated 4-5 times; all
@@ -55,14 +55,16 @@ class EvidenceArguments:
     regimes: list[str] = field(default_factory=lambda: list(REGIMES), metadata={"help": f"Of {list(REGIMES)}."})
     scl_weight: float = field(default=0.1, metadata={"help": "SupCon weight of the `scl` arm (the seed's 0.1)."})
     scl_temperature: float = field(default=0.2, metadata={"help": "SupCon temperature of the `scl` arm (0.2)."})
-    data_dir: str = field(default=str(REPO / DEFAULT_DATA_DIR), metadata={"help": "Folder holding mrpc/."})
-    output_dir: str = field(default=str(OUT), metadata={"help": "Where the regimes' compare outputs go."})
+    data_dir: str = field(default=DEFAULT_DATA_DIR, metadata={"help": "Folder holding mrpc/."})
+    output_dir: str = field(
+        default="bench/results/scl_evidence", metadata={"help": "Where the regimes' compare outputs go."}
+    )
 
 
 def compare_argv(args: EvidenceArguments, name: str) -> list[str]:
     regime = REGIMES[name]
     argv = [
-        "--recipe", "supcon_pair", "--config", str(REPO / "recipes" / "supcon_pair" / "mrpc_minilm.yaml"),
+        "--recipe", "supcon_pair", "--config", "recipes/supcon_pair/mrpc_minilm.yaml",
         "--output_dir", str(Path(args.output_dir) / name), "--prune_runs", "true",
         "--arm", "bce:scl_weight=0",
         "--arm", f"scl:scl_weight={args.scl_weight},scl_temperature={args.scl_temperature}",
@@ -149,5 +151,6 @@ def _fmt(value, digits: int = 4, sign: bool = False) -> str:
 
 
 if __name__ == "__main__":
+    os.chdir(REPO)  # every path below is relative to the repository, so the run records stay valid if it moves
     (evidence_args,) = HfArgumentParser(EvidenceArguments).parse_args_into_dataclasses()
     main(evidence_args)

@@ -11,11 +11,12 @@ are recorded and kept in bench/results/simcse_default/, so an interrupted run re
 Writes bench/results/simcse_default/compare.{json,md,png} and bench/results/simcse_default.json.
 """
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from results_io import RESULTS_DIR, save_result
+from results_io import save_result
 from transformers import HfArgumentParser
 
 from scl_trainer.compare import main as compare_main
@@ -34,13 +35,13 @@ DEV, TEST = "eval_spearman", "test_spearman"
 @dataclass
 class SelectArguments:
     seeds: list[int] = field(default_factory=lambda: [1, 2, 3], metadata={"help": "Seeds (paired over arms)."})
-    data_dir: str = field(default=str(REPO / DEFAULT_DATA_DIR), metadata={"help": "Folder holding stsbenchmark/."})
-    output_dir: str = field(default=str(RESULTS_DIR / "simcse_default"), metadata={"help": "compare's output dir."})
+    data_dir: str = field(default=DEFAULT_DATA_DIR, metadata={"help": "Folder holding stsbenchmark/."})
+    output_dir: str = field(default="bench/results/simcse_default", metadata={"help": "compare's output dir."})
 
 
 def main(args: SelectArguments) -> dict:
     argv = [
-        "--recipe", "simcse_unsup", "--config", str(REPO / "recipes" / "simcse_unsup" / "stsb_minilm.yaml"),
+        "--recipe", "simcse_unsup", "--config", "recipes/simcse_unsup/stsb_minilm.yaml",
         "--output_dir", args.output_dir, "--prune_runs", "true", "--seeds", *map(str, args.seeds),
         *[token for name, settings in ARMS.items() for token in ("--arm", f"{name}:{settings}")],
         "--metric", DEV, "--metric", TEST,
@@ -74,5 +75,6 @@ def main(args: SelectArguments) -> dict:
 
 
 if __name__ == "__main__":
+    os.chdir(REPO)  # every path below is relative to the repository, so the run records stay valid if it moves
     (select_args,) = HfArgumentParser(SelectArguments).parse_args_into_dataclasses()
     main(select_args)

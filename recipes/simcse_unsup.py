@@ -11,11 +11,14 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, field
+from functools import partial
 
-from transformers import AutoModel, AutoTokenizer, TrainerCallback
+from transformers import AutoModel, AutoTokenizer, IntervalStrategy, TrainerCallback
 
 from scl_trainer import SimCSEConfig, SimCSETrainer
-from scl_trainer.data import load_sentences, load_stsb
+from scl_trainer.data import load_sentences, load_sts_file, load_stsb
+from scl_trainer.errors import ConfigError
+from scl_trainer.metrics import sts_metrics
 from scl_trainer.parser import ConfigArgumentParser
 from scl_trainer.recipe_setup import ModelArguments, RunArguments, finish_run, run_recipe, start_run, truncate
 from scl_trainer.utils import from_pretrained
@@ -39,13 +42,55 @@ class ScriptArguments(RunArguments):
         },
     )
     dataset_split: str = field(default="train", metadata={"help": "Split of a hub dataset."})
+    eval_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "Evaluation pairs instead of STS-B dev: a .csv/.tsv/.jsonl file with a header and columns "
+            "sentence1, sentence2, score (checked row by row). It picks the checkpoint; STS-B is not read."
+        },
+    )
+    test_file: str | None = field(
+        default=None,
+        metadata={
+            "help": "Held-out scored pairs (same format as eval_file) scored once at the end, never used to pick "
+            "anything. Default: none with eval_file, STS-B test without."
+        },
+    )
+    eval_score_range: list[float] | None = field(
+        default=None,
+        metadata={
+            "help": "The score scale of eval_file/test_file as two numbers, e.g. `0 1`: scores outside it are an "
+            "error. Default: inferred from the files (logged). Pairs in its top fifth count as similar for the "
+            "alignment metric."
+        },
+    )
     evaluate_base: bool = field(
         default=True,
         metadata={
-            "help": "Score the untouched model on STS-B dev and test before training, with its own pooling (the "
-            "baseline) and with the pooling being trained; in the log, eval_results.json and the card."
+            "help": "Score the untouched model on the evaluation (and test) pairs before training, with its own "
+            "pooling (the baseline) and with the pooling being trained; in the log, eval_results.json and the card."
         },
     )
+
+
+def load_evaluation(script_args: ScriptArguments, training_args: SimCSEConfig) -> tuple[dict, tuple[float, float]]:
+    """The scored pairs to evaluate on ({"dev": ..., "test": ...}, possibly empty) and their score scale: the
+    user's files, else STS-B dev/test, else nothing with `--eval_strategy no` (STS-B is then not read at all)."""
+    score_range = tuple(script_args.eval_score_range) if script_args.eval_score_range else None
+    if score_range is not None and (len(score_range) != 2 or not score_range[0] < score_range[1]):
+        raise ConfigError(f"--eval_score_range needs two numbers low < high, got {list(score_range)}")
+    files = {"dev": script_args.eval_file, "test": script_args.test_file}
+    if any(files.values()):
+        sts = {}
+        for split, path in files.items():
+            if path:
+                sts[split], found = load_sts_file(path, score_range)
+                score_range = score_range or found
+        return {k: truncate(v, script_args.max_eval_samples) for k, v in sts.items()}, score_range
+    if training_args.eval_strategy == IntervalStrategy.NO:
+        return {}, (0.0, 5.0)
+    sts = {split: load_stsb(script_args.data_dir, name) for split, name in (("dev", "validation"), ("test", "test"))}
+    return {k: truncate(v, script_args.max_eval_samples) for k, v in sts.items()}, (0.0, 5.0)
 
 
 def main(
@@ -63,13 +108,9 @@ def main(
         split=script_args.dataset_split,
     )
     corpus = truncate(corpus, script_args.max_train_samples)
-    sts = {
-        split: truncate(load_stsb(script_args.data_dir, split), script_args.max_eval_samples)
-        for split in ("validation", "test")
-    }
-    logger.info(
-        f"{script_args.train_file}: {len(corpus)} training sentences; STS-B dev {len(sts['validation'])} pairs"
-    )
+    sts, score_range = load_evaluation(script_args, training_args)
+    sizes = ", ".join(f"{split} {len(pairs)} pairs" for split, pairs in sts.items()) or "no evaluation"
+    logger.info(f"{script_args.train_file}: {len(corpus)} training sentences; {sizes}")
 
     name = model_args.model_name_or_path
     encoder = from_pretrained(AutoModel, name)
@@ -80,38 +121,44 @@ def main(
         model=encoder,
         args=training_args,
         train_dataset=corpus,
-        eval_dataset=sts["validation"],
+        eval_dataset=sts.get("dev"),
         processing_class=tokenizer,
+        # Pairs in the top fifth of the score scale count as similar for the alignment metric (STS-B: >= 4 of 5).
+        compute_metrics=partial(sts_metrics, positive_score=score_range[0] + 0.8 * (score_range[1] - score_range[0])),
         callbacks=callbacks,
     )
     metrics = {}
-    if script_args.evaluate_base and not training_args.resume_from_checkpoint:
-        metrics.update(trainer.evaluate_base({"dev": sts["validation"], "test": sts["test"]}))
+    if script_args.evaluate_base and sts and not training_args.resume_from_checkpoint:
+        metrics.update(trainer.evaluate_base(sts))
 
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_metrics("train", train_result.metrics)
 
     # The weights in hand are the best checkpoint by dev Spearman (with load_best_model_at_end).
-    metrics.update(trainer.evaluate())
-    metrics.update(trainer.evaluate(sts["test"], metric_key_prefix="test"))
+    if "dev" in sts:
+        metrics.update(trainer.evaluate())
+    if "test" in sts:
+        metrics.update(trainer.evaluate(sts["test"], metric_key_prefix="test"))
     metrics["kept_base_model"] = float(trainer.exported_base)  # 1: training never beat the untouched model on dev
-    finish_run(trainer, metrics, script_args.train_file)
+    eval_name = script_args.eval_file or ("stsb" if sts else None)
+    finish_run(trainer, metrics, script_args, script_args.train_file, eval_dataset_name=eval_name)
 
+    scores = [f"{split} {metrics[f'{prefix}_spearman']:.2f}" for split, prefix in (("dev", "eval"), ("test", "test"))
+              if f"{prefix}_spearman" in metrics]  # fmt: skip
     base = []
-    if "base_native_dev_spearman" in metrics:
-        base.append(
-            f"{trainer.base_pooling.describe()} pooling (its own): dev {metrics['base_native_dev_spearman']:.2f}, "
-            f"test {metrics['base_native_test_spearman']:.2f}"
-        )
-    if "base_dev_spearman" in metrics:
-        base.append(
-            f"{training_args.pooler} pooling: dev {metrics['base_dev_spearman']:.2f}, "
-            f"test {metrics['base_test_spearman']:.2f}"
-        )
+    for prefix, pooling in (("base_native", trainer.base_pooling.describe() if trainer.base_pooling else None),
+                            ("base", training_args.pooler)):  # fmt: skip
+        found = [
+            f"{split} {metrics[f'{prefix}_{split}_spearman']:.2f}"
+            for split in sts
+            if f"{prefix}_{split}_spearman" in metrics
+        ]
+        if found:
+            base.append(f"{pooling} pooling{' (its own)' if prefix == 'base_native' else ''}: {', '.join(found)}")
     kept = "the base model, unchanged (training never beat it on dev)" if trainer.exported_base else "trained"
     logger.info(
-        f"STS-B Spearman x100 of the exported encoder ({kept}; {trainer.describe_pooling()} pooling): "
-        f"dev {metrics['eval_spearman']:.2f}, test {metrics['test_spearman']:.2f}"
+        f"Spearman x100 of the exported encoder ({kept}; {trainer.describe_pooling()} pooling): "
+        + (", ".join(scores) or "not evaluated")
         + (f". Base model: {'; '.join(base)}" if base else "")
     )
     return metrics

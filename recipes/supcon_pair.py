@@ -207,7 +207,7 @@ def main(
         f"validation F1: {metrics['eval_f1_at_0.5']:.4f} at threshold 0.5, {metrics['eval_f1_at_threshold']:.4f} at "
         f"the tuned threshold {metrics['eval_threshold']:.4f} (ROC-AUC {metrics['eval_roc_auc']:.4f})"
     )
-    finish_run(trainer, metrics, script_args.dataset_name)
+    finish_run(trainer, metrics, script_args, script_args.dataset_name)
 
     if script_args.predict_file and trainer.accelerator.is_main_process:
         predictions_path = script_args.predictions_path or os.path.join(training_args.output_dir, "predictions.tsv")

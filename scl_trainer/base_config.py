@@ -1,13 +1,17 @@
 """What every scl_trainer method configures the same way: the sequence length, the cross-process and GradCache
 options of the contrastive batch, and the checks on them. Each method's config adds only its own fields."""
 
+import logging
 from dataclasses import dataclass, field
 
-from transformers import TrainingArguments
+import torch
+from transformers import IntervalStrategy, TrainingArguments
 
 from .errors import ConfigError
 
 __all__ = ["BaseConfig"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,4 +61,18 @@ class BaseConfig(TrainingArguments):
                     f"{name}: contrastive_chunk_size (GradCache) is not supported with fp16 loss scaling; use bf16 "
                     "or fp32"
                 )
+        if self.load_best_model_at_end and IntervalStrategy(self.eval_strategy) == IntervalStrategy.NO:
+            # A config file asks for the best checkpoint, the command line for no evaluation: nothing can pick one.
+            logger.warning(
+                f"{name}: eval_strategy=no, so no checkpoint is evaluated: load_best_model_at_end is turned off and "
+                "the final weights are kept"
+            )
+            self.load_best_model_at_end = False
+        accelerator = getattr(torch, "accelerator", None)
+        if self.dataloader_pin_memory and not (
+            accelerator.is_available() if accelerator else torch.cuda.is_available()
+        ):
+            self.dataloader_pin_memory = (
+                False  # nothing to pin to without an accelerator (torch warns on every loader)
+            )
         super().__post_init__()

@@ -27,7 +27,8 @@ from .base_config import BaseConfig
 from .distributed import gather_with_grad, gather_without_grad
 from .errors import ConfigError
 from .grad_cache import cached_forward
-from .model_card import base_model_id, markdown_table, training_log_table
+from .model_card import base_model_id, hub_dataset_id, markdown_table, training_log_table
+from .plots import plot_training_curves
 from .utils import pop_step_metrics
 
 __all__ = ["BaseTrainer", "check_max_length"]
@@ -107,6 +108,7 @@ class BaseTrainer(Trainer):
         )
         self.model_accepts_loss_kwargs = False  # see `loss_is_scaled_for_ga`
         self._metrics = {"train": defaultdict(list), "eval": defaultdict(list)}
+        self.plots: list[str] = []  # written by `save_plots`, listed in the card
 
     # ---- What a method defines ----
 
@@ -218,6 +220,27 @@ class BaseTrainer(Trainer):
             evals = [log for log in evals if log["step"] == self.state.best_global_step] or evals
         return evals[-1] if evals else {}
 
+    # ---- Plots ----
+
+    def save_plots(self, output_dir: str | None = None) -> list[str]:
+        """Write the run's pictures into `output_dir` (default: args.output_dir): training curves of every logged
+        term and validation metric, plus the method's own (`_method_plots`). Returns the file names (listed in
+        the model card). Called on every process; the main one writes."""
+        output_dir = output_dir or self.args.output_dir
+        # Every process runs the method's predictions (collective with several processes); the main one writes.
+        method_files = self._method_plots(output_dir)
+        if not self.is_world_process_zero():
+            return []
+        files = []
+        if plot_training_curves(self.state.log_history, os.path.join(output_dir, "training_curves.png")):
+            files.append("training_curves.png")
+        self.plots = files + method_files
+        return self.plots
+
+    def _method_plots(self, output_dir: str) -> list[str]:
+        """The method's own plots (file names written in output_dir). Runs on every process, writes on the main."""
+        return []
+
     # ---- Checkpoints: the Trainer's weights + the method's extra state, one mechanism ----
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
@@ -244,6 +267,7 @@ class BaseTrainer(Trainer):
     ) -> None:
         """Write `README.md` in `output_dir` from the method's template: metadata (base model, datasets, license,
         language, tags, model-index results, widget), usage, data, hyperparameters, evaluation, training log.
+        `eval_dataset_name` (a keyword argument) names the evaluation data when it is not the training dataset's.
         Also called by `push_to_hub` (keyword arguments are passed through)."""
         if not self.is_world_process_zero():
             return
@@ -265,14 +289,14 @@ class BaseTrainer(Trainer):
             "epochs trained": round(self.state.epoch or 0.0, 3),
             "seed": args.seed,
         }
-        dataset_id = (
-            dataset_name if dataset_name and "/" in dataset_name and not os.path.exists(dataset_name) else None
-        )
+        dataset_id = hub_dataset_id(dataset_name)
+        eval_name = kwargs.get("eval_dataset_name") or dataset_name or "unspecified"
+        eval_id = hub_dataset_id(eval_name)
         eval_results = [
             EvalResult(
                 task_type=content["task_type"],
-                dataset_type=dataset_id or (row.get("dataset_type") or dataset_name or "unspecified"),
-                dataset_name=row.get("dataset_name") or dataset_name or "unspecified",
+                dataset_type=eval_id or os.path.basename(eval_name),
+                dataset_name=os.path.basename(eval_name),
                 dataset_split=row["split"],
                 metric_type=row["metric"],
                 metric_name=row.get("metric_name", row["metric"]),
@@ -283,7 +307,7 @@ class BaseTrainer(Trainer):
         card_data = ModelCardData(
             model_name=model_name,
             base_model=base_model_id(base_model),
-            datasets=[dataset_id] if dataset_id else None,
+            datasets=sorted({d for d in (dataset_id, eval_id) if d}) or None,
             language=language,
             license=license,
             library_name=content.pop("library_name"),
@@ -303,6 +327,7 @@ class BaseTrainer(Trainer):
             num_eval=len(self.eval_dataset) if isinstance(self.eval_dataset, Dataset) else None,
             hyperparameters=markdown_table(hyperparameters, ("hyperparameter", "value")),
             training_log=training_log_table(self.state.log_history, *content.pop("log_keys")),
+            plots=self.plots,
             versions=f"scl_trainer, transformers {transformers_version}, torch {torch.__version__}",
             **content,
         )

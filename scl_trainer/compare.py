@@ -186,8 +186,9 @@ def check_shared_flags(flags: list[str], recipe_parser) -> None:
 
 
 def run_argv(args: CompareArguments, shared: list[str], arm: Arm, seed: int, run_dir: Path) -> list[str]:
-    """The recipe arguments of one run (after the script path)."""
-    config = ["--config", str(Path(args.config).resolve())] if args.config else []
+    """The recipe arguments of one run (after the script path). Paths stay as the user gave them (relative to the
+    working directory), so a finished run's record still matches when the same command runs from another checkout."""
+    config = ["--config", args.config] if args.config else []
     return [*config, *shared, *arm.flags, "--seed", str(seed), "--output_dir", str(run_dir)]
 
 
@@ -392,7 +393,7 @@ def compare(args: CompareArguments, shared: list[str], command: str) -> dict:
     check_shared_flags(shared, recipe_parser)
 
     # Parse every run's full arguments before anything trains: the recipe's own checks run on each.
-    out = Path(args.output_dir).resolve()
+    out = Path(args.output_dir)  # as given: relative paths keep the run records valid when the checkout moves
     metric_for_best = None
     for arm in arms:
         for seed in args.seeds:

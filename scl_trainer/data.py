@@ -51,6 +51,7 @@ __all__ = [
     "load_pair_file",
     "load_pairs",
     "load_sentences",
+    "load_sts_file",
     "load_stsb",
     "source_id_columns",
     "source_kind",
@@ -345,19 +346,10 @@ def iter_hub_pairs(
     yield from _pairs(enumerate(dataset), source, text_a_column, text_b_column, label_column, id_columns, empty_texts)
 
 
-def load_hub_pairs(
-    name: str,
-    config_name: str | None = None,
-    split: str = "train",
-    text_a_column: str = "text_a",
-    text_b_column: str = "text_b",
-    label_column: str | None = "label",
-    empty_texts: str = "error",
-) -> Dataset:
-    """A split of a hub dataset as a Dataset (see `iter_hub_pairs`)."""
+def load_hub_pairs(name: str, config_name: str | None = None, split: str = "train", **columns) -> Dataset:
+    """A split of a hub dataset as a Dataset (see `iter_hub_pairs` for the column and empty-text arguments)."""
     source = f"{name}" + (f"/{config_name}" if config_name else "") + f"[{split}]"
-    rows = iter_hub_pairs(name, config_name, split, text_a_column, text_b_column, label_column, (), empty_texts)
-    return _to_dataset(rows, source)
+    return _to_dataset(iter_hub_pairs(name, config_name, split, **columns), source)
 
 
 # ---- One data argument -> rows: named datasets, files, hub ids ------------------------------------------------------
@@ -449,17 +441,54 @@ def load_stsb(data_dir: str | os.PathLike = DEFAULT_DATA_DIR, split: str = "vali
                     f"{_where(path, row)}: expected 7 tab-separated fields (genre, file, year, id, score, sentence1, "
                     f"sentence2), or 9 with the two source fields; found {len(fields)}"
                 )
-            try:
-                score = float(fields[4])
-            except ValueError:
-                raise DataError(f"{_where(path, row, 'score')}: not a number: {fields[4]!r}") from None
-            if not 0.0 <= score <= 5.0:  # also rejects NaN
-                raise DataError(f"{_where(path, row, 'score')}: must be within [0, 5], got {fields[4]!r}")
+            score = _parse_score(fields[4], path, row, "score", (0.0, 5.0))
             for column, text in (("sentence1", fields[5]), ("sentence2", fields[6])):
                 if not text.strip():
                     raise DataError(f"{_where(path, row, column)}: empty or whitespace-only text")
             records.append({"sentence1": fields[5], "sentence2": fields[6], "score": score})
     return _to_dataset(records, str(path))
+
+
+def _parse_score(value, source, row, column: str, score_range: tuple[float, float] | None) -> float:
+    try:
+        score = float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"{_where(source, row, column)}: not a number: {value!r}") from None
+    if score_range is None and not math.isfinite(score):
+        raise DataError(f"{_where(source, row, column)}: must be a finite number, got {value!r}")
+    if score_range is not None and not score_range[0] <= score <= score_range[1]:  # also rejects NaN and inf
+        raise DataError(
+            f"{_where(source, row, column)}: must be within [{score_range[0]:g}, {score_range[1]:g}], got {value!r}"
+        )
+    return score
+
+
+def load_sts_file(
+    path: str | os.PathLike,
+    score_range: tuple[float, float] | None = None,
+    sentence1_column: str = "sentence1",
+    sentence2_column: str = "sentence2",
+    score_column: str = "score",
+) -> tuple[Dataset, tuple[float, float]]:
+    """Scored sentence pairs from a .csv/.tsv/.jsonl file with a header: {sentence1, sentence2, score}, every row
+    checked (texts not empty, score a finite number within `score_range` when given). Returns the pairs and the
+    score range: the one given, or the one found in the file (logged as inferred)."""
+    path = _require_file(path, "STS file")
+    columns = [sentence1_column, sentence2_column, score_column]
+    records = []
+    for row, record in _iter_records(path, columns):
+        texts = {c: _check_text(record[c], path, row, c) for c in (sentence1_column, sentence2_column)}
+        for column, text in texts.items():
+            if text is None:
+                raise DataError(f"{_where(path, row, column)}: empty or whitespace-only text")
+        score = _parse_score(record[score_column], path, row, score_column, score_range)
+        records.append({"sentence1": texts[sentence1_column], "sentence2": texts[sentence2_column], "score": score})
+    dataset = _to_dataset(records, str(path))
+    if score_range is None:
+        scores = dataset["score"]
+        score_range = (min(scores), max(scores))
+        logger.info(f"{path}: scores range from {score_range[0]:g} to {score_range[1]:g} (inferred from the file)")
+    return dataset, score_range
 
 
 def load_sentences(

@@ -35,14 +35,18 @@ def best_f1_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
     return float((thresholds[best] + lower.max()) / 2 if lower.size else thresholds[best] / 2)
 
 
-def pair_classification_metrics(eval_pred: EvalPrediction) -> dict[str, float]:
+def pair_classification_metrics(eval_pred: EvalPrediction, min_per_class: int = 0) -> dict[str, float]:
     """F1, precision, recall, accuracy at 0.5 and at the F1-maximising threshold (keys say which), and ROC-AUC.
 
-    `predictions` are the (N, 1) logits of the one-logit head, `label_ids` the (N,) 0/1 labels.
+    `predictions` are the (N, 1) logits of the one-logit head, `label_ids` the (N,) 0/1 labels. The threshold is tuned
+    only when each class has at least `min_per_class` examples (else it stays 0.5; `threshold_tuned` says which).
+    Also reported: the class counts, and `threshold_one_class` (1 when the threshold puts every example in one class).
     """
     probabilities = expit(np.asarray(eval_pred.predictions, dtype=np.float64).reshape(-1))
     labels = np.asarray(eval_pred.label_ids).reshape(-1).astype(int)
-    threshold = best_f1_threshold(labels, probabilities)
+    positives, negatives = int(labels.sum()), int((labels == 0).sum())
+    tuned = min(positives, negatives) >= max(min_per_class, 1)
+    threshold = best_f1_threshold(labels, probabilities) if tuned else 0.5
 
     metrics = {}
     for name, t in (("0.5", 0.5), ("threshold", threshold)):
@@ -54,6 +58,9 @@ def pair_classification_metrics(eval_pred: EvalPrediction) -> dict[str, float]:
     # ROC-AUC is undefined with a single class in the labels.
     metrics["roc_auc"] = roc_auc_score(labels, probabilities) if len(np.unique(labels)) == 2 else float("nan")
     metrics["threshold"] = threshold
+    metrics["threshold_tuned"] = float(tuned)
+    metrics["threshold_one_class"] = float(len(np.unique(probabilities >= threshold)) == 1)
+    metrics["positives"], metrics["negatives"] = positives, negatives
     return {key: float(value) for key, value in metrics.items()}
 
 

@@ -3,12 +3,23 @@ turn values into what the templates show."""
 
 import os
 
-__all__ = ["base_model_id", "format_value", "markdown_table", "training_log_table"]
+__all__ = ["base_model_id", "format_value", "hub_dataset_id", "markdown_table", "training_log_table"]
+
+# The named datasets of `scl_trainer.data` that are also on the Hub (the local files are copies of these).
+HUB_DATASETS = {"mrpc": "nyu-mll/glue", "stsb": "sentence-transformers/stsb"}
 
 
 def base_model_id(name_or_path: str) -> str | None:
     """The Hub id of a base model, or None for a local folder (the Hub rejects paths as `base_model`)."""
     return None if not name_or_path or os.path.isdir(name_or_path) else name_or_path
+
+
+def hub_dataset_id(name: str | None) -> str | None:
+    """The Hub id of a data argument for the card's metadata: a named dataset's Hub copy, a Hub id as is, None for
+    a local file or folder or a dataset with no Hub copy (the Hub rejects anything else in `datasets`)."""
+    if not name or os.path.exists(name):
+        return None
+    return HUB_DATASETS.get(name, name if "/" in name else None)
 
 
 def format_value(value) -> str:

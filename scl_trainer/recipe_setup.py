@@ -36,6 +36,12 @@ class RunArguments:
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "Train even if output_dir already holds a finished run (replacing it)."}
     )
+    license: str | None = field(
+        default=None, metadata={"help": "License of the trained model, for its card (e.g. apache-2.0, mit)."}
+    )
+    language: list[str] | None = field(
+        default=None, metadata={"help": "Language code(s) of the training data, for the card (e.g. en, zh)."}
+    )
 
 
 @dataclass
@@ -63,16 +69,18 @@ def start_run(script_args: RunArguments, training_args, logger_name: str, world_
     check_output_dir(training_args.output_dir, script_args.overwrite_output_dir, training_args.resume_from_checkpoint)
 
 
-def finish_run(trainer, metrics: dict[str, float], dataset_name: str) -> None:
-    """Save what a finished run leaves in its output dir: eval metrics, the model, the trainer state, the card;
-    push to the Hub when asked."""
+def finish_run(trainer, metrics: dict[str, float], script_args: RunArguments, dataset_name: str, **card) -> None:
+    """Save what a finished run leaves in its output dir: eval metrics, the model, the trainer state, the plots,
+    the card (`card`: more `create_model_card` arguments); push to the Hub when asked."""
     trainer.log_metrics("eval", metrics)
     trainer.save_metrics("eval", metrics)
     trainer.save_model()
     trainer.save_state()
-    trainer.create_model_card(dataset_name=dataset_name)
+    trainer.save_plots()
+    card = {"dataset_name": dataset_name, "license": script_args.license, "language": script_args.language, **card}
+    trainer.create_model_card(**card)
     if trainer.args.push_to_hub:
-        trainer.push_to_hub(dataset_name=dataset_name)
+        trainer.push_to_hub(**card)
 
 
 def truncate(dataset, n: int | None):

@@ -23,6 +23,15 @@ class SCLConfig(BaseConfig):
         default=0.2, metadata={"help": "Temperature of the SupCon softmax over cosine similarities (> 0)."}
     )
 
+    threshold_min_per_class: int = field(
+        default=30,
+        metadata={
+            "help": "Tune the decision threshold on the validation data only when each class has at least this many "
+            "examples there; with fewer the threshold stays 0.5 (a warning names the counts). A threshold tuned on "
+            "a handful of pairs fits them, not new data."
+        },
+    )
+
     # TrainingArguments fields with a different default.
     metric_for_best_model: str | None = field(
         default="f1_at_threshold",
@@ -37,4 +46,6 @@ class SCLConfig(BaseConfig):
             raise ConfigError(f"SCLConfig: scl_weight must be >= 0, got {self.scl_weight}")
         if not self.scl_temperature > 0:
             raise ConfigError(f"SCLConfig: scl_temperature must be > 0, got {self.scl_temperature}")
+        if not self.threshold_min_per_class >= 1:
+            raise ConfigError(f"SCLConfig: threshold_min_per_class must be >= 1, got {self.threshold_min_per_class}")
         super().__post_init__()

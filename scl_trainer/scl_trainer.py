@@ -1,9 +1,12 @@
 import json
+import logging
 import math
 import os
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.special import expit
 from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding
 from transformers.modeling_outputs import SequenceClassifierOutput
 
@@ -12,9 +15,12 @@ from .data import tokenize_pairs
 from .errors import ConfigError
 from .losses import SupConLoss
 from .metrics import pair_classification_metrics
+from .plots import plot_validation_scores
 from .scl_config import SCLConfig
 
 __all__ = ["SCLTrainer"]
+
+logger = logging.getLogger(__name__)
 
 
 class SCLTrainer(BaseTrainer):
@@ -46,11 +52,14 @@ class SCLTrainer(BaseTrainer):
     config_class = SCLConfig
     _tag_names = ["scl_trainer", "supervised-contrastive-learning", "text-pair-classification"]
     _card_template = "scl_model_card.md"
-    _default_compute_metrics = staticmethod(pair_classification_metrics)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.supcon_loss = SupConLoss(temperature=self.args.scl_temperature)
+        self._threshold_warnings: set[str] = set()  # each threshold warning once per run
+
+    def _default_compute_metrics(self, eval_pred):
+        return pair_classification_metrics(eval_pred, min_per_class=self.args.threshold_min_per_class)
 
     def _prepare_model(self, model, args: SCLConfig):
         if isinstance(model, str):
@@ -122,8 +131,55 @@ class SCLTrainer(BaseTrainer):
     def _on_evaluate(self, metrics, metric_key_prefix, on_validation):
         # The validation data tunes the threshold; other data (e.g. a test set) only reports at it.
         threshold = metrics.get(f"{metric_key_prefix}_threshold")
-        if on_validation and threshold is not None and math.isfinite(threshold):
-            self.model.config.decision_threshold = threshold
+        if not (on_validation and threshold is not None and math.isfinite(threshold)):
+            return
+        self.model.config.decision_threshold = threshold
+        counts = {key: int(metrics.get(f"{metric_key_prefix}_{key}", 0)) for key in ("positives", "negatives")}
+        self.model.config.threshold_tuned_on = counts  # recorded in config.json and the card
+        if not metrics.get(f"{metric_key_prefix}_threshold_tuned", 1.0):
+            self._warn_once(
+                "not tuned",
+                f"the validation data has {counts['positives']} positive and {counts['negatives']} negative pairs, "
+                f"fewer than threshold_min_per_class={self.args.threshold_min_per_class} of one class: the decision "
+                "threshold stays 0.5 instead of being tuned on so few examples",
+            )
+        elif metrics.get(f"{metric_key_prefix}_threshold_one_class"):
+            self._warn_once(
+                "one class",
+                f"the tuned decision threshold {threshold:.4f} puts every validation pair in one class: the model "
+                "does not separate the classes yet, and predictions at this threshold will all be the same",
+            )
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._threshold_warnings and self.is_world_process_zero():
+            self._threshold_warnings.add(key)
+            logger.warning(message)
+
+    def _widget(self) -> list[dict] | None:
+        """Three real validation pairs for the Hub widget, which takes one text: `text_a [SEP] text_b`, the way the
+        model reads a pair (split back by token type where the tokenizer has them)."""
+        if self.eval_dataset is None or isinstance(self.eval_dataset, dict) or self.processing_class is None:
+            return None
+        tokenizer, widget = self.processing_class, []
+        for row in self.eval_dataset.select(range(min(3, len(self.eval_dataset)))):
+            types = row.get("token_type_ids") or [0] * len(row["input_ids"])
+            parts = [[i for i, t in zip(row["input_ids"], types) if t == side] for side in (0, 1)]
+            texts = [tokenizer.decode(part, skip_special_tokens=True) for part in parts if part]
+            widget.append({"text": f" {tokenizer.sep_token or '|'} ".join(texts)})
+        return widget or None
+
+    def _method_plots(self, output_dir: str) -> list[str]:
+        if self.eval_dataset is None or isinstance(self.eval_dataset, dict):
+            return []
+        output = self.predict(self.eval_dataset, metric_key_prefix="plot")
+        if not self.is_world_process_zero():
+            return []
+        os.makedirs(output_dir, exist_ok=True)
+        probabilities = expit(np.asarray(output.predictions, dtype=np.float64).reshape(-1))
+        labels = np.asarray(output.label_ids).reshape(-1).astype(int)
+        threshold = getattr(self.model.config, "decision_threshold", 0.5)
+        plot_validation_scores(labels, probabilities, threshold, os.path.join(output_dir, "validation_scores.png"))
+        return ["validation_scores.png"]
 
     def _load_extra_state(self, checkpoint, model):
         # The threshold tuned for a checkpoint's weights is in its config.json, which weight loading does not read.
@@ -157,11 +213,14 @@ class SCLTrainer(BaseTrainer):
                 "max_length": args.max_length,
             },
             "eval_results": eval_results,
-            "widget": None,
+            "widget": self._widget(),
             "log_keys": (
                 ["loss", "bce", "supcon"],
                 ["eval_loss", "eval_f1_at_0.5", "eval_f1_at_threshold", "eval_threshold", "eval_roc_auc"],
             ),
             "threshold": f"{threshold:.4f}",
+            "threshold_tuned": bool(validation.get("threshold_tuned", 0.0)),
+            "tuned_on": getattr(self.model.config, "threshold_tuned_on", None),
+            "min_per_class": args.threshold_min_per_class,
             "evaluation": validation,
         }

@@ -95,8 +95,8 @@ class SimCSEConfig(BaseConfig):
             raise ConfigError(f"SimCSEConfig: pooler must be one of {POOLERS}, got {self.pooler!r}")
         if self.mlp_init not in MLP_INITS:
             raise ConfigError(f"SimCSEConfig: mlp_init must be one of {MLP_INITS}, got {self.mlp_init!r}")
-        if self.load_best_model_at_end and not self.allow_regression:
-            self.eval_on_start = True  # the step-0 evaluation makes the untouched model a candidate
         if not self.eval_max_length >= 2:
             raise ConfigError(f"SimCSEConfig: eval_max_length must be >= 2, got {self.eval_max_length}")
         super().__post_init__()
+        if self.load_best_model_at_end and not self.allow_regression:
+            self.eval_on_start = True  # the step-0 evaluation makes the untouched model a candidate

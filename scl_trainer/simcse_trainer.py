@@ -1,6 +1,7 @@
 import logging
 import os
 
+import numpy as np
 import safetensors.torch
 import torch
 from transformers import AutoModel, set_seed
@@ -13,6 +14,7 @@ from .errors import ConfigError
 from .export import read_sentence_pooling, write_sentence_transformers_config
 from .losses import SimCSELoss
 from .metrics import sts_metrics
+from .plots import plot_cosine_histograms
 from .simcse_config import SimCSEConfig
 from .simcse_model import MLP_WEIGHTS_NAME, SimCSEModel, check_dropout
 from .utils import resolve_model_name_or_path
@@ -139,7 +141,47 @@ class SimCSETrainer(BaseTrainer):
                 with self.accelerator.unwrap_model(self.model).pooling(self.base_pooling.pooler):
                     metrics.update(self.evaluate(dataset, metric_key_prefix=f"base_native_{name}"))
         self.base_metrics.update(metrics)
+        if datasets:  # the untouched model as it is (its own pooling when it has one), for the cosine picture
+            pooler = self.base_pooling.pooler if self.base_pooling is not None else None
+            with self.accelerator.unwrap_model(self.model).pooling(pooler):
+                self._cosines_before = (self.describe_pooling(), self._pair_cosines(next(iter(datasets.values()))))
         return metrics
+
+    def _pair_cosines(self, dataset) -> dict[str, np.ndarray]:
+        """Cosine similarities of the pairs whose gold score is in the top fifth of the scale (`similar`) and of
+        random pairs (each first sentence with the second sentence of another pair), with the current pooling."""
+        dataset = self._prepare_dataset(dataset, self.processing_class, self.args, "plot")
+        output = self.predict(dataset, metric_key_prefix="plot")
+        embeddings = np.asarray(output.predictions, dtype=np.float64)  # (N, 2, H)
+        scores = np.asarray(output.label_ids, dtype=np.float64).reshape(-1)
+        a, b = (embeddings[:, i] / np.linalg.norm(embeddings[:, i], axis=-1, keepdims=True) for i in (0, 1))
+        similar = scores >= scores.min() + 0.8 * (scores.max() - scores.min())
+        shuffled = np.random.default_rng(0).permutation(len(b))
+        return {"similar": (a * b).sum(-1)[similar], "random": (a * b[shuffled]).sum(-1)}
+
+    def _widget(self) -> list[dict] | None:
+        """A real evaluation sentence against three others for the Hub's sentence-similarity widget."""
+        if self.eval_dataset is None or isinstance(self.eval_dataset, dict) or self.processing_class is None:
+            return None
+        rows = self.eval_dataset.select(range(min(3, len(self.eval_dataset))))
+        decode = lambda ids: self.processing_class.decode(ids, skip_special_tokens=True)  # noqa: E731
+        sentences = [decode(row["b_input_ids"]) for row in rows]
+        return [{"source_sentence": decode(rows[0]["a_input_ids"]), "sentences": sentences}] if len(rows) else None
+
+    def _method_plots(self, output_dir: str) -> list[str]:
+        if self.eval_dataset is None or isinstance(self.eval_dataset, dict):
+            return []
+        cosines = {}
+        if getattr(self, "_cosines_before", None) is not None:
+            pooling, values = self._cosines_before
+            cosines[f"untouched model ({pooling} pooling)"] = values
+        kept = "the base model, kept" if self.exported_base else "trained"
+        cosines[f"exported model ({kept}; {self.describe_pooling()} pooling)"] = self._pair_cosines(self.eval_dataset)
+        if not self.is_world_process_zero():
+            return []
+        os.makedirs(output_dir, exist_ok=True)
+        plot_cosine_histograms(cosines, os.path.join(output_dir, "cosine_histograms.png"))
+        return ["cosine_histograms.png"]
 
     def _evaluate(self, trial, ignore_keys_for_eval, skip_scheduler: bool = False):
         """At step 0 (`eval_on_start`, set by the config unless `allow_regression`): evaluate the untouched model
@@ -226,8 +268,6 @@ class SimCSETrainer(BaseTrainer):
                 "metric": "spearmanr",
                 "metric_name": "Spearman (cosine) x100",
                 "value": value,
-                "dataset_name": "STS benchmark",
-                "dataset_type": "sentence-transformers/stsb",
             }
             for key, value in scores.items()
             if key.endswith("_spearman") and key.split("_")[0] in splits
@@ -243,7 +283,7 @@ class SimCSETrainer(BaseTrainer):
                 "eval_max_length (evaluation, inference)": args.eval_max_length,
             },
             "eval_results": eval_results,
-            "widget": None,
+            "widget": self._widget(),
             "log_keys": (["loss"], ["eval_spearman", "eval_pearson", "eval_alignment", "eval_uniformity"]),
             "pooling": "CLS" if model.pooler in ("cls", "cls_before_pooler") else "mean",
             "normalize": self.normalize,

@@ -141,10 +141,11 @@ def test_bad_sts_scores(simcse_unsup, tiny_encoder_dir, tmp_path, folder, messag
         simcse_unsup.main(
             simcse_unsup.ScriptArguments(data_dir=str(BAD / folder)),
             simcse_unsup.ModelArguments(model_name_or_path=tiny_encoder_dir),
-            SimCSEConfig(output_dir=str(out), max_steps=1, report_to="none"),
+            SimCSEConfig(output_dir=str(out), max_steps=1, report_to="none", eval_strategy="steps"),  # reads STS-B
         )
     assert_nothing_written(out)
-    assert_cli_error(simcse_unsup, simcse_argv(out, tiny_encoder_dir, "--data_dir", BAD / folder), message, capsys)
+    argv = simcse_argv(out, tiny_encoder_dir, "--data_dir", BAD / folder, "--eval_strategy", "steps")
+    assert_cli_error(simcse_unsup, argv, message, capsys)
     assert_nothing_written(out)
 
 

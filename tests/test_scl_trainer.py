@@ -4,6 +4,7 @@ threshold handling, and its argument checks."""
 import copy
 import json
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -285,3 +286,59 @@ def test_last_incomplete_batch_and_truncation_are_handled_and_logged(
     trainer.train()
     losses = [log["loss"] for log in trainer.state.log_history if "loss" in log]
     assert trainer.state.global_step == 3 and len(losses) == 3 and all(map(torch.isfinite, torch.tensor(losses)))
+
+
+# ---- Threshold safety ----
+
+
+def test_small_validation_split_keeps_threshold_half_and_warns_once(tmp_path, tiny_classifier, tiny_tokenizer, caplog):
+    trainer = SCLTrainer(
+        tiny_classifier,
+        config(tmp_path, eval_strategy="steps", eval_steps=2, max_steps=4),
+        train_dataset=toy_pairs(),
+        eval_dataset=toy_pairs(12, seed=1),  # 12 pairs: far fewer than 30 of each class
+        processing_class=tiny_tokenizer,
+    )
+    with caplog.at_level("WARNING"):
+        trainer.train()
+        metrics = trainer.evaluate()
+    assert metrics["eval_threshold"] == 0.5 and metrics["eval_threshold_tuned"] == 0.0
+    assert trainer.model.config.decision_threshold == 0.5
+    positives = int(metrics["eval_positives"])
+    assert caplog.text.count("the decision threshold stays 0.5") == 1
+    assert f"has {positives} positive and {12 - positives} negative pairs" in caplog.text
+    assert trainer.model.config.threshold_tuned_on == {"positives": positives, "negatives": 12 - positives}
+
+
+def test_enough_examples_tune_the_threshold(tmp_path, tiny_classifier, tiny_tokenizer):
+    trainer = SCLTrainer(
+        tiny_classifier,
+        config(tmp_path, threshold_min_per_class=3),
+        eval_dataset=toy_pairs(16, seed=1),
+        processing_class=tiny_tokenizer,
+    )
+    metrics = trainer.evaluate()
+    assert metrics["eval_threshold_tuned"] == 1.0
+    assert trainer.model.config.decision_threshold == metrics["eval_threshold"]
+
+
+def test_threshold_that_puts_everything_in_one_class_warns(caplog):
+    from transformers import EvalPrediction
+
+    from scl_trainer.metrics import pair_classification_metrics
+
+    # Scores that do not separate the classes: the best F1 is "everything positive", below every score.
+    logits = np.array([[0.1], [0.2], [0.3], [0.4], [0.5], [0.6]])
+    metrics = pair_classification_metrics(EvalPrediction(logits, np.array([1, 0, 1, 0, 1, 0])), min_per_class=3)
+    assert metrics["threshold_one_class"] == 1.0 and metrics["recall_at_threshold"] == 1.0
+    assert metrics["precision_at_threshold"] == 0.5
+
+
+def test_trainer_warns_once_when_the_tuned_threshold_is_one_class(tmp_path, tiny_classifier, tiny_tokenizer, caplog):
+    trainer = SCLTrainer(tiny_classifier, config(tmp_path), processing_class=tiny_tokenizer)
+    metrics = {"eval_threshold": 0.05, "eval_threshold_tuned": 1.0, "eval_threshold_one_class": 1.0}
+    with caplog.at_level("WARNING"):
+        trainer._on_evaluate(metrics, "eval", on_validation=True)
+        trainer._on_evaluate(metrics, "eval", on_validation=True)
+    assert caplog.text.count("puts every validation pair in one class") == 1
+    assert trainer.model.config.decision_threshold == 0.05

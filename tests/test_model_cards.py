@@ -1,0 +1,137 @@
+"""Model cards of both recipes, parsed back with huggingface_hub: model-index results, license, language, widget,
+BibTeX, the training-log table, the plots; the SimCSE card's base-model rows; what `--push_to_hub` of the SimCSE
+recipe would upload (tiny models, offline: the Hub calls are intercepted)."""
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from huggingface_hub import HfApi, ModelCard
+from huggingface_hub.repocard_data import model_index_to_eval_results
+from huggingface_hub.utils import filter_repo_objects
+from transformers import BertModel
+
+from scl_trainer.export import write_sentence_transformers_config
+from scl_trainer.recipe_setup import run_recipe
+from tests.helpers import load_recipe, tiny_bert_config
+
+STEPS = ["--max_steps", "4", "--eval_strategy", "steps", "--eval_steps", "2", "--save_strategy", "steps",
+         "--save_steps", "2", "--load_best_model_at_end", "true", "--report_to", "none",
+         "--disable_tqdm", "true"]  # fmt: skip
+
+
+def load_card(path: Path) -> tuple[ModelCard, dict]:
+    card = ModelCard.load(path)
+    data = card.data.to_dict()
+    # The model-index must parse back into evaluation results (what the Hub's widget reads).
+    name, results = model_index_to_eval_results(data["model-index"])
+    assert name and results
+    return card, data
+
+
+@pytest.fixture
+def st_encoder_dir(tmp_path, tiny_tokenizer):
+    """A tiny sentence-transformers model: mean pooling + Normalize, as all-MiniLM-L6-v2."""
+    path = tmp_path / "st-base"
+    BertModel(tiny_bert_config()).save_pretrained(path)
+    tiny_tokenizer.save_pretrained(path)
+    write_sentence_transformers_config(str(path), "mean", 32, 32, normalize=True)
+    return path
+
+
+def test_pair_card(tmp_path, tiny_encoder_dir, data_dir):
+    recipe = load_recipe("supcon_pair")
+    out = tmp_path / "pair"
+    argv = ["--dataset_name", "mrpc", "--data_dir", str(data_dir), "--max_train_samples", "64",
+            "--max_eval_samples", "24", "--model_name_or_path", tiny_encoder_dir, "--output_dir", str(out),
+            "--per_device_train_batch_size", "16", "--max_length", "48", "--license", "apache-2.0", "--language", "en",
+            *STEPS]  # fmt: skip
+    run_recipe(recipe.main, recipe.parser(), argv)
+    card, data = load_card(out / "README.md")
+    assert data["license"] == "apache-2.0" and data["language"] == ["en"]
+    assert data["datasets"] == ["nyu-mll/glue"]
+    results = {(r["task"]["type"], m["name"]) for r in data["model-index"][0]["results"] for m in r["metrics"]}
+    assert ("text-classification", "F1 at 0.5") in results and ("text-classification", "ROC-AUC") in results
+    assert len(data["widget"]) == 3 and all(" [SEP] " in w["text"] for w in data["widget"])
+    text = card.text
+    for needle in ("@inproceedings{khosla2020supcon", "@inproceedings{gunel2021scl", "### Training log",
+                   "| step | epoch | train loss |", "![training_curves.png](training_curves.png)",
+                   "![validation_scores.png](validation_scores.png)", "decision_threshold"):  # fmt: skip
+        assert needle in text, needle
+    # 24 validation pairs: fewer than 30 of each class, so the threshold was not tuned, and the card says why.
+    assert "is the neutral 0.5" in text and "too few to tune it" in text
+    for plot in ("training_curves.png", "validation_scores.png"):
+        assert (out / plot).stat().st_size > 10_000
+
+
+def test_simcse_card_with_base_rows(tmp_path, st_encoder_dir, data_dir):
+    recipe = load_recipe("simcse_unsup")
+    out = tmp_path / "simcse"
+    argv = ["--data_dir", str(data_dir), "--max_train_samples", "64", "--max_eval_samples", "24",
+            "--model_name_or_path", str(st_encoder_dir), "--output_dir", str(out), "--per_device_train_batch_size",
+            "16", "--max_length", "16", "--eval_max_length", "32", "--pooler", "cls", "--license", "mit",
+            *STEPS]  # fmt: skip
+    metrics = run_recipe(recipe.main, recipe.parser(), argv)
+    card, data = load_card(out / "README.md")
+    assert data["license"] == "mit" and data["library_name"] == "sentence-transformers"
+    assert "sentence-transformers/stsb" in data["datasets"]
+    splits = {r["dataset"]["split"] for r in data["model-index"][0]["results"]}
+    assert splits == {"validation", "test"}
+    assert data["widget"][0]["source_sentence"] and len(data["widget"][0]["sentences"]) == 3
+    text = card.text
+    for row in ("base native dev spearman", "base native test spearman", "base dev spearman", "test spearman"):
+        assert f"| {row} |" in text, row
+    assert f"{metrics['base_native_test_spearman']:.4f}" in text
+    assert "mean + normalize" in text and "@inproceedings{gao2021simcse" in text and "### Training log" in text
+    assert "![cosine_histograms.png](cosine_histograms.png)" in text
+    if metrics["kept_base_model"]:
+        assert "**This is the base model, unchanged.**" in text
+
+
+def test_simcse_push_to_hub_uploads_weights_tokenizer_sentence_transformers_files_and_card(
+    tmp_path, st_encoder_dir, data_dir, monkeypatch
+):
+    uploads = []
+
+    def fake_create_repo(self, repo_id, **kwargs):
+        return SimpleNamespace(repo_id=repo_id)
+
+    def fake_upload_folder(self, *, repo_id, folder_path, ignore_patterns=None, path_in_repo=None, **kwargs):
+        files = [str(p.relative_to(folder_path)) for p in Path(folder_path).rglob("*") if p.is_file()]
+        readme = Path(folder_path) / "README.md"
+        uploads.append(
+            {
+                "repo_id": repo_id,
+                "files": sorted(filter_repo_objects(files, ignore_patterns=ignore_patterns)),
+                "readme": readme.read_text() if readme.exists() else "",
+                "path_in_repo": path_in_repo,
+            }
+        )
+        if kwargs.get("run_as_future"):
+            from concurrent.futures import Future
+
+            done = Future()
+            done.set_result(None)
+            return done
+        return SimpleNamespace(commit_url="https://huggingface.co/fake/commit")
+
+    monkeypatch.setattr(HfApi, "create_repo", fake_create_repo)
+    monkeypatch.setattr(HfApi, "upload_folder", fake_upload_folder)
+    recipe = load_recipe("simcse_unsup")
+    out = tmp_path / "push"
+    argv = ["--data_dir", str(data_dir), "--max_train_samples", "64", "--max_eval_samples", "16",
+            "--model_name_or_path", str(st_encoder_dir), "--output_dir", str(out), "--per_device_train_batch_size",
+            "16", "--max_length", "16", "--eval_max_length", "32", "--push_to_hub", "true",
+            "--hub_model_id", "someone/tiny-simcse", *STEPS]  # fmt: skip
+    run_recipe(recipe.main, recipe.parser(), argv)
+    final = uploads[-1]
+    assert final["repo_id"] == "someone/tiny-simcse" and final["path_in_repo"] is None
+    expected = ["config.json", "model.safetensors", "README.md", "tokenizer_config.json", "modules.json",
+                "sentence_bert_config.json", "1_Pooling/config.json", "config_sentence_transformers.json"]  # fmt: skip
+    for name in expected:
+        assert name in final["files"], f"{name} not uploaded: {final['files']}"
+    assert not any(f.startswith("checkpoint-") for f in final["files"])
+    assert 'SentenceTransformer("someone/tiny-simcse")' in final["readme"], final["readme"][:3000]
+    modules = json.loads((out / "modules.json").read_text())
+    assert modules[-1]["type"].endswith("Normalize")  # the base normalizes, so the export does
