@@ -237,6 +237,12 @@ class BaseTrainer(Trainer):
         self.plots = files + method_files
         return self.plots
 
+    def first_eval_rows(self, n: int) -> list[dict]:
+        """The first `n` rows of the (single, tokenized) evaluation dataset; none when there is no such dataset."""
+        if self.eval_dataset is None or isinstance(self.eval_dataset, dict) or self.processing_class is None:
+            return []
+        return list(self.eval_dataset.select(range(min(n, len(self.eval_dataset)))))
+
     def _method_plots(self, output_dir: str) -> list[str]:
         """The method's own plots (file names written in output_dir). Runs on every process, writes on the main."""
         return []

@@ -5,10 +5,13 @@ import json
 import os
 from dataclasses import dataclass
 
+import safetensors.torch
 import torch
 from transformers import __version__ as transformers_version
 
-__all__ = ["SentencePooling", "read_sentence_pooling", "write_sentence_transformers_config"]
+from .simcse_model import MLP_WEIGHTS_NAME
+
+__all__ = ["SentencePooling", "read_sentence_pooling", "save_sentence_encoder", "write_sentence_transformers_config"]
 
 # sentence-transformers pooling modes that `SimCSEModel` implements, by its name for them.
 _MODES = {"cls": "pooling_mode_cls_token", "mean": "pooling_mode_mean_tokens"}
@@ -97,3 +100,17 @@ def write_sentence_transformers_config(
         os.makedirs(os.path.join(output_dir, "2_Normalize"), exist_ok=True)
     elif os.path.isdir(os.path.join(output_dir, "2_Normalize")):
         os.rmdir(os.path.join(output_dir, "2_Normalize"))
+
+
+def save_sentence_encoder(model, output_dir: str, max_seq_length: int, normalize: bool, state_dict=None) -> None:
+    """Save a `SimCSEModel`: the encoder in the plain `transformers` layout (loads with `AutoModel`), the
+    training-only MLP beside it (`simcse_mlp.safetensors`, for exact resume) and the sentence-transformers module
+    files with the model's current pooling (+ Normalize)."""
+    os.makedirs(output_dir, exist_ok=True)
+    state_dict = state_dict if state_dict is not None else model.state_dict()
+    encoder_state = {k.removeprefix("encoder."): v for k, v in state_dict.items() if k.startswith("encoder.")}
+    model.encoder.save_pretrained(output_dir, state_dict=encoder_state)
+    mlp_state = {k.removeprefix("mlp."): v.contiguous() for k, v in state_dict.items() if k.startswith("mlp.")}
+    if mlp_state:
+        safetensors.torch.save_file(mlp_state, os.path.join(output_dir, MLP_WEIGHTS_NAME))
+    write_sentence_transformers_config(output_dir, model.pooler, model.config.hidden_size, max_seq_length, normalize)

@@ -15,7 +15,7 @@ from sklearn.metrics import (
 from sklearn.metrics.pairwise import paired_cosine_distances
 from transformers import EvalPrediction
 
-__all__ = ["best_f1_threshold", "pair_classification_metrics", "sts_metrics"]
+__all__ = ["best_f1_threshold", "pair_classification_metrics", "similar_and_random_cosines", "sts_metrics"]
 
 
 def best_f1_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
@@ -90,3 +90,16 @@ def sts_metrics(eval_pred: EvalPrediction, positive_score: float = 4.0) -> dict[
         "alignment": alignment,
         "uniformity": uniformity,
     }
+
+
+def similar_and_random_cosines(embeddings, scores, seed: int = 0) -> dict[str, np.ndarray]:
+    """Cosine similarities of the pairs whose gold score is in the top fifth of the scale (`similar`) and of random
+    pairs (each first sentence with the second sentence of another pair, a seeded permutation: `random`).
+
+    `embeddings`: (N, 2, H) vectors of sentence1/sentence2; `scores`: (N,) gold scores."""
+    embeddings = np.asarray(embeddings, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    a, b = (embeddings[:, i] / np.linalg.norm(embeddings[:, i], axis=-1, keepdims=True) for i in (0, 1))
+    similar = scores >= scores.min() + 0.8 * (scores.max() - scores.min())
+    shuffled = np.random.default_rng(seed).permutation(len(b))
+    return {"similar": (a * b).sum(-1)[similar], "random": (a * b[shuffled]).sum(-1)}

@@ -158,10 +158,8 @@ class SCLTrainer(BaseTrainer):
     def _widget(self) -> list[dict] | None:
         """Three real validation pairs for the Hub widget, which takes one text: `text_a [SEP] text_b`, the way the
         model reads a pair (split back by token type where the tokenizer has them)."""
-        if self.eval_dataset is None or isinstance(self.eval_dataset, dict) or self.processing_class is None:
-            return None
         tokenizer, widget = self.processing_class, []
-        for row in self.eval_dataset.select(range(min(3, len(self.eval_dataset)))):
+        for row in self.first_eval_rows(3):
             types = row.get("token_type_ids") or [0] * len(row["input_ids"])
             parts = [[i for i, t in zip(row["input_ids"], types) if t == side] for side in (0, 1)]
             texts = [tokenizer.decode(part, skip_special_tokens=True) for part in parts if part]

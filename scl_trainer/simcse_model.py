@@ -8,7 +8,7 @@ from transformers import PreTrainedModel
 
 from .errors import ConfigError
 
-__all__ = ["MLP_WEIGHTS_NAME", "SimCSEModel", "check_dropout"]
+__all__ = ["MLP_WEIGHTS_NAME", "SimCSEModel", "check_dropout", "sentence_ids_of"]
 
 # The training-only MLP is saved beside the encoder's weights, so the encoder loads with plain `AutoModel`.
 MLP_WEIGHTS_NAME = "simcse_mlp.safetensors"
@@ -87,3 +87,10 @@ class SimCSEModel(nn.Module):
         if self.mlp is not None and self.training:
             embeddings = self.mlp(embeddings)
         return embeddings
+
+
+def sentence_ids_of(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(rows,) int64 id per row of a tokenized batch, equal for equal token sequences (padding ignored) and the same
+    on every process: what SimCSE uses to keep identical sentences from being each other's negatives."""
+    ids = [hash(tuple(row[mask.bool()].tolist())) for row, mask in zip(inputs["input_ids"], inputs["attention_mask"])]
+    return torch.tensor(ids, dtype=torch.int64, device=inputs["input_ids"].device)

@@ -11,12 +11,12 @@ from .base_trainer import BaseTrainer
 from .collators import SimCSECollator
 from .data import tokenize_sentences, tokenize_sts
 from .errors import ConfigError
-from .export import read_sentence_pooling, write_sentence_transformers_config
+from .export import read_sentence_pooling, save_sentence_encoder
 from .losses import SimCSELoss
-from .metrics import sts_metrics
+from .metrics import similar_and_random_cosines, sts_metrics
 from .plots import plot_cosine_histograms
 from .simcse_config import SimCSEConfig
-from .simcse_model import MLP_WEIGHTS_NAME, SimCSEModel, check_dropout
+from .simcse_model import MLP_WEIGHTS_NAME, SimCSEModel, check_dropout, sentence_ids_of
 from .utils import resolve_model_name_or_path
 
 __all__ = ["SimCSETrainer"]
@@ -96,19 +96,11 @@ class SimCSETrainer(BaseTrainer):
             f"`sentence2`, `score` (STS pairs); it has {columns}"
         )
 
-    @staticmethod
-    def _sentence_ids(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """(rows,) int64 id per row, equal for equal token sequences (padding ignored), the same on every process."""
-        ids = [
-            hash(tuple(row[mask.bool()].tolist())) for row, mask in zip(inputs["input_ids"], inputs["attention_mask"])
-        ]
-        return torch.tensor(ids, dtype=torch.int64, device=inputs["input_ids"].device)
-
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if "a_input_ids" in inputs:
             raise ValueError("SimCSETrainer trains on single sentences; STS pairs are for evaluation")
         embeddings = self._embed(model, inputs, lambda batch: model(**batch))  # (2B, H): rows 2i, 2i+1 = sentence i
-        sentence_ids = self._sentence_ids(inputs) if self.args.mask_duplicates else None
+        sentence_ids = sentence_ids_of(inputs) if self.args.mask_duplicates else None
         candidates, anchors, (sentence_ids,), scale = self._gather(embeddings, sentence_ids)
         loss, stats = self.simcse_loss(candidates, anchors, sentence_ids, return_stats=True)
         loss = loss * scale
@@ -148,25 +140,17 @@ class SimCSETrainer(BaseTrainer):
         return metrics
 
     def _pair_cosines(self, dataset) -> dict[str, np.ndarray]:
-        """Cosine similarities of the pairs whose gold score is in the top fifth of the scale (`similar`) and of
-        random pairs (each first sentence with the second sentence of another pair), with the current pooling."""
+        """`similar_and_random_cosines` of a raw or tokenized STS dataset, with the current pooling."""
         dataset = self._prepare_dataset(dataset, self.processing_class, self.args, "plot")
         output = self.predict(dataset, metric_key_prefix="plot")
-        embeddings = np.asarray(output.predictions, dtype=np.float64)  # (N, 2, H)
-        scores = np.asarray(output.label_ids, dtype=np.float64).reshape(-1)
-        a, b = (embeddings[:, i] / np.linalg.norm(embeddings[:, i], axis=-1, keepdims=True) for i in (0, 1))
-        similar = scores >= scores.min() + 0.8 * (scores.max() - scores.min())
-        shuffled = np.random.default_rng(0).permutation(len(b))
-        return {"similar": (a * b).sum(-1)[similar], "random": (a * b[shuffled]).sum(-1)}
+        return similar_and_random_cosines(output.predictions, output.label_ids)
 
     def _widget(self) -> list[dict] | None:
         """A real evaluation sentence against three others for the Hub's sentence-similarity widget."""
-        if self.eval_dataset is None or isinstance(self.eval_dataset, dict) or self.processing_class is None:
-            return None
-        rows = self.eval_dataset.select(range(min(3, len(self.eval_dataset))))
+        rows = self.first_eval_rows(3)
         decode = lambda ids: self.processing_class.decode(ids, skip_special_tokens=True)  # noqa: E731
-        sentences = [decode(row["b_input_ids"]) for row in rows]
-        return [{"source_sentence": decode(rows[0]["a_input_ids"]), "sentences": sentences}] if len(rows) else None
+        first = [{"source_sentence": decode(rows[0]["a_input_ids"])}] if rows else []
+        return [{**w, "sentences": [decode(row["b_input_ids"]) for row in rows]} for w in first] or None
 
     def _method_plots(self, output_dir: str) -> list[str]:
         if self.eval_dataset is None or isinstance(self.eval_dataset, dict):
@@ -221,17 +205,8 @@ class SimCSETrainer(BaseTrainer):
         output_dir = output_dir if output_dir is not None else self.args.output_dir
         if not self.args.should_save:
             return
-        os.makedirs(output_dir, exist_ok=True)
         model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
-        state_dict = state_dict if state_dict is not None else model.state_dict()
-        encoder_state = {k.removeprefix("encoder."): v for k, v in state_dict.items() if k.startswith("encoder.")}
-        model.encoder.save_pretrained(output_dir, state_dict=encoder_state)
-        mlp_state = {k.removeprefix("mlp."): v.contiguous() for k, v in state_dict.items() if k.startswith("mlp.")}
-        if mlp_state:
-            safetensors.torch.save_file(mlp_state, os.path.join(output_dir, MLP_WEIGHTS_NAME))
-        write_sentence_transformers_config(
-            output_dir, model.pooler, model.config.hidden_size, self.args.eval_max_length, self.normalize
-        )
+        save_sentence_encoder(model, output_dir, self.args.eval_max_length, self.normalize, state_dict)
         if self.processing_class is not None:
             self.processing_class.save_pretrained(output_dir)
         torch.save(self.args, os.path.join(output_dir, TRAINING_ARGS_NAME))
