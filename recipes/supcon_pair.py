@@ -25,7 +25,7 @@ from scl_trainer.data import (
     split_by_group,
     split_train_validation,
 )
-from scl_trainer.errors import ConfigError
+from scl_trainer.errors import ConfigError, OutputDirError
 from scl_trainer.parser import ConfigArgumentParser
 from scl_trainer.predict import open_pairs, predict_pairs
 from scl_trainer.recipe_setup import ModelArguments as EncoderArguments
@@ -148,6 +148,22 @@ def load_splits(script_args: ScriptArguments, seed: int) -> tuple[datasets.Datas
     return splits, len(flipped)
 
 
+def check_predict_file(script_args: ScriptArguments, output_dir: str) -> str | None:
+    """Read every row of the file to predict after training now, so a missing file, column or bad row stops the
+    run before training; refuse a predictions path that is the input. Returns the predictions path."""
+    if not script_args.predict_file:
+        return None
+    path = script_args.predictions_path or os.path.join(output_dir, "predictions.tsv")
+    if os.path.exists(script_args.predict_file) and os.path.abspath(script_args.predict_file) == os.path.abspath(path):
+        raise OutputDirError(f"--predictions_path {path} is the --predict_file: it would be overwritten")
+    pairs, _, _ = open_pairs(
+        script_args.predict_file, script_args.data_dir, script_args.text_a_column, script_args.text_b_column
+    )
+    rows = sum(1 for _ in pairs)
+    logger.info(f"{script_args.predict_file}: {rows} pairs to predict after training")
+    return path
+
+
 def load_model(model_args: ModelArguments):
     name = model_args.model_name_or_path
     config = from_pretrained(AutoConfig, name)
@@ -178,6 +194,7 @@ def main(
 ) -> dict[str, float]:
     start_run(script_args, training_args, __name__, int(os.environ.get("WORLD_SIZE", "1")))
     splits, flipped = load_splits(script_args, training_args.seed)
+    predictions_path = check_predict_file(script_args, training_args.output_dir)  # before training, not after
     data_summary = {
         "train_pairs": len(splits["train"]),
         "train_positives": int(sum(splits["train"]["label"])),
@@ -210,7 +227,6 @@ def main(
     finish_run(trainer, metrics, script_args, script_args.dataset_name)
 
     if script_args.predict_file and trainer.accelerator.is_main_process:
-        predictions_path = script_args.predictions_path or os.path.join(training_args.output_dir, "predictions.tsv")
         pairs, id_columns, total = open_pairs(
             script_args.predict_file, script_args.data_dir, script_args.text_a_column, script_args.text_b_column
         )

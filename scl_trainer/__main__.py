@@ -14,10 +14,11 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
+from .base_trainer import check_max_length
 from .data import DEFAULT_DATA_DIR
-from .errors import USER_ERRORS
+from .errors import USER_ERRORS, ConfigError, OutputDirError
 from .parser import ConfigArgumentParser
 from .predict import open_pairs, predict_pairs
 from .utils import from_pretrained
@@ -40,7 +41,14 @@ class PredictArguments:
     id_columns: list[str] = field(
         default_factory=list, metadata={"help": "Columns of a file written before the label (default: row index)."}
     )
-    batch_size: int = field(default=64, metadata={"help": "Pairs per forward pass."})
+    batch_size: int = field(default=64, metadata={"help": "Pairs per forward pass (>= 1)."})
+    window_size: int = field(
+        default=4096,
+        metadata={
+            "help": "Rows read, tokenized and length-sorted at a time (>= 1): batches are built from rows of similar "
+            "length within a window, the output keeps the input order, and memory is bounded by the window."
+        },
+    )
     max_length: int | None = field(
         default=None,
         metadata={
@@ -52,12 +60,30 @@ class PredictArguments:
         default=None, metadata={"help": "Decision threshold; default: the model's tuned `decision_threshold`."}
     )
     write_probability: bool = field(default=False, metadata={"help": "Append the match probability to each line."})
-    resume: bool = field(default=False, metadata={"help": "Continue a partly written output instead of replacing it."})
+    resume: bool = field(
+        default=False,
+        metadata={
+            "help": "Continue a partly written output (<output>.partial, or an output cut short) after checking "
+            "that its lines belong to this input and format, instead of starting over."
+        },
+    )
 
 
 def predict(args: PredictArguments) -> int:
+    """Check everything (paths, model, settings) before reading a row or touching the output, then predict."""
+    if os.path.exists(args.input) and os.path.abspath(args.input) == os.path.abspath(args.output):
+        raise OutputDirError(f"--output {args.output} is the input file: it would be overwritten; choose another")
+    config = from_pretrained(AutoConfig, args.model, field_name="model")
+    heads = [a for a in (config.architectures or []) if a.endswith("ForSequenceClassification")]
+    if not heads or config.num_labels != 1:
+        raise ConfigError(
+            f"--model {args.model}: not a one-logit pair classifier (architectures {config.architectures}, "
+            f"num_labels={config.num_labels}); predict needs the output of recipes/supcon_pair.py"
+        )
     tokenizer = from_pretrained(AutoTokenizer, args.model, field_name="model")
     model = from_pretrained(AutoModelForSequenceClassification, args.model, field_name="model")
+    max_length = args.max_length or getattr(model.config, "train_max_length", None) or 128
+    check_max_length(max_length, model, tokenizer)
     pairs, id_columns, total = open_pairs(
         args.input, args.data_dir, args.text_a_column, args.text_b_column, tuple(args.id_columns), args.split
     )
@@ -66,9 +92,10 @@ def predict(args: PredictArguments) -> int:
         tokenizer,
         pairs,
         args.output,
-        max_length=args.max_length or getattr(model.config, "train_max_length", None) or 128,
+        max_length=max_length,
         id_columns=id_columns,
         batch_size=args.batch_size,
+        window_size=args.window_size,
         threshold=args.threshold,
         write_probability=args.write_probability,
         resume=args.resume,

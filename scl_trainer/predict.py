@@ -13,6 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import count_records, iter_pairs, source_id_columns, source_kind
+from .errors import ConfigError, OutputDirError
 
 __all__ = ["open_pairs", "predict_pairs"]
 
@@ -63,6 +64,40 @@ def _complete_lines(path) -> int:
     return count
 
 
+def _row_ids(index: int, row: dict, id_columns: tuple[str, ...]) -> list[str]:
+    return [str(row[c]) for c in id_columns] if id_columns else [str(index)]
+
+
+def _check_resumable(path: Path, rows: Iterator, id_columns: tuple[str, ...], fields: int) -> int:
+    """The number of lines of a partial output that match the input, consuming those rows from `rows`; an output
+    written for other input (other ids), in another format (other field count) or longer than the input is an
+    error naming its first differing line, and nothing is appended to it."""
+    done = _complete_lines(path)
+    with open(path, encoding="utf-8") as f:
+        for line_number, line in enumerate(f, start=1):
+            values = line.rstrip("\n").split("\t")
+            row = next(rows, None)
+            if row is None:
+                raise OutputDirError(
+                    f"--resume: {path} has more lines ({done}) than the input has rows ({line_number - 1}); it was "
+                    "written for other input. Use another --output or drop --resume."
+                )
+            expected = _row_ids(*row, id_columns)
+            if len(values) != fields or values[: len(expected)] != expected:
+                raise OutputDirError(
+                    f"--resume: {path}, line {line_number} is {values!r}, but this input and format give ids "
+                    f"{expected} and {fields} fields per line; it was written by another command. Use another "
+                    "--output or drop --resume."
+                )
+    return done
+
+
+def _batches(iterable: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(iterable)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
 @torch.inference_mode()
 def predict_pairs(
     model,
@@ -73,6 +108,7 @@ def predict_pairs(
     max_length: int,
     id_columns: tuple[str, ...] = (),
     batch_size: int = 64,
+    window_size: int = 4096,
     threshold: float | None = None,
     write_probability: bool = False,
     resume: bool = False,
@@ -83,35 +119,57 @@ def predict_pairs(
     With `id_columns=("query_id", "reply_id")` this is the CCF submission format `query_id<TAB>reply_id<TAB>label`.
     Without id columns the row index (0-based) is written first. `label` is 1 when sigmoid(logit) >= threshold, the
     model's tuned `config.decision_threshold` by default (0.5 if it has none). Returns the number of rows written.
+
+    Speed: the input is read in windows of `window_size` rows; each window is tokenized at once, its rows sorted by
+    length into batches of `batch_size` (so a batch pads to rows of similar length), and written back in input
+    order. Memory is bounded by the window.
+
+    Nothing is destroyed: the lines go to `<output>.partial`, which replaces the output only when every row is
+    written. `resume=True` continues `<output>.partial` (or a partial output) after checking that its lines are this
+    input's, in this format.
     """
-    if threshold is None:
-        threshold = getattr(model.config, "decision_threshold", 0.5)
+    threshold = getattr(model.config, "decision_threshold", 0.5) if threshold is None else threshold
+    if not 0.0 <= threshold <= 1.0:  # also NaN
+        raise ConfigError(f"threshold must be a probability in [0, 1], got {threshold}")
+    for name, value in (("batch_size", batch_size), ("window_size", window_size), ("max_length", max_length)):
+        if not value >= 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
+    output_path = Path(output_path)
+    partial = output_path.with_name(output_path.name + ".partial")
+    fields = max(len(id_columns), 1) + 1 + int(write_probability)
+    rows = enumerate(pairs)
+    done = 0
+    if resume and not partial.exists() and output_path.exists():
+        os.replace(output_path, partial)  # a partial output of an earlier run: continue it under the partial name
+    if resume and partial.exists():
+        done = _check_resumable(partial, rows, id_columns, fields)
     model.eval()
     device = next(model.parameters()).device
 
-    done = _complete_lines(output_path) if resume and os.path.exists(output_path) else 0
-    rows = itertools.islice(enumerate(pairs), done, None)
-
     written = done
     with (
-        open(output_path, "a" if done else "w", encoding="utf-8") as out,
+        open(partial, "a" if done else "w", encoding="utf-8") as out,
         tqdm(total=total, initial=done, unit="pairs", desc="Predicting") as progress,
     ):
-        while batch := list(itertools.islice(rows, batch_size)):
+        for window in _batches(rows, window_size):
             encoded = tokenizer(
-                [row["text_a"] for _, row in batch],
-                [row["text_b"] for _, row in batch],
+                [row["text_a"] for _, row in window],
+                [row["text_b"] for _, row in window],
                 truncation=True,
                 max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            ).to(device)
-            probabilities = torch.sigmoid(model(**encoded).logits.float().squeeze(-1)).tolist()
-            for (index, row), p in zip(batch, probabilities):
-                ids = [str(row[c]) for c in id_columns] if id_columns else [str(index)]
-                fields = [*ids, str(int(p >= threshold))] + ([f"{p:.6f}"] if write_probability else [])
-                out.write("\t".join(fields) + "\n")
+            )
+            order = sorted(range(len(window)), key=lambda i: len(encoded["input_ids"][i]))
+            probabilities = [0.0] * len(window)
+            for batch in _batches(order, batch_size):
+                features = tokenizer.pad({k: [v[i] for i in batch] for k, v in encoded.items()}, return_tensors="pt")
+                logits = model(**features.to(device)).logits.float().squeeze(-1)
+                for i, p in zip(batch, torch.sigmoid(logits).tolist()):
+                    probabilities[i] = p
+            for (index, row), p in zip(window, probabilities):
+                line = [*_row_ids(index, row, id_columns), str(int(p >= threshold))]
+                out.write("\t".join(line + ([f"{p:.6f}"] if write_probability else [])) + "\n")
             out.flush()
-            written += len(batch)
-            progress.update(len(batch))
+            written += len(window)
+            progress.update(len(window))
+    os.replace(partial, output_path)
     return written

@@ -256,3 +256,21 @@ def test_output_dir_with_a_finished_run(supcon_pair, data_dir, tiny_encoder_dir,
     assert sorted(os.listdir(out)) == finished
     script.overwrite_output_dir = True  # asked for: trains again
     supcon_pair.main(script, model, pair_config(out, per_device_train_batch_size=8))
+
+
+@pytest.mark.parametrize(
+    ("predict_file", "message"),
+    [
+        ("missing.tsv", r"missing\.tsv does not exist"),
+        ("misnamed_columns.tsv", r"misnamed_columns\.tsv, row 1, column 'text_a': column not found"),
+    ],
+)
+def test_a_bad_predict_file_stops_the_run_before_training(
+    supcon_pair, data_dir, tiny_encoder_dir, tmp_path, capsys, predict_file, message
+):
+    out = tmp_path / "out"
+    path = BAD / predict_file if (BAD / predict_file).exists() else tmp_path / predict_file
+    argv = pair_argv(out, tiny_encoder_dir, "--data_dir", data_dir, "--max_train_samples", 16, "--max_eval_samples", 8,
+                     "--predict_file", path)  # fmt: skip
+    assert_cli_error(supcon_pair, argv, message, capsys)
+    assert_nothing_written(out)  # nothing trained, nothing saved

@@ -1,0 +1,155 @@
+"""`python -m scl_trainer predict` destroys nothing and checks everything before it reads a row: the output is
+written beside and moved into place at the end, a resume appends only to its own lines, every setting is checked
+first; and its length-sorted windows keep the input order and the probabilities of row-by-row scoring."""
+
+import os
+import random
+import re
+
+import pytest
+import torch
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, BertForSequenceClassification, BertModel
+
+from scl_trainer.__main__ import main as cli
+from scl_trainer.predict import predict_pairs
+from tests.helpers import tiny_bert_config
+
+WORDS = "the house near school good room price floor new city market company report year people share".split()
+
+
+@pytest.fixture
+def classifier_dir(tmp_path, tiny_classifier, tiny_tokenizer):
+    tiny_classifier.config.decision_threshold = 0.5
+    tiny_classifier.save_pretrained(tmp_path / "model")
+    tiny_tokenizer.save_pretrained(tmp_path / "model")
+    return tmp_path / "model"
+
+
+@pytest.fixture
+def pairs_file(tmp_path):
+    rng = random.Random(0)
+    lines = ["id\tq\tr"]
+    for i in range(150):  # very different lengths, in random order
+        a = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 40)))
+        b = " ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 40)))
+        lines.append(f"p{i}\t{a}\t{b}")
+    path = tmp_path / "pairs.tsv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def run_cli(argv, capsys) -> tuple[int, str]:
+    """`python -m scl_trainer predict ARGV` in process: (exit status, stderr)."""
+    capsys.readouterr()
+    try:
+        cli(["predict", *map(str, argv)])
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    return code, capsys.readouterr().err
+
+
+def base_argv(model, pairs, output, *extra):
+    return ["--model", model, "--input", pairs, "--output", output, "--text_a_column", "q", "--text_b_column", "r",
+            "--id_columns", "id", "--max_length", "64", *extra]  # fmt: skip
+
+
+def one_error_line(err: str, pattern: str) -> None:
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and re.search(pattern, errors[0]), err
+    assert "Traceback" not in err
+
+
+def test_length_sorted_windows_keep_order_and_probabilities(classifier_dir, pairs_file, tmp_path):
+    model = AutoModelForSequenceClassification.from_pretrained(classifier_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(classifier_dir)
+    rows = [line.split("\t") for line in pairs_file.read_text().splitlines()[1:]]
+    with torch.no_grad():  # the reference: each pair alone, no padding at all
+        reference = [
+            torch.sigmoid(model(**tokenizer(a, b, truncation=True, max_length=64, return_tensors="pt")).logits)[0, 0]
+            for _, a, b in rows
+        ]
+    pairs = ({"id": i, "text_a": a, "text_b": b} for i, a, b in rows)
+    out = tmp_path / "out.tsv"
+    n = predict_pairs(model, tokenizer, pairs, out, max_length=64, id_columns=("id",), batch_size=7, window_size=40,
+                      write_probability=True)  # fmt: skip
+    lines = [line.split("\t") for line in out.read_text().splitlines()]
+    assert n == 150 and [line[0] for line in lines] == [r[0] for r in rows]  # input order
+    assert [float(line[2]) for line in lines] == pytest.approx([p.item() for p in reference], abs=1e-5)
+
+
+def test_output_equal_to_input_is_refused(classifier_dir, pairs_file, capsys):
+    before = pairs_file.read_bytes()
+    code, err = run_cli(base_argv(classifier_dir, pairs_file, pairs_file), capsys)
+    assert code == 2 and pairs_file.read_bytes() == before
+    one_error_line(err, r"--output .*pairs\.tsv is the input file")
+
+
+@pytest.mark.parametrize(
+    ("extra", "pattern"),
+    [
+        (["--text_a_column", "question"], r"pairs\.tsv, row 1, column 'question': column not found"),
+        (["--id_columns", "key"], r"column 'key': column not found"),
+        (["--batch_size", "0"], r"batch_size must be >= 1, got 0"),
+        (["--window_size", "0"], r"window_size must be >= 1, got 0"),
+        (["--threshold", "nan"], r"threshold must be a probability in \[0, 1\], got nan"),
+        (["--threshold", "5"], r"threshold must be a probability in \[0, 1\], got 5.0"),
+        (["--max_length", "100000"], r"max_length=100000 is above the limit of the model"),
+    ],
+)
+def test_bad_input_or_setting_leaves_an_existing_output_untouched(
+    classifier_dir, pairs_file, tmp_path, capsys, extra, pattern
+):
+    out = tmp_path / "out.tsv"
+    out.write_text("earlier results\n", encoding="utf-8")
+    code, err = run_cli(base_argv(classifier_dir, pairs_file, out, *extra), capsys)
+    assert code == 2 and out.read_text() == "earlier results\n"
+    one_error_line(err, pattern)
+
+
+@pytest.mark.parametrize("head", ["none", "three-way"])
+def test_a_model_that_is_not_a_pair_classifier_is_refused(tmp_path, tiny_tokenizer, pairs_file, capsys, head):
+    path = tmp_path / head
+    model = (
+        BertModel(tiny_bert_config())
+        if head == "none"
+        else BertForSequenceClassification(tiny_bert_config(num_labels=3))
+    )
+    model.save_pretrained(path)
+    tiny_tokenizer.save_pretrained(path)
+    code, err = run_cli(base_argv(path, pairs_file, tmp_path / "out.tsv"), capsys)
+    assert code == 2 and not (tmp_path / "out.tsv").exists()
+    one_error_line(err, r"not a one-logit pair classifier")
+
+
+def test_resume_refuses_an_output_of_other_input_other_format_or_longer(classifier_dir, pairs_file, tmp_path, capsys):
+    out = tmp_path / "out.tsv"
+    code, _ = run_cli(base_argv(classifier_dir, pairs_file, out), capsys)
+    full = out.read_text()
+    lines = full.splitlines(keepends=True)
+    cases = {
+        "other ids": "".join(line.replace("p1\t", "x1\t", 1) for line in lines[:20]),
+        "other format": "".join(line.rstrip("\n") + "\t0.5\n" for line in lines[:20]),  # a probability column
+        "longer": full + "p150\t1\n",
+    }
+    for name, content in cases.items():
+        out.write_text(content, encoding="utf-8")
+        code, err = run_cli(base_argv(classifier_dir, pairs_file, out, "--resume"), capsys)
+        assert code == 2, name
+        partial = out.with_name(out.name + ".partial")
+        assert (partial if partial.exists() else out).read_text() == content, name  # not appended to
+        one_error_line(err, r"--resume: .* (written by another command|more lines)")
+        partial.unlink(missing_ok=True)
+
+
+def test_an_interrupted_run_leaves_the_output_alone_and_resumes(classifier_dir, pairs_file, tmp_path, capsys):
+    out = tmp_path / "out.tsv"
+    run_cli(base_argv(classifier_dir, pairs_file, out), capsys)
+    full = out.read_text()
+    out.write_text("earlier results\n", encoding="utf-8")
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text("".join(full.splitlines(keepends=True)[:60]) + "p60\t", encoding="utf-8")  # killed mid-line
+    assert out.read_text() == "earlier results\n"  # what a kill leaves: the old output intact
+    code, _ = run_cli(base_argv(classifier_dir, pairs_file, out, "--resume"), capsys)
+    assert code == 0 and out.read_text() == full and not partial.exists()
+    assert not os.path.exists(str(out) + ".partial")
