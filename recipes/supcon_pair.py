@@ -25,7 +25,7 @@ from scl_trainer.data import (
     split_by_group,
     split_train_validation,
 )
-from scl_trainer.errors import ConfigError, OutputDirError
+from scl_trainer.errors import ConfigError, DataError, OutputDirError
 from scl_trainer.parser import ConfigArgumentParser
 from scl_trainer.predict import open_pairs, predict_pairs
 from scl_trainer.recipe_setup import ModelArguments as EncoderArguments
@@ -94,6 +94,15 @@ class ScriptArguments(RunArguments):
         default=None, metadata={"help": "Where to write predictions. Default: <output_dir>/predictions.tsv."}
     )
 
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0.0 < self.validation_size < 1.0:
+            raise ConfigError(f"validation_size must be a fraction in (0, 1), got {self.validation_size}")
+        if self.train_size is not None and not self.train_size >= 2:
+            raise ConfigError(f"train_size must be >= 2 (one pair of each class), got {self.train_size}")
+        if not 0.0 <= self.label_noise <= 1.0:
+            raise ConfigError(f"label_noise must be a fraction in [0, 1], got {self.label_noise}")
+
 
 @dataclass
 class ModelArguments(EncoderArguments):
@@ -129,12 +138,25 @@ def load_splits(script_args: ScriptArguments, seed: int) -> tuple[datasets.Datas
             f"{name}: {len(conflicts)} text pairs occur with both labels ({sum(conflicts.values())} rows), data "
             f"conflicts kept as they are; e.g. {example!r}"
         )
+    held_out = f"validation_size={script_args.validation_size} of {len(train)} pairs"
     if validation is not None:
         splits = datasets.DatasetDict(train=train, validation=validation)
-    elif name == "ccf_qa_match":
-        splits = split_by_group(train, "query_id", script_args.validation_size, seed)
+        held_out = f"--validation_file {script_args.validation_file}"
     else:
-        splits = split_train_validation(train, script_args.validation_size, seed)
+        try:
+            if name == "ccf_qa_match":
+                splits = split_by_group(train, "query_id", script_args.validation_size, seed)
+            else:
+                splits = split_train_validation(train, script_args.validation_size, seed)
+        except ValueError as e:  # scikit-learn: a split that would be empty, a class too small to stratify
+            raise DataError(f"{name}: cannot hold out {held_out}: {e}") from None
+    for split, rows in splits.items():  # both classes on both sides, or the run cannot learn, tune or be measured
+        counts = {label: rows["label"].count(label) for label in (0, 1)}
+        if min(counts.values()) == 0:
+            raise DataError(
+                f"{name}: the {split} split ({held_out}) has {counts[1]} positive and {counts[0]} negative pairs; "
+                "it needs both classes. Choose a validation_size that leaves each class on both sides, or more data."
+            )
     if script_args.train_size is not None:
         splits["train"] = balanced_subsample(splits["train"], script_args.train_size, seed)
     flipped = []

@@ -2,6 +2,7 @@
 options of the contrastive batch, and the checks on them. Each method's config adds only its own fields."""
 
 import logging
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -9,7 +10,18 @@ from transformers import IntervalStrategy, TrainingArguments
 
 from .errors import ConfigError
 
-__all__ = ["BaseConfig"]
+__all__ = ["TEMPERATURE_RANGE", "BaseConfig", "check_temperature"]
+
+# Contrastive temperatures: below 1e-4 the logits cos/T (up to 1e4) and their gradients overflow half precision and
+# lose the softmax in float32; above 100 every logit is ~0 and the loss is constant (nothing is learned).
+TEMPERATURE_RANGE = (1e-4, 100.0)
+
+
+def check_temperature(config_name: str, field_name: str, value: float) -> None:
+    low, high = TEMPERATURE_RANGE
+    if not low <= value <= high:
+        raise ConfigError(f"{config_name}: {field_name} must be within [{low:g}, {high:g}], got {value}")
+
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +63,7 @@ class BaseConfig(TrainingArguments):
 
     def __post_init__(self):
         name = type(self).__name__
+        self._check_ranges(name)
         if not self.max_length >= 2:
             raise ConfigError(f"{name}: max_length must be >= 2, got {self.max_length}")
         if self.contrastive_chunk_size is not None:
@@ -76,3 +89,28 @@ class BaseConfig(TrainingArguments):
                 False  # nothing to pin to without an accelerator (torch warns on every loader)
             )
         super().__post_init__()
+
+    def _check_ranges(self, name: str) -> None:
+        """The inherited settings a run cannot train with, refused before anything loads (torch or the Trainer would
+        reject some only after the model is loaded, and accept others silently: 0 epochs, fp16 on CPU)."""
+        checks = [
+            ("learning_rate", self.learning_rate, math.isfinite(self.learning_rate) and self.learning_rate > 0, "> 0"),
+            ("per_device_train_batch_size", self.per_device_train_batch_size, self.per_device_train_batch_size >= 1,
+             ">= 1"),
+            ("per_device_eval_batch_size", self.per_device_eval_batch_size, self.per_device_eval_batch_size >= 1,
+             ">= 1"),
+            ("gradient_accumulation_steps", self.gradient_accumulation_steps, self.gradient_accumulation_steps >= 1,
+             ">= 1"),
+            ("max_steps", self.max_steps, self.max_steps != 0, "> 0 (or -1: use num_train_epochs)"),
+            ("num_train_epochs", self.num_train_epochs,
+             self.max_steps > 0 or (math.isfinite(self.num_train_epochs) and self.num_train_epochs > 0), "> 0"),
+            ("weight_decay", self.weight_decay, math.isfinite(self.weight_decay) and self.weight_decay >= 0, ">= 0"),
+        ]  # fmt: skip
+        for field_name, value, ok, allowed in checks:
+            if not ok:
+                raise ConfigError(f"{name}: {field_name} must be {allowed}, got {value}")
+        if self.fp16 and not torch.cuda.is_available():
+            raise ConfigError(
+                f"{name}: fp16 needs a CUDA GPU and there is none here, so it would do nothing; on CPU use "
+                "--bf16 true --use_cpu true (bfloat16 autocast), or no mixed precision"
+            )

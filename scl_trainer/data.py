@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import os
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -33,6 +34,7 @@ from .errors import DataError
 
 __all__ = [
     "balanced_subsample",
+    "check_pairs",
     "count_records",
     "flip_labels",
     "DEFAULT_DATA_DIR",
@@ -84,6 +86,8 @@ def _require_file(path: str | os.PathLike, what: str) -> Path:
     path = Path(path)
     if path.is_file():
         return path
+    if path.is_dir():
+        raise DataError(f"{what}: {path} is a directory; give the data file inside it")
     if not path.parent.is_dir():
         raise DataError(
             f"{what}: directory {path.parent} does not exist (looking for {path.name}). "
@@ -108,13 +112,18 @@ def _parse_label(value, source, row, column) -> int:
     return parsed
 
 
+def _is_blank(text: str) -> bool:
+    """Nothing a model could read: only whitespace, zero-width and control/format characters (NUL, ZWSP, BOM, ...)."""
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)
+
+
 def _check_text(value, source, row, column) -> str | None:
-    """The text, or None when it is empty/whitespace-only (the caller decides: error or logged drop)."""
+    """The text, or None when it is blank (`_is_blank`; the caller decides: error or logged drop)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if not isinstance(value, str):
         raise DataError(f"{_where(source, row, column)}: expected text, got {type(value).__name__} {value!r}")
-    return value if value.strip() else None
+    return None if _is_blank(value) else value
 
 
 def _pairs(
@@ -154,6 +163,24 @@ def _pairs(
         logger.warning(f"{source}: dropped {len(dropped)} rows with empty text (rows {shown})")
 
 
+def check_pairs(dataset: Dataset, source: str, require_both_classes: bool = False) -> None:
+    """The checks the loaders make, for a dataset built some other way (the Python API): `text_a`/`text_b` present
+    and not blank, `label` present and 0/1 on every row (rows numbered from 0), and with `require_both_classes`
+    both labels present. Raises `DataError` naming the dataset, row and column."""
+    missing = [c for c in ("text_a", "text_b", "label") if c not in dataset.column_names]
+    if missing:
+        raise DataError(
+            f"{_where(source, None, missing[0])}: column not found; the columns are {dataset.column_names} "
+            "(pairs need text_a, text_b and a 0/1 label)"
+        )
+    labels = [row["label"] for row in _pairs(enumerate(dataset), source, "text_a", "text_b", "label")]
+    if require_both_classes and len(set(labels)) < 2:
+        raise DataError(
+            f"{_where(source, None, 'label')}: every one of the {len(labels)} pairs has label {labels[0]}; training "
+            "needs both classes (a classifier of one class learns nothing, and SupCon has no negatives)"
+        )
+
+
 def _to_dataset(records: Iterable[dict], source: str) -> Dataset:
     records = list(records)
     if not records:
@@ -161,9 +188,47 @@ def _to_dataset(records: Iterable[dict], source: str) -> Dataset:
     return Dataset.from_dict({key: [r[key] for r in records] for key in records[0]})
 
 
+class _TextFile:
+    """A data file opened as UTF-8 (a byte-order mark is accepted), whose decoding errors become a `DataError`
+    naming the file, the row (line) and the encoding, instead of a `UnicodeDecodeError` at a byte offset."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.file = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed in __exit__)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+    def __iter__(self):
+        try:
+            yield from self.file
+        except UnicodeDecodeError as e:
+            raise DataError(f"{_where(self.path, _first_undecodable_line(self.path))}: {_not_utf8(e)}") from None
+
+
+def _first_undecodable_line(path: Path) -> int:
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 1
+
+
+def _not_utf8(error: UnicodeDecodeError) -> str:
+    return (
+        f"not UTF-8 text (byte {error.object[error.start : error.start + 1]!r} cannot be decoded); the file is in "
+        "another encoding (e.g. GBK, Latin-1): convert it to UTF-8 first, e.g. `iconv -f GBK -t UTF-8`"
+    )
+
+
 def _read_tsv(path: Path, fields: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
     """Header-less, quote-less tab-separated file with a fixed layout; yields (line number, {field: value})."""
-    with open(path, encoding="utf-8", newline="") as f:
+    with _TextFile(path) as f:
         for row, values in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
             if not values:
                 continue
@@ -179,12 +244,19 @@ def _read_tsv(path: Path, fields: tuple[str, ...]) -> Iterator[tuple[int, dict]]
 # ---- CCF BDCI 2020 QA matching ----------------------------------------------------------------------------------
 
 
-def _ccf_queries(data_dir: str | os.PathLike, split: str) -> dict[str, str]:
+def _ccf_queries(data_dir: str | os.PathLike, split: str, empty_texts: str = "error") -> dict[str, str]:
+    """Query id -> query text. A blank query is an error here, at its own row of the query file (with
+    `empty_texts="error"`), rather than at the first reply that refers to it."""
     path = _require_file(Path(data_dir) / "ccf_qa_match" / f"{split}.query.tsv", "ccf_qa_match")
     queries = {}
     for row, record in _read_tsv(path, ("query_id", "query")):
         if record["query_id"] in queries:
             raise DataError(f"{_where(path, row, 'query_id')}: duplicate query id {record['query_id']!r}")
+        if empty_texts == "error" and _is_blank(record["query"]):
+            raise DataError(
+                f"{_where(path, row, 'query')}: empty or whitespace-only text. Fix the row, or pass "
+                "`--drop_empty_texts` to drop its replies with a logged count."
+            )
         queries[record["query_id"]] = record["query"]
     return queries
 
@@ -194,7 +266,7 @@ def iter_ccf_qa_match(
 ) -> Iterator[dict]:
     """Stream the (query, reply) pairs of `{split}.reply.tsv` in file order, joined to `{split}.query.tsv` by query
     id: {query_id, reply_id, text_a (query), text_b (reply)[, label]}. `train` has labels, `test` has none."""
-    queries = _ccf_queries(data_dir, split)
+    queries = _ccf_queries(data_dir, split, empty_texts)
     path = _require_file(Path(data_dir) / "ccf_qa_match" / f"{split}.reply.tsv", "ccf_qa_match")
     labelled = split == "train"
     fields = ("query_id", "reply_id", "reply", "label") if labelled else ("query_id", "reply_id", "reply")
@@ -261,7 +333,7 @@ def _iter_records(path: Path, needed: list[str]) -> Iterator[tuple[int, dict]]:
                 hint = f" The header was read as a single column {found[0]!r}: wrong delimiter for a {suffix} file?"
             raise DataError(f"{_where(path, row, missing[0])}: column not found; the columns are {found}.{hint}")
 
-    with open(path, encoding="utf-8", newline="") as f:
+    with _TextFile(path) as f:
         if suffix in (".jsonl", ".json"):
             for row, line in enumerate(f, start=1):
                 if not line.strip():
@@ -279,13 +351,23 @@ def _iter_records(path: Path, needed: list[str]) -> Iterator[tuple[int, dict]]:
         header = next(reader, None)
         if header is None:
             raise DataError(f"{path}: empty file (a header row with the column names is expected)")
+        repeated = sorted({c for c in header if header.count(c) > 1})
+        if repeated:
+            raise DataError(f"{_where(path, 1, repeated[0])}: the header names this column more than once")
         check_columns(header, 1)
+        start = reader.line_num + 1  # the line a record starts on (a quoted field may span lines)
         for values in reader:
-            if not values:
-                continue
-            if len(values) != len(header):
-                raise DataError(f"{_where(path, reader.line_num)}: {len(values)} fields, the header has {len(header)}")
-            yield reader.line_num, dict(zip(header, values))
+            if values and len(values) != len(header):
+                where = _where(path, start)
+                if suffix == ".csv" and reader.line_num > start and any('"' in v or "\n" in v for v in values):
+                    raise DataError(
+                        f"{where}: a quote opened on this row is not closed (the record runs to line "
+                        f"{reader.line_num}); close it, or double the quote inside a quoted field"
+                    )
+                raise DataError(f"{where}: {len(values)} fields, the header has {len(header)}")
+            if values:
+                yield start, dict(zip(header, values))
+            start = reader.line_num + 1
 
 
 def count_records(path: str | os.PathLike) -> int:
@@ -433,7 +515,7 @@ def load_stsb(data_dir: str | os.PathLike = DEFAULT_DATA_DIR, split: str = "vali
         raise ValueError(f"STS-B split must be one of {sorted(STSB_FILES)}, got {split!r}")
     path = _require_file(Path(data_dir) / "stsbenchmark" / STSB_FILES[split], "stsbenchmark")
     records = []
-    with open(path, encoding="utf-8") as f:
+    with _TextFile(path) as f:
         for row, line in enumerate(f, start=1):
             fields = line.rstrip("\r\n").split("\t")
             if len(fields) not in (7, 9):
@@ -443,7 +525,7 @@ def load_stsb(data_dir: str | os.PathLike = DEFAULT_DATA_DIR, split: str = "vali
                 )
             score = _parse_score(fields[4], path, row, "score", (0.0, 5.0))
             for column, text in (("sentence1", fields[5]), ("sentence2", fields[6])):
-                if not text.strip():
+                if _is_blank(text):
                     raise DataError(f"{_where(path, row, column)}: empty or whitespace-only text")
             records.append({"sentence1": fields[5], "sentence2": fields[6], "score": score})
     return _to_dataset(records, str(path))
@@ -510,7 +592,7 @@ def load_sentences(
         origin = str(Path(data_dir) / "stsbenchmark" / STSB_FILES["train"])
     elif suffix == ".txt":
         path = _require_file(source, "sentence file")
-        with open(path, encoding="utf-8") as f:
+        with _TextFile(path) as f:
             texts = [line.rstrip("\r\n") for line in f]
         origin = str(path)
     elif kind == "file":  # (.txt was taken above: one sentence per line, no header)
@@ -528,7 +610,7 @@ def load_sentences(
         origin = source
     else:
         raise DataError(f"{source}: holds labelled pairs, not sentences; give `stsb`, a file or a Hub dataset id")
-    non_empty = [t for t in texts if t is not None and t.strip()]
+    non_empty = [t for t in texts if t is not None and not _is_blank(t)]
     unique = list(dict.fromkeys(non_empty))
     if len(non_empty) < len(texts) or len(unique) < len(non_empty):
         logger.info(

@@ -76,16 +76,69 @@ class ConfigArgumentParser(HfArgumentParser):
     def _read_config(self, path: str) -> dict:
         if not os.path.isfile(path):
             raise ConfigError(f"--config: file {path} does not exist")
-        with open(path, encoding="utf-8") as f:
-            values = yaml.safe_load(f) or {}
+        try:
+            with open(path, encoding="utf-8") as f:
+                values = yaml.load(f, Loader=_UniqueKeyLoader) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a mapping of field: value, got {type(values).__name__}")
-        known = {action.dest for action in self._actions}
-        unknown = sorted(set(values) - known)
+        actions = {action.dest: action for action in self._actions}
+        unknown = sorted(set(values) - set(actions))
         if unknown:
             raise ConfigError(
                 f"{path}: unknown field(s) {unknown}; every key must be a recipe or TrainingArguments field"
             )
+        for key, value in values.items():
+            _check_yaml_value(path, key, value, actions[key])
         # argparse converts string defaults with the field's type but keeps other defaults as they are: YAML reads
         # `1e-5` as a string and `0.1` as a float, both end up right.
         return values
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML key given twice is an error (plain YAML keeps the last one, silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} is given twice (line {key_node.start_mark.line + 1})",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _check_yaml_value(path: str, key: str, value, action) -> None:
+    """A YAML value must be what the field's own type accepts: `scl_weight: yes` (a bool) is not a number."""
+    if value is None:
+        return
+    values = value if isinstance(value, list) and action.nargs in ("+", "*") else [value]
+    is_bool_field = getattr(action.type, "__name__", "") == "string_to_bool"
+    for item in values:
+        if isinstance(item, bool) and not is_bool_field:
+            raise ConfigError(f"{path}: {key}: {item!r} is a yes/no value, but {key} takes {_type_name(action)}")
+        if isinstance(item, (dict, list)):
+            raise ConfigError(f"{path}: {key}: expected {_type_name(action)}, got a {type(item).__name__}")
+        if action.type is not None:
+            try:
+                converted = action.type(item)
+                if action.type is int and isinstance(item, float) and not item.is_integer():
+                    raise ValueError(item)  # int(1.5) would be 1, silently
+            except (TypeError, ValueError):
+                raise ConfigError(f"{path}: {key}: {item!r} is not {_type_name(action)}") from None
+            if action.choices is not None and converted not in action.choices:
+                choices = ", ".join(map(str, action.choices))
+                raise ConfigError(f"{path}: {key}: {item!r} is not one of {choices}")
+
+
+def _type_name(action) -> str:
+    name = getattr(action.type, "__name__", "a value")
+    return {"float": "a number", "int": "a whole number", "str": "text", "string_to_bool": "true/false"}.get(
+        name, name
+    )

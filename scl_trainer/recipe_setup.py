@@ -10,7 +10,7 @@ import datasets
 import transformers
 
 from .data import DEFAULT_DATA_DIR
-from .errors import USER_ERRORS
+from .errors import USER_ERRORS, ConfigError
 from .utils import check_launch, check_output_dir
 
 __all__ = ["ModelArguments", "RunArguments", "finish_run", "run_recipe", "start_run", "truncate"]
@@ -42,6 +42,12 @@ class RunArguments:
     language: list[str] | None = field(
         default=None, metadata={"help": "Language code(s) of the training data, for the card (e.g. en, zh)."}
     )
+
+    def __post_init__(self):
+        for name in ("max_train_samples", "max_eval_samples"):
+            value = getattr(self, name)
+            if value is not None and not value >= 1:
+                raise ConfigError(f"{name} must be >= 1 (or unset for all), got {value}")
 
 
 @dataclass

@@ -1,6 +1,7 @@
+import math
 from dataclasses import dataclass, field
 
-from .base_config import BaseConfig
+from .base_config import BaseConfig, check_temperature
 from .errors import ConfigError
 
 __all__ = ["SCLConfig"]
@@ -44,8 +45,11 @@ class SCLConfig(BaseConfig):
     def __post_init__(self):
         if not self.scl_weight >= 0:
             raise ConfigError(f"SCLConfig: scl_weight must be >= 0, got {self.scl_weight}")
+        if not math.isfinite(self.scl_weight):
+            raise ConfigError(f"SCLConfig: scl_weight must be finite (0 to turn SupCon off), got {self.scl_weight}")
         if not self.scl_temperature > 0:
             raise ConfigError(f"SCLConfig: scl_temperature must be > 0, got {self.scl_temperature}")
+        check_temperature("SCLConfig", "scl_temperature", self.scl_temperature)
         if not self.threshold_min_per_class >= 1:
             raise ConfigError(f"SCLConfig: threshold_min_per_class must be >= 1, got {self.threshold_min_per_class}")
         super().__post_init__()

@@ -11,7 +11,7 @@ from transformers import AutoModelForSequenceClassification, DataCollatorWithPad
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .base_trainer import BaseTrainer
-from .data import tokenize_pairs
+from .data import check_pairs, tokenize_pairs
 from .errors import ConfigError
 from .losses import SupConLoss
 from .metrics import pair_classification_metrics
@@ -81,12 +81,8 @@ class SCLTrainer(BaseTrainer):
         return DataCollatorWithPadding(tokenizer)
 
     def _tokenize(self, dataset, tokenizer, args: SCLConfig, name: str):
-        missing = [c for c in ("text_a", "text_b") if c not in dataset.column_names]
-        if missing:
-            raise ValueError(
-                f"SCLTrainer: the {name} dataset has no column {missing[0]!r} (columns: {dataset.column_names}); "
-                "pass text_a/text_b/label columns or a tokenized dataset"
-            )
+        # What the recipes' loaders check, for datasets built by hand: texts, 0/1 labels, both classes to train on.
+        check_pairs(dataset, f"the {name} dataset", require_both_classes=name == "train")
         dataset, num_truncated = tokenize_pairs(dataset, tokenizer, args.max_length)
         return dataset, num_truncated, "pairs", "max_length"
 

@@ -1,6 +1,6 @@
 from dataclasses import dataclass, field
 
-from .base_config import BaseConfig
+from .base_config import BaseConfig, check_temperature
 from .errors import ConfigError
 
 __all__ = ["SimCSEConfig"]
@@ -91,6 +91,7 @@ class SimCSEConfig(BaseConfig):
     def __post_init__(self):
         if not self.temperature > 0:
             raise ConfigError(f"SimCSEConfig: temperature must be > 0, got {self.temperature}")
+        check_temperature("SimCSEConfig", "temperature", self.temperature)
         if self.pooler not in POOLERS:
             raise ConfigError(f"SimCSEConfig: pooler must be one of {POOLERS}, got {self.pooler!r}")
         if self.mlp_init not in MLP_INITS:

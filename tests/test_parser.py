@@ -83,3 +83,61 @@ def test_any_parse_problem_is_a_one_line_config_error(tmp_path):
     ]:
         with pytest.raises(ConfigError, match=message):
             parser.parse_args_and_config(["--output_dir", str(tmp_path / "o"), *argv])
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("scl_weight: 0.1\nscl_weight: 0.3\n", r"key 'scl_weight' is given twice \(line 2\)"),
+        ("scl_weight: yes\n", r"scl_weight: True is a yes/no value, but scl_weight takes a number"),
+        ("per_device_train_batch_size: 1.5\n", r"per_device_train_batch_size: 1.5 is not a whole number"),
+        ("learning_rate: fast\n", r"learning_rate: 'fast' is not a number"),
+        ("dataset_name: [a, b]\n", r"dataset_name: expected text, got a list"),
+        ("lr_scheduler_type: sometimes\n", r"lr_scheduler_type: 'sometimes' is not one of"),
+        ("scl_weight: [0.1\n", r"not valid YAML"),
+    ],
+)
+def test_yaml_duplicate_keys_and_wrong_types_are_errors(tmp_path, yaml_text, message):
+    from scl_trainer.errors import ConfigError
+
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError, match=message):
+        ConfigArgumentParser((Script, SCLConfig)).parse_args_and_config(["--config", str(path)])
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--scl_weight", "inf"], r"scl_weight must be finite"),
+        (["--scl_temperature", "inf"], r"scl_temperature must be within \[0.0001, 100\], got inf"),
+        (["--scl_temperature", "1e-30"], r"scl_temperature must be within \[0.0001, 100\], got 1e-30"),
+        (["--learning_rate", "0"], r"learning_rate must be > 0, got 0.0"),
+        (["--learning_rate", "nan"], r"learning_rate must be > 0, got nan"),
+        (["--per_device_train_batch_size", "0"], r"per_device_train_batch_size must be >= 1, got 0"),
+        (["--gradient_accumulation_steps", "0"], r"gradient_accumulation_steps must be >= 1, got 0"),
+        (["--num_train_epochs", "0"], r"num_train_epochs must be > 0, got 0.0"),
+        (["--max_steps", "0"], r"max_steps must be > 0 \(or -1"),
+        (["--fp16", "true"], r"fp16 needs a CUDA GPU .* --bf16 true --use_cpu true"),
+    ],
+)
+def test_settings_out_of_range_are_refused_while_parsing(tmp_path, flags, message):
+    import torch
+
+    from scl_trainer.errors import ConfigError
+
+    if "--fp16" in flags and torch.cuda.is_available():
+        pytest.skip("fp16 is valid with a GPU")
+    with pytest.raises(ConfigError, match=message):
+        ConfigArgumentParser((Script, SCLConfig)).parse_args_and_config(["--output_dir", str(tmp_path), *flags])
+
+
+def test_simcse_temperature_range(tmp_path):
+    from scl_trainer import SimCSEConfig
+    from scl_trainer.errors import ConfigError
+
+    for value in ("inf", "1e-30"):
+        with pytest.raises(ConfigError, match=r"temperature must be within \[0.0001, 100\]"):
+            ConfigArgumentParser(SimCSEConfig).parse_args_and_config(
+                ["--output_dir", str(tmp_path), "--temperature", value]
+            )

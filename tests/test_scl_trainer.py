@@ -231,9 +231,35 @@ def test_config_validation(tmp_path, overrides, message):
 
 def test_rejects_unlabelled_training_data(tmp_path, tiny_classifier, tiny_tokenizer):
     data = toy_pairs(8).remove_columns("label")
-    trainer = SCLTrainer(tiny_classifier, config(tmp_path), train_dataset=data, processing_class=tiny_tokenizer)
-    with pytest.raises(ValueError, match="needs 0/1 labels"):
-        trainer.train()
+    # Found when the trainer is built, not at the first step (a tokenized dataset without labels still fails there).
+    with pytest.raises(ValueError, match=r"the train dataset, column 'label': column not found"):
+        SCLTrainer(tiny_classifier, config(tmp_path), train_dataset=data, processing_class=tiny_tokenizer)
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ([1, 0, 2, 0], r"the train dataset, row 2, column 'label': label must be 0 or 1, got 2"),
+        ([1, 0, -1, 0], r"row 2, column 'label': label must be 0 or 1, got -1"),
+        ([1.0, 0.0, 0.7, 0.0], r"row 2, column 'label': label must be 0 or 1, got 0.7"),
+        ([1.0, 0.0, float("nan"), 0.0], r"row 2, column 'label': label must be 0 or 1, got nan"),
+        ([1, 1, 1, 1], r"every one of the 4 pairs has label 1; training needs both classes"),
+    ],
+)
+def test_python_api_checks_labels_like_the_recipes(tmp_path, tiny_classifier, tiny_tokenizer, labels, message):
+    data = Dataset.from_dict({"text_a": ["a b", "c d", "e f", "g h"], "text_b": ["x", "y", "z", "w"], "label": labels})
+    with pytest.raises(ValueError, match=message):
+        SCLTrainer(tiny_classifier, config(tmp_path), train_dataset=data, processing_class=tiny_tokenizer)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\u200b\u200b", "\x00\x00", "\ufeff"])
+def test_python_api_refuses_blank_texts_and_unlabelled_eval_sets(tmp_path, tiny_classifier, tiny_tokenizer, text):
+    data = Dataset.from_dict({"text_a": ["a b", text], "text_b": ["x", "y"], "label": [1, 0]})
+    with pytest.raises(ValueError, match=r"row 1, column 'text_a': empty or whitespace-only text"):
+        SCLTrainer(tiny_classifier, config(tmp_path), train_dataset=data, processing_class=tiny_tokenizer)
+    unlabelled = toy_pairs(8).remove_columns("label")
+    with pytest.raises(ValueError, match=r"the eval dataset, column 'label': column not found"):
+        SCLTrainer(tiny_classifier, config(tmp_path), eval_dataset=unlabelled, processing_class=tiny_tokenizer)
 
 
 # ---- Edge-case batches: finite losses with a documented meaning ----

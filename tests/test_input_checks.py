@@ -1,0 +1,107 @@
+"""Every input checked up front with a message that points at the right place (issue classes: silent acceptance,
+vague message, late failure): encodings, duplicated columns, directories, invisible texts, unclosed quotes, blank CCF
+queries, splits that cannot hold both classes, out-of-range sample caps."""
+
+import pytest
+
+from scl_trainer.data import DataError, load_ccf_qa_match, load_pair_file, load_sentences
+from scl_trainer.errors import ConfigError
+from scl_trainer.recipe_setup import run_recipe
+from tests.helpers import load_recipe
+
+
+@pytest.fixture(scope="module")
+def supcon_pair():
+    return load_recipe("supcon_pair")
+
+
+def write(path, content, encoding="utf-8"):
+    path.write_bytes(content.encode(encoding) if isinstance(content, str) else content)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("latin1.tsv", "text_a\ttext_b\tlabel\na\tb\t1\ncaf\xe9\tb\t0\n".encode("latin-1"),
+         r"latin1\.tsv, row 3: not UTF-8 text .* convert it to UTF-8"),
+        ("gbk.csv", "text_a,text_b,label\n房子,学校,1\n".encode("gbk"), r"gbk\.csv, row 2: not UTF-8 text"),
+        ("twice.tsv", "text_a\ttext_b\tlabel\tlabel\na\tb\t1\t0\n",
+         r"twice\.tsv, row 1, column 'label': the header names this column more than once"),
+        ("zero_width.tsv", "text_a\ttext_b\tlabel\na\tb\t1\n\u200b\u200c\tb\t0\n",
+         r"zero_width\.tsv, row 3, column 'text_a': empty or whitespace-only text"),
+        ("nul.tsv", "text_a\ttext_b\tlabel\na\tb\t1\nx\t\x00\x00\t0\n", r"nul\.tsv, row 3, column 'text_b': empty"),
+        ("unclosed.csv", 'text_a,text_b,label\na,"b,1\nc,d,0\ne,f,1\n',
+         r"unclosed\.csv, row 2: a quote opened on this row is not closed \(the record runs to line 4\)"),
+    ],
+)  # fmt: skip
+def test_bad_files_name_the_file_row_and_problem(tmp_path, name, content, message):
+    with pytest.raises(DataError, match=message):
+        load_pair_file(write(tmp_path / name, content))
+
+
+def test_a_byte_order_mark_is_fine(tmp_path):
+    path = write(tmp_path / "bom.tsv", "\ufefftext_a\ttext_b\tlabel\na\tb\t1\n")
+    assert load_pair_file(path)["text_a"] == ["a"]
+
+
+def test_a_directory_given_as_a_file(tmp_path):
+    (tmp_path / "pairs.tsv").mkdir()
+    with pytest.raises(DataError, match=r"pairs\.tsv is a directory; give the data file inside it"):
+        load_pair_file(tmp_path / "pairs.tsv")
+    (tmp_path / "s.txt").mkdir()
+    with pytest.raises(DataError, match=r"s\.txt is a directory"):
+        load_sentences(str(tmp_path / "s.txt"))
+
+
+def test_an_existing_file_of_another_type_is_not_looked_up_on_the_hub(tmp_path, supcon_pair):
+    write(tmp_path / "pairs.parquet", b"PAR1")
+    with pytest.raises(DataError, match=r"pairs\.parquet: unsupported file type '\.parquet'"):
+        supcon_pair.load_splits(supcon_pair.ScriptArguments(dataset_name=str(tmp_path / "pairs.parquet")), seed=0)
+
+
+def test_a_blank_ccf_query_is_reported_in_the_query_file(tmp_path):
+    (tmp_path / "ccf_qa_match").mkdir()
+    write(tmp_path / "ccf_qa_match" / "train.query.tsv", "0\t房子多少钱\n1\t \n")
+    write(tmp_path / "ccf_qa_match" / "train.reply.tsv", "0\t0\t很贵\t1\n1\t0\t不知道\t0\n")
+    with pytest.raises(DataError, match=r"train\.query\.tsv, row 2, column 'query': empty or whitespace-only text"):
+        load_ccf_qa_match(tmp_path, "train")
+
+
+def pairs_file(tmp_path, positives, negatives):
+    rows = [f"a{i}\tb{i}\t1" for i in range(positives)] + [f"c{i}\td{i}\t0" for i in range(negatives)]
+    return write(tmp_path / "pairs.tsv", "text_a\ttext_b\tlabel\n" + "\n".join(rows) + "\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"validation_size": 0.0}, r"validation_size must be a fraction in \(0, 1\), got 0.0"),
+        ({"validation_size": 1.0}, r"validation_size must be a fraction in \(0, 1\), got 1.0"),
+        ({"max_train_samples": 0}, r"max_train_samples must be >= 1 \(or unset for all\), got 0"),
+        ({"max_eval_samples": -1}, r"max_eval_samples must be >= 1"),
+        ({"train_size": 1}, r"train_size must be >= 2"),
+        ({"label_noise": 1.5}, r"label_noise must be a fraction in \[0, 1\]"),
+    ],
+)
+def test_script_settings_out_of_range(supcon_pair, args, message):
+    with pytest.raises(ConfigError, match=message):
+        supcon_pair.ScriptArguments(**args)
+
+
+def test_splits_need_both_classes_on_both_sides(supcon_pair, tmp_path):
+    one_negative = pairs_file(tmp_path, 20, 1)
+    with pytest.raises(DataError, match=r"cannot hold out validation_size=0.1 of 21 pairs: .*least populated class"):
+        supcon_pair.load_splits(supcon_pair.ScriptArguments(dataset_name=str(one_negative)), seed=0)
+    only_positives = pairs_file(tmp_path, 20, 0)
+    with pytest.raises(DataError, match=r"the train split \(.*\) has 18 positive and 0 negative pairs; it needs both"):
+        supcon_pair.load_splits(supcon_pair.ScriptArguments(dataset_name=str(only_positives)), seed=0)
+
+
+def test_the_command_line_reports_these_in_one_line(supcon_pair, tmp_path, tiny_encoder_dir, capsys):
+    path = write(tmp_path / "latin1.tsv", "text_a\ttext_b\tlabel\ncaf\xe9\tb\t1\n".encode("latin-1"))
+    argv = ["--dataset_name", str(path), "--model_name_or_path", tiny_encoder_dir, "--output_dir", str(tmp_path / "o")]
+    with pytest.raises(SystemExit) as exit_info:
+        run_recipe(supcon_pair.main, supcon_pair.parser(), argv)
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert exit_info.value.code == 2 and len(errors) == 1 and "row 2: not UTF-8 text" in errors[0]
