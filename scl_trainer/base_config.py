@@ -56,6 +56,14 @@ class BaseConfig(TrainingArguments):
         },
     )
 
+    resume_inexact: bool = field(
+        default=False,
+        metadata={
+            "help": "Allow --resume_from_checkpoint from a checkpoint without its optimizer, scheduler, random or "
+            "trainer state (training then continues, but not exactly as an uninterrupted run would)."
+        },
+    )
+
     # TrainingArguments fields with a different default.
     logging_steps: float = field(
         default=10, metadata={"help": "Log every X update steps (an integer, or a float in (0, 1) of all steps)."}

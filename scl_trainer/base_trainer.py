@@ -11,6 +11,7 @@ A method's trainer subclasses [`BaseTrainer`] and keeps only its model preparati
 metric and card content.
 """
 
+import json
 import logging
 import os
 from collections import defaultdict
@@ -251,8 +252,39 @@ class BaseTrainer(Trainer):
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         model = self.accelerator.unwrap_model(model if model is not None else self.model)
+        self._check_checkpoint(resume_from_checkpoint, self._checkpoint_module(model))
         super()._load_from_checkpoint(resume_from_checkpoint, model=self._checkpoint_module(model))
         self._load_extra_state(resume_from_checkpoint, model)
+
+    def _check_checkpoint(self, checkpoint: str, module) -> None:
+        """A checkpoint of this kind of model, whole: its architecture is the model's (a SimCSE checkpoint holds no
+        classification head, and the Trainer would load none of its weights silently), and its weights, and for a
+        resume its optimizer, scheduler, random and trainer state, are there. Names what is missing or wrong."""
+        path = Path(checkpoint)
+        if not path.is_dir():
+            raise ConfigError(f"resume_from_checkpoint: {checkpoint} is not a checkpoint folder")
+        config_file = path / "config.json"
+        try:
+            architectures = json.loads(config_file.read_text(encoding="utf-8")).get("architectures") or []
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{config_file}: missing or not readable JSON ({e})") from None
+        if architectures and type(module).__name__ not in architectures:
+            raise ConfigError(
+                f"{checkpoint} holds a {architectures[0]}, but this run trains a {type(module).__name__}: it is a "
+                "checkpoint of another kind of model (e.g. SimCSE vs the pair classifier); resume from this run's own"
+            )
+        if not any((path / name).is_file() for name in ("model.safetensors", "model.safetensors.index.json",
+                                                         "pytorch_model.bin")):  # fmt: skip
+            raise ConfigError(f"{checkpoint} has no model weights (model.safetensors): the save was cut short")
+        resuming = self.state.global_step == 0  # the best-model load at the end happens after steps
+        missing = [f for f in ("trainer_state.json", "optimizer.pt", "scheduler.pt") if not (path / f).is_file()]
+        if not any(path.glob("rng_state*.pth")):
+            missing.append("rng_state.pth")
+        if resuming and missing and not self.args.resume_inexact:
+            raise ConfigError(
+                f"{checkpoint} lacks {', '.join(missing)}: training cannot continue exactly from it. Pass "
+                "--resume_inexact true to continue anyway (fresh optimizer/random state), or use another checkpoint"
+            )
 
     def _load_best_model(self) -> None:
         # The best checkpoint is loaded exactly as a resume loads one: weights, then the method's extra state.

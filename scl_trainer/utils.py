@@ -61,13 +61,16 @@ def from_pretrained(cls, name_or_path: str, field_name: str = "model_name_or_pat
 
 def check_output_dir(output_dir: str, overwrite: bool, resume_from_checkpoint) -> None:
     """Refuse to train into an `output_dir` that already holds a finished run, unless asked to overwrite it or to
-    resume from a checkpoint."""
-    finished = Path(output_dir) / "config.json"
+    resume from a checkpoint. A run is finished when its `trainer_state.json` is there: the recipes write it after
+    the weights, so a save cut short (config.json without weights) never counts as finished."""
+    finished = Path(output_dir) / "trainer_state.json"
     if finished.is_file() and not overwrite and not resume_from_checkpoint:
         raise OutputDirError(
             f"output_dir {output_dir} already holds a finished run ({finished.name} is there). Pass "
             "--overwrite_output_dir to replace it, --resume_from_checkpoint to continue it, or another --output_dir."
         )
+    if not finished.is_file() and (Path(output_dir) / "config.json").is_file():
+        logger.warning(f"output_dir {output_dir} holds an unfinished save (no trainer_state.json): it is replaced")
 
 
 def check_launch(launched_processes: int, training_processes: int) -> None:

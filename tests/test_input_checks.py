@@ -105,3 +105,58 @@ def test_the_command_line_reports_these_in_one_line(supcon_pair, tmp_path, tiny_
         run_recipe(supcon_pair.main, supcon_pair.parser(), argv)
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
     assert exit_info.value.code == 2 and len(errors) == 1 and "row 2: not UTF-8 text" in errors[0]
+
+
+# ---- Checkpoints and output dirs ----
+
+
+def tiny_pair_argv(tmp_path, model, out, *extra):
+    data = pairs_file(tmp_path, 12, 12)
+    argv = ["--dataset_name", data, "--validation_size", "0.5", "--model_name_or_path", model, "--output_dir", out,
+            "--max_steps", "2", "--per_device_train_batch_size", "4", "--max_length", "16", "--save_strategy", "steps",
+            "--save_steps", "2", "--report_to", "none", "--disable_tqdm", "true", *extra]  # fmt: skip
+    return [str(arg) for arg in argv]
+
+
+def test_resuming_from_a_checkpoint_of_another_model_or_a_partial_one(supcon_pair, tmp_path, tiny_encoder_dir):
+    from transformers import AutoModel
+
+    simcse_checkpoint = tmp_path / "simcse-ckpt"
+    AutoModel.from_pretrained(tiny_encoder_dir).save_pretrained(simcse_checkpoint)  # a BertModel: no head
+    argv = tiny_pair_argv(tmp_path, tiny_encoder_dir, tmp_path / "out", "--resume_from_checkpoint", simcse_checkpoint)
+    with pytest.raises(ConfigError, match=r"simcse-ckpt holds a BertModel, but this run trains a "
+                                          r"BertForSequenceClassification"):  # fmt: skip
+        run_recipe(supcon_pair.main, supcon_pair.parser(), argv, debug=True)
+
+    run_recipe(supcon_pair.main, supcon_pair.parser(), tiny_pair_argv(tmp_path, tiny_encoder_dir, tmp_path / "a"))
+    checkpoint = tmp_path / "a" / "checkpoint-2"
+    (checkpoint / "optimizer.pt").unlink()
+    resume = ["--resume_from_checkpoint", str(checkpoint), "--max_steps", "4"]
+    with pytest.raises(ConfigError, match=r"checkpoint-2 lacks optimizer\.pt: training cannot continue exactly"):
+        run_recipe(
+            supcon_pair.main,
+            supcon_pair.parser(),
+            tiny_pair_argv(tmp_path, tiny_encoder_dir, tmp_path / "b", *resume),
+            debug=True,
+        )
+    inexact = tiny_pair_argv(tmp_path, tiny_encoder_dir, tmp_path / "b", *resume, "--resume_inexact", "true")
+    metrics = run_recipe(supcon_pair.main, supcon_pair.parser(), inexact)
+    assert "eval_f1_at_0.5" in metrics
+    (checkpoint / "model.safetensors").unlink()
+    with pytest.raises(ConfigError, match=r"checkpoint-2 has no model weights"):
+        run_recipe(
+            supcon_pair.main,
+            supcon_pair.parser(),
+            tiny_pair_argv(tmp_path, tiny_encoder_dir, tmp_path / "c", *resume),
+            debug=True,
+        )
+
+
+def test_a_save_cut_short_is_not_a_finished_run(supcon_pair, tmp_path, tiny_encoder_dir, caplog):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "config.json").write_text("{}")  # what a kill during the final save leaves
+    with caplog.at_level("WARNING"):
+        run_recipe(supcon_pair.main, supcon_pair.parser(), tiny_pair_argv(tmp_path, tiny_encoder_dir, out))
+    assert "holds an unfinished save (no trainer_state.json)" in caplog.text
+    assert (out / "trainer_state.json").exists() and (out / "model.safetensors").exists()
