@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from datasets import Dataset
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from safetensors import SafetensorError
 from transformers import AutoTokenizer, Trainer, TrainerCallback
 from transformers import __version__ as transformers_version
 
@@ -253,8 +254,15 @@ class BaseTrainer(Trainer):
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         model = self.accelerator.unwrap_model(model if model is not None else self.model)
         self._check_checkpoint(resume_from_checkpoint, self._checkpoint_module(model))
-        super()._load_from_checkpoint(resume_from_checkpoint, model=self._checkpoint_module(model))
-        self._load_extra_state(resume_from_checkpoint, model)
+        try:
+            super()._load_from_checkpoint(resume_from_checkpoint, model=self._checkpoint_module(model))
+            self._load_extra_state(resume_from_checkpoint, model)
+        except (OSError, RuntimeError, ValueError, SafetensorError) as e:  # a truncated or corrupt weight file
+            if isinstance(e, ConfigError):
+                raise
+            raise ConfigError(
+                f"{resume_from_checkpoint}: its weights cannot be loaded ({' '.join(str(e).split())})"
+            ) from e
 
     def _check_checkpoint(self, checkpoint: str, module) -> None:
         """A checkpoint of this kind of model, whole: its architecture is the model's (a SimCSE checkpoint holds no

@@ -35,6 +35,8 @@ from .errors import DataError
 __all__ = [
     "balanced_subsample",
     "check_pairs",
+    "check_scored_pairs",
+    "check_sentences",
     "count_records",
     "flip_labels",
     "DEFAULT_DATA_DIR",
@@ -179,6 +181,22 @@ def check_pairs(dataset: Dataset, source: str, require_both_classes: bool = Fals
             f"{_where(source, None, 'label')}: every one of the {len(labels)} pairs has label {labels[0]}; training "
             "needs both classes (a classifier of one class learns nothing, and SupCon has no negatives)"
         )
+
+
+def check_sentences(dataset: Dataset, source: str) -> None:
+    """A training corpus built by hand (the Python API): a `text` column, no blank text (rows numbered from 0)."""
+    for row, value in enumerate(dataset["text"]):
+        if _check_text(value, source, row, "text") is None:
+            raise DataError(f"{_where(source, row, 'text')}: empty or whitespace-only text")
+
+
+def check_scored_pairs(dataset: Dataset, source: str) -> None:
+    """STS-style pairs built by hand: texts not blank, `score` a finite number on every row (rows from 0)."""
+    for row, record in enumerate(dataset):
+        for column in ("sentence1", "sentence2"):
+            if _check_text(record[column], source, row, column) is None:
+                raise DataError(f"{_where(source, row, column)}: empty or whitespace-only text")
+        _parse_score(record["score"], source, row, "score", None)
 
 
 def _to_dataset(records: Iterable[dict], source: str) -> Dataset:

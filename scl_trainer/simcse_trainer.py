@@ -9,8 +9,8 @@ from transformers.trainer import TRAINING_ARGS_NAME
 
 from .base_trainer import BaseTrainer
 from .collators import SimCSECollator
-from .data import tokenize_sentences, tokenize_sts
-from .errors import ConfigError
+from .data import check_scored_pairs, check_sentences, tokenize_sentences, tokenize_sts
+from .errors import ConfigError, DataError
 from .export import read_sentence_pooling, save_sentence_encoder
 from .losses import SimCSELoss
 from .metrics import similar_and_random_cosines, sts_metrics
@@ -84,14 +84,16 @@ class SimCSETrainer(BaseTrainer):
         return SimCSECollator(tokenizer)
 
     def _tokenize(self, dataset, tokenizer, args: SimCSEConfig, name: str):
-        columns = dataset.column_names
+        columns = dataset.column_names  # checked like the loaders check files: no blank text, finite scores
         if "text" in columns:
+            check_sentences(dataset, f"the {name} dataset")
             dataset, num_truncated = tokenize_sentences(dataset, tokenizer, args.max_length)
             return dataset, num_truncated, "sentences", "max_length"
         if {"sentence1", "sentence2", "score"} <= set(columns):
+            check_scored_pairs(dataset, f"the {name} dataset")
             dataset, num_truncated = tokenize_sts(dataset, tokenizer, args.eval_max_length)
             return dataset, num_truncated, "pairs", "eval_max_length"
-        raise ValueError(
+        raise DataError(
             f"SimCSETrainer: the {name} dataset needs a `text` column (training sentences) or `sentence1`, "
             f"`sentence2`, `score` (STS pairs); it has {columns}"
         )

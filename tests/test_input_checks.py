@@ -160,3 +160,27 @@ def test_a_save_cut_short_is_not_a_finished_run(supcon_pair, tmp_path, tiny_enco
         run_recipe(supcon_pair.main, supcon_pair.parser(), tiny_pair_argv(tmp_path, tiny_encoder_dir, out))
     assert "holds an unfinished save (no trainer_state.json)" in caplog.text
     assert (out / "trainer_state.json").exists() and (out / "model.safetensors").exists()
+
+
+def test_a_truncated_weight_file_is_named(supcon_pair, tmp_path, tiny_encoder_dir):
+    run_recipe(supcon_pair.main, supcon_pair.parser(), tiny_pair_argv(tmp_path, tiny_encoder_dir, tmp_path / "a"))
+    weights = tmp_path / "a" / "checkpoint-2" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # cut short
+    resume = ["--resume_from_checkpoint", str(weights.parent), "--max_steps", "4"]
+    with pytest.raises(ConfigError, match=r"checkpoint-2: its weights cannot be loaded"):
+        run_recipe(supcon_pair.main, supcon_pair.parser(),
+                   tiny_pair_argv(tmp_path, tiny_encoder_dir, tmp_path / "b", *resume), debug=True)  # fmt: skip
+
+
+def test_simcse_python_api_checks_texts_and_scores(tmp_path, tiny_encoder_dir, tiny_tokenizer):
+    from datasets import Dataset
+
+    from scl_trainer import SimCSEConfig, SimCSETrainer
+
+    args = SimCSEConfig(output_dir=str(tmp_path / "o"), report_to="none", max_steps=1)
+    with pytest.raises(DataError, match=r"the train dataset, row 1, column 'text': empty or whitespace-only text"):
+        SimCSETrainer(tiny_encoder_dir, args, train_dataset=Dataset.from_dict({"text": ["a b", "\u200b"]}),
+                      processing_class=tiny_tokenizer)  # fmt: skip
+    pairs = Dataset.from_dict({"sentence1": ["a", "b"], "sentence2": ["c", "d"], "score": [1.0, float("nan")]})
+    with pytest.raises(DataError, match=r"the eval dataset, row 1, column 'score': must be a finite number"):
+        SimCSETrainer(tiny_encoder_dir, args, eval_dataset=pairs, processing_class=tiny_tokenizer)
