@@ -66,3 +66,49 @@ def data_dir() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture
+def classifier_dir(tmp_path, tiny_classifier, tiny_tokenizer):
+    """A saved tiny one-logit pair classifier (threshold 0.5) + tokenizer, as a training run leaves it."""
+    tiny_classifier.config.decision_threshold = 0.5
+    tiny_classifier.save_pretrained(tmp_path / "model")
+    tiny_tokenizer.save_pretrained(tmp_path / "model")
+    return tmp_path / "model"
+
+
+@pytest.fixture
+def hub_uploads(monkeypatch) -> list[dict]:
+    """Offline `push_to_hub`: huggingface_hub's create_repo/upload_folder are intercepted; each upload is recorded as
+    {repo_id, path_in_repo, files (after the ignore patterns), readme}."""
+    from concurrent.futures import Future
+    from types import SimpleNamespace
+
+    from huggingface_hub import HfApi
+    from huggingface_hub.utils import filter_repo_objects
+
+    uploads = []
+
+    def fake_create_repo(self, repo_id, **kwargs):
+        return SimpleNamespace(repo_id=repo_id)
+
+    def fake_upload_folder(self, *, repo_id, folder_path, ignore_patterns=None, path_in_repo=None, **kwargs):
+        files = [str(p.relative_to(folder_path)) for p in Path(folder_path).rglob("*") if p.is_file()]
+        readme = Path(folder_path) / "README.md"
+        uploads.append(
+            {
+                "repo_id": repo_id,
+                "path_in_repo": path_in_repo,
+                "files": sorted(filter_repo_objects(files, ignore_patterns=ignore_patterns)),
+                "readme": readme.read_text() if readme.exists() else "",
+            }
+        )
+        if kwargs.get("run_as_future"):
+            done = Future()
+            done.set_result(None)
+            return done
+        return SimpleNamespace(commit_url="https://huggingface.co/fake/commit")
+
+    monkeypatch.setattr(HfApi, "create_repo", fake_create_repo)
+    monkeypatch.setattr(HfApi, "upload_folder", fake_upload_folder)
+    return uploads

@@ -4,12 +4,10 @@ recipe would upload (tiny models, offline: the Hub calls are intercepted)."""
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from huggingface_hub import HfApi, ModelCard
+from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
-from huggingface_hub.utils import filter_repo_objects
 from transformers import BertModel
 
 from scl_trainer.export import write_sentence_transformers_config
@@ -90,34 +88,8 @@ def test_simcse_card_with_base_rows(tmp_path, st_encoder_dir, data_dir):
 
 
 def test_simcse_push_to_hub_uploads_weights_tokenizer_sentence_transformers_files_and_card(
-    tmp_path, st_encoder_dir, data_dir, monkeypatch
+    tmp_path, st_encoder_dir, data_dir, hub_uploads
 ):
-    uploads = []
-
-    def fake_create_repo(self, repo_id, **kwargs):
-        return SimpleNamespace(repo_id=repo_id)
-
-    def fake_upload_folder(self, *, repo_id, folder_path, ignore_patterns=None, path_in_repo=None, **kwargs):
-        files = [str(p.relative_to(folder_path)) for p in Path(folder_path).rglob("*") if p.is_file()]
-        readme = Path(folder_path) / "README.md"
-        uploads.append(
-            {
-                "repo_id": repo_id,
-                "files": sorted(filter_repo_objects(files, ignore_patterns=ignore_patterns)),
-                "readme": readme.read_text() if readme.exists() else "",
-                "path_in_repo": path_in_repo,
-            }
-        )
-        if kwargs.get("run_as_future"):
-            from concurrent.futures import Future
-
-            done = Future()
-            done.set_result(None)
-            return done
-        return SimpleNamespace(commit_url="https://huggingface.co/fake/commit")
-
-    monkeypatch.setattr(HfApi, "create_repo", fake_create_repo)
-    monkeypatch.setattr(HfApi, "upload_folder", fake_upload_folder)
     recipe = load_recipe("simcse_unsup")
     out = tmp_path / "push"
     argv = ["--data_dir", str(data_dir), "--max_train_samples", "64", "--max_eval_samples", "16",
@@ -125,7 +97,7 @@ def test_simcse_push_to_hub_uploads_weights_tokenizer_sentence_transformers_file
             "16", "--max_length", "16", "--eval_max_length", "32", "--push_to_hub", "true",
             "--hub_model_id", "someone/tiny-simcse", *STEPS]  # fmt: skip
     run_recipe(recipe.main, recipe.parser(), argv)
-    final = uploads[-1]
+    final = hub_uploads[-1]
     assert final["repo_id"] == "someone/tiny-simcse" and final["path_in_repo"] is None
     expected = ["config.json", "model.safetensors", "README.md", "tokenizer_config.json", "modules.json",
                 "sentence_bert_config.json", "1_Pooling/config.json", "config_sentence_transformers.json"]  # fmt: skip

@@ -18,14 +18,6 @@ WORDS = "the house near school good room price floor new city market company rep
 
 
 @pytest.fixture
-def classifier_dir(tmp_path, tiny_classifier, tiny_tokenizer):
-    tiny_classifier.config.decision_threshold = 0.5
-    tiny_classifier.save_pretrained(tmp_path / "model")
-    tiny_tokenizer.save_pretrained(tmp_path / "model")
-    return tmp_path / "model"
-
-
-@pytest.fixture
 def pairs_file(tmp_path):
     rng = random.Random(0)
     lines = ["id\tq\tr"]

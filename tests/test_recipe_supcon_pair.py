@@ -6,12 +6,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
-from huggingface_hub import HfApi
-from huggingface_hub.utils import filter_repo_objects
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
 from scl_trainer import SCLConfig
@@ -113,36 +110,8 @@ def test_ccf_tiny_model_predicts_every_test_reply_in_submission_format(tmp_path,
     assert [int(r[2]) for r in rows[:200]] == expected
 
 
-def test_push_to_hub_uploads_checkpoint_and_card(tmp_path, tiny_encoder_dir, data_dir, monkeypatch):
-    """Offline: intercept huggingface_hub's create_repo/upload_folder and check what would be uploaded."""
-    uploads = []
-
-    def fake_create_repo(self, repo_id, **kwargs):
-        return SimpleNamespace(repo_id=repo_id)
-
-    def fake_upload_folder(self, *, repo_id, folder_path, ignore_patterns=None, path_in_repo=None, **kwargs):
-        files = [str(p.relative_to(folder_path)) for p in Path(folder_path).rglob("*") if p.is_file()]
-        uploads.append(
-            {
-                "repo_id": repo_id,
-                "path_in_repo": path_in_repo,
-                "files": sorted(filter_repo_objects(files, ignore_patterns=ignore_patterns)),
-                "readme": (Path(folder_path) / "README.md").read_text()
-                if (Path(folder_path) / "README.md").exists()
-                else "",
-            }
-        )
-        if kwargs.get("run_as_future"):
-            from concurrent.futures import Future
-
-            done = Future()
-            done.set_result(None)
-            return done
-        return SimpleNamespace(commit_url="https://huggingface.co/fake/commit")
-
-    monkeypatch.setattr(HfApi, "create_repo", fake_create_repo)
-    monkeypatch.setattr(HfApi, "upload_folder", fake_upload_folder)
-
+def test_push_to_hub_uploads_checkpoint_and_card(tmp_path, tiny_encoder_dir, data_dir, hub_uploads):
+    """Offline: huggingface_hub's create_repo/upload_folder are intercepted; check what would be uploaded."""
     recipe = load_recipe("supcon_pair")
     out = tmp_path / "push"
     recipe.main(
@@ -163,8 +132,8 @@ def test_push_to_hub_uploads_checkpoint_and_card(tmp_path, tiny_encoder_dir, dat
             disable_tqdm=True,
         ),
     )
-    assert uploads, "nothing was uploaded"
-    final = uploads[-1]
+    assert hub_uploads, "nothing was uploaded"
+    final = hub_uploads[-1]
     assert final["repo_id"] == "someone/tiny-scl-mrpc" and final["path_in_repo"] is None
     for name in ("config.json", "model.safetensors", "README.md", "tokenizer_config.json", "training_args.bin"):
         assert name in final["files"], f"{name} not uploaded: {final['files']}"
