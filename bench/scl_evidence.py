@@ -14,7 +14,6 @@ Writes per regime compare.json/.md/.png, and bench/results/scl_evidence.json, .m
 scl - bce of each compared metric per regime with its interval.
 """
 
-import math
 import os
 import sys
 import time
@@ -27,6 +26,7 @@ from transformers import HfArgumentParser
 
 from scl_trainer.compare import main as compare_main
 from scl_trainer.data import DEFAULT_DATA_DIR
+from scl_trainer.model_card import format_number
 
 REPO = Path(__file__).resolve().parent.parent
 METRICS = ["eval_f1_at_threshold", "eval_f1_at_0.5", "eval_roc_auc"]
@@ -140,14 +140,8 @@ def main(args: EvidenceArguments) -> dict:
     template = Template(
         (Path(__file__).parent / "scl_evidence.md.j2").read_text(), trim_blocks=True, lstrip_blocks=True
     )
-    (RESULTS_DIR / "scl_evidence.md").write_text(template.render(result=result, fmt=_fmt), encoding="utf-8")
+    (RESULTS_DIR / "scl_evidence.md").write_text(template.render(result=result, fmt=format_number), encoding="utf-8")
     return save_result("scl_evidence.json", result)
-
-
-def _fmt(value, digits: int = 4, sign: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
 if __name__ == "__main__":

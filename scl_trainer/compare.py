@@ -31,6 +31,7 @@ from jinja2 import Template
 from tqdm.auto import tqdm
 
 from .errors import ConfigError
+from .model_card import format_number
 from .paired_stats import arm_summary, paired_difference
 from .parser import ConfigArgumentParser
 
@@ -361,15 +362,9 @@ def write_report(
     }
     (out / "compare.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     template = Template((TEMPLATES / "compare.md").read_text(encoding="utf-8"), trim_blocks=True, lstrip_blocks=True)
-    (out / "compare.md").write_text(template.render(report=report, arms=arms, fmt=_fmt), encoding="utf-8")
+    (out / "compare.md").write_text(template.render(report=report, arms=arms, fmt=format_number), encoding="utf-8")
     plot(out / "compare.png", arms, summary, differences, args.seeds, args.confidence)
     return report
-
-
-def _fmt(value, digits: int = 4, sign: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
 # ---- Entry point ----------------------------------------------------------------------------------------------------

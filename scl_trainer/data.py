@@ -190,13 +190,22 @@ def check_sentences(dataset: Dataset, source: str) -> None:
             raise DataError(f"{_where(source, row, 'text')}: empty or whitespace-only text")
 
 
+def _scored_pair(record: dict, source, row: int, columns: tuple[str, str, str], score_range) -> dict:
+    """One row of scored sentence pairs, checked: both texts not blank, the score a finite number (in range)."""
+    texts = []
+    for column in columns[:2]:
+        text = _check_text(record[column], source, row, column)
+        if text is None:
+            raise DataError(f"{_where(source, row, column)}: empty or whitespace-only text")
+        texts.append(text)
+    score = _parse_score(record[columns[2]], source, row, columns[2], score_range)
+    return {"sentence1": texts[0], "sentence2": texts[1], "score": score}
+
+
 def check_scored_pairs(dataset: Dataset, source: str) -> None:
     """STS-style pairs built by hand: texts not blank, `score` a finite number on every row (rows from 0)."""
     for row, record in enumerate(dataset):
-        for column in ("sentence1", "sentence2"):
-            if _check_text(record[column], source, row, column) is None:
-                raise DataError(f"{_where(source, row, column)}: empty or whitespace-only text")
-        _parse_score(record["score"], source, row, "score", None)
+        _scored_pair(record, source, row, ("sentence1", "sentence2", "score"), None)
 
 
 def _to_dataset(records: Iterable[dict], source: str) -> Dataset:
@@ -575,14 +584,9 @@ def load_sts_file(
     score range: the one given, or the one found in the file (logged as inferred)."""
     path = _require_file(path, "STS file")
     columns = [sentence1_column, sentence2_column, score_column]
-    records = []
-    for row, record in _iter_records(path, columns):
-        texts = {c: _check_text(record[c], path, row, c) for c in (sentence1_column, sentence2_column)}
-        for column, text in texts.items():
-            if text is None:
-                raise DataError(f"{_where(path, row, column)}: empty or whitespace-only text")
-        score = _parse_score(record[score_column], path, row, score_column, score_range)
-        records.append({"sentence1": texts[sentence1_column], "sentence2": texts[sentence2_column], "score": score})
+    records = [
+        _scored_pair(record, path, row, tuple(columns), score_range) for row, record in _iter_records(path, columns)
+    ]
     dataset = _to_dataset(records, str(path))
     if score_range is None:
         scores = dataset["score"]

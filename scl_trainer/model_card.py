@@ -1,9 +1,10 @@
 """Helpers for the model cards (`README.md` of an output dir or Hub repo). The prose is in `templates/`; these only
 turn values into what the templates show."""
 
+import math
 import os
 
-__all__ = ["base_model_id", "format_value", "hub_dataset_id", "markdown_table", "training_log_table"]
+__all__ = ["base_model_id", "format_number", "format_value", "hub_dataset_id", "markdown_table", "training_log_table"]
 
 # The named datasets of `scl_trainer.data` that are also on the Hub (the local files are copies of these).
 HUB_DATASETS = {"mrpc": "nyu-mll/glue", "stsb": "sentence-transformers/stsb"}
@@ -20,6 +21,13 @@ def hub_dataset_id(name: str | None) -> str | None:
     if not name or os.path.exists(name):
         return None
     return HUB_DATASETS.get(name, name if "/" in name else None)
+
+
+def format_number(value, digits: int = 4, sign: bool = False) -> str:
+    """A number with `digits` decimals (and its sign with `sign`); `n/a` for a missing value or NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
 
 
 def format_value(value) -> str:
