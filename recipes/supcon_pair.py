@@ -13,9 +13,9 @@ import sys
 from dataclasses import dataclass, field
 
 import datasets
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback, set_seed
+from transformers import AutoTokenizer, TrainerCallback, set_seed
 
-from scl_trainer import SCLConfig, SCLTrainer
+from scl_trainer import SCLConfig, SCLTrainer, load_pair_classifier
 from scl_trainer.data import (
     balanced_subsample,
     find_label_conflicts,
@@ -187,25 +187,8 @@ def check_predict_file(script_args: ScriptArguments, output_dir: str) -> str | N
 
 
 def load_model(model_args: ModelArguments):
-    name = model_args.model_name_or_path
-    config = from_pretrained(AutoConfig, name)
-    has_head = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
-    if has_head and config.num_labels != 1:
-        raise ConfigError(
-            f"--model_name_or_path {name!r} has a sequence classification head with num_labels={config.num_labels}; "
-            "this recipe trains a one-logit head (num_labels=1). Start from the base encoder instead."
-        )
-    model = from_pretrained(
-        AutoModelForSequenceClassification,
-        name,
-        num_labels=1,
-        problem_type="multi_label_classification",
-        id2label={0: model_args.label_name},
-        label2id={model_args.label_name: 0},
-    )
-    model.config._name_or_path = name  # the hub id in the card, not the path of an offline copy
-    tokenizer = from_pretrained(AutoTokenizer, name)
-    return model, tokenizer
+    model = load_pair_classifier(model_args.model_name_or_path, model_args.label_name)
+    return model, from_pretrained(AutoTokenizer, model_args.model_name_or_path)
 
 
 def main(

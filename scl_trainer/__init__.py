@@ -6,10 +6,11 @@ from .data import DEFAULT_DATA_DIR, DataError
 from .losses import SimCSELoss, SupConLoss
 from .metrics import best_f1_threshold, pair_classification_metrics, sts_metrics
 from .scl_config import SCLConfig
-from .scl_trainer import SCLTrainer
+from .scl_trainer import SCLTrainer, load_pair_classifier
 from .simcse_config import SimCSEConfig
 from .simcse_model import SimCSEModel
 from .simcse_trainer import SimCSETrainer
+from .utils import resolve_model_name_or_path
 
 __version__ = "0.1.0"
 
@@ -26,6 +27,8 @@ __all__ = [
     "SimCSETrainer",
     "SupConLoss",
     "best_f1_threshold",
+    "load_pair_classifier",
     "pair_classification_metrics",
+    "resolve_model_name_or_path",
     "sts_metrics",
 ]

@@ -29,15 +29,20 @@ from .base_config import BaseConfig
 from .distributed import gather_with_grad, gather_without_grad
 from .errors import ConfigError
 from .grad_cache import cached_forward
-from .model_card import base_model_id, hub_dataset_id, markdown_table, training_log_table
+from .model_card import (
+    TEMPLATES,
+    base_model_id,
+    hub_dataset_id,
+    markdown_table,
+    multi_seed_summary,
+    training_log_table,
+)
 from .plots import plot_training_curves
-from .utils import pop_step_metrics
+from .utils import from_pretrained, pop_step_metrics
 
 __all__ = ["BaseTrainer", "check_max_length"]
 
 logger = logging.getLogger(__name__)
-
-TEMPLATES = Path(__file__).parent / "templates"
 
 
 def check_max_length(max_length: int, model, tokenizer, field_name: str = "max_length") -> None:
@@ -84,7 +89,7 @@ class BaseTrainer(Trainer):
             raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(args).__name__}")
         model = self._prepare_model(model, args)
         if processing_class is None:
-            processing_class = AutoTokenizer.from_pretrained(model.config._name_or_path)
+            processing_class = from_pretrained(AutoTokenizer, model.config._name_or_path, field_name="model")
         for field_name in self._max_length_fields:
             check_max_length(getattr(args, field_name), model, processing_class, field_name)
 
@@ -152,6 +157,8 @@ class BaseTrainer(Trainer):
         columns = dataset.column_names
         if "input_ids" in columns or "a_input_ids" in columns:  # already tokenized
             return dataset
+        if name == "eval":  # real examples for the card's widget, as written (decoded tokens are lower-cased, split)
+            self.raw_eval_examples = dataset.select(range(min(3, len(dataset)))).to_list()
         dataset, num_truncated, unit, length_field = self._tokenize(dataset, tokenizer, args, name)
         if num_truncated:
             logger.warning(
@@ -239,6 +246,8 @@ class BaseTrainer(Trainer):
         self.plots = files + method_files
         return self.plots
 
+    raw_eval_examples: list[dict] = []  # the first rows of a raw (untokenized) evaluation dataset, set in __init__
+
     def first_eval_rows(self, n: int) -> list[dict]:
         """The first `n` rows of the (single, tokenized) evaluation dataset; none when there is no such dataset."""
         if self.eval_dataset is None or isinstance(self.eval_dataset, dict) or self.processing_class is None:
@@ -309,11 +318,13 @@ class BaseTrainer(Trainer):
         language: str | list[str] | None = None,
         license: str | None = None,
         finetuned_from: str | None = None,
+        compare_report: str | None = None,
         **kwargs,
     ) -> None:
         """Write `README.md` in `output_dir` from the method's template: metadata (base model, datasets, license,
         language, tags, model-index results, widget), usage, data, hyperparameters, evaluation, training log.
         `eval_dataset_name` (a keyword argument) names the evaluation data when it is not the training dataset's.
+        `compare_report`: a `compare.json` of `python -m scl_trainer compare` whose multi-seed summary the card shows.
         Also called by `push_to_hub` (keyword arguments are passed through)."""
         if not self.is_world_process_zero():
             return
@@ -374,6 +385,7 @@ class BaseTrainer(Trainer):
             hyperparameters=markdown_table(hyperparameters, ("hyperparameter", "value")),
             training_log=training_log_table(self.state.log_history, *content.pop("log_keys")),
             plots=self.plots,
+            multi_seed=multi_seed_summary(compare_report),
             versions=f"scl_trainer, transformers {transformers_version}, torch {torch.__version__}",
             **content,
         )

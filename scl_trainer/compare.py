@@ -31,13 +31,12 @@ from jinja2 import Template
 from tqdm.auto import tqdm
 
 from .errors import ConfigError
-from .model_card import format_number
+from .model_card import TEMPLATES, format_number
 from .paired_stats import arm_summary, paired_difference
 from .parser import ConfigArgumentParser
 
 __all__ = ["Arm", "CompareArguments", "CompareError", "compare", "parse_arm"]
 
-TEMPLATES = Path(__file__).parent / "templates"
 RUN_RECORD = "compare_run.json"
 # Set by compare for every run; an arm or a shared flag may not set them.
 MANAGED_FLAGS = ("output_dir", "seed", "overwrite_output_dir", "resume_from_checkpoint", "config")

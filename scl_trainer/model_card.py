@@ -1,10 +1,26 @@
 """Helpers for the model cards (`README.md` of an output dir or Hub repo). The prose is in `templates/`; these only
 turn values into what the templates show."""
 
+import json
 import math
 import os
+from pathlib import Path
 
-__all__ = ["base_model_id", "format_number", "format_value", "hub_dataset_id", "markdown_table", "training_log_table"]
+from jinja2 import Template
+
+from .errors import ConfigError
+
+__all__ = [
+    "base_model_id",
+    "format_number",
+    "format_value",
+    "hub_dataset_id",
+    "markdown_table",
+    "multi_seed_summary",
+    "training_log_table",
+]
+
+TEMPLATES = Path(__file__).parent / "templates"
 
 # The named datasets of `scl_trainer.data` that are also on the Hub (the local files are copies of these).
 HUB_DATASETS = {"mrpc": "nyu-mll/glue", "stsb": "sentence-transformers/stsb"}
@@ -59,3 +75,18 @@ def training_log_table(log_history: list[dict], train_keys: list[str], eval_keys
         values += [train.get(k, "") for k in train_keys] + [log.get(k, "") for k in eval_keys]
         lines.append("| " + " | ".join(format_value(v) for v in values) + " |")
     return "\n".join(lines)
+
+
+def multi_seed_summary(path: str | os.PathLike | None) -> str:
+    """The card section of a `compare.json` (written by `python -m scl_trainer compare`): per arm and compared metric
+    mean ± sd (n) and the paired difference to the first arm with its t interval. Empty without `path`."""
+    if not path:
+        return ""
+    try:
+        report = json.loads(Path(path).read_text(encoding="utf-8"))
+        report["summary"], report["differences"], report["arms"]  # noqa: B018 (the keys every section reads)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"--compare_report {path}: not a compare.json of scl_trainer compare ({e})") from e
+    text = (TEMPLATES / "multi_seed_summary.md").read_text(encoding="utf-8")
+    template = Template(text, trim_blocks=True, lstrip_blocks=True)
+    return template.render(report=report, source=str(path), fmt=format_number)

@@ -11,6 +11,7 @@ import transformers
 
 from .data import DEFAULT_DATA_DIR
 from .errors import USER_ERRORS, ConfigError
+from .model_card import multi_seed_summary
 from .utils import check_launch, check_output_dir
 
 __all__ = ["ModelArguments", "RunArguments", "finish_run", "run_recipe", "start_run", "truncate"]
@@ -42,12 +43,20 @@ class RunArguments:
     language: list[str] | None = field(
         default=None, metadata={"help": "Language code(s) of the training data, for the card (e.g. en, zh)."}
     )
+    compare_report: str | None = field(
+        default=None,
+        metadata={
+            "help": "A compare.json of `python -m scl_trainer compare` that measured this configuration over seeds: "
+            "its multi-seed summary (mean ± sd, n, paired difference with its interval) goes into the model card."
+        },
+    )
 
     def __post_init__(self):
         for name in ("max_train_samples", "max_eval_samples"):
             value = getattr(self, name)
             if value is not None and not value >= 1:
                 raise ConfigError(f"{name} must be >= 1 (or unset for all), got {value}")
+        multi_seed_summary(self.compare_report)  # an unreadable report is an error now, not after training
 
 
 @dataclass
@@ -83,7 +92,13 @@ def finish_run(trainer, metrics: dict[str, float], script_args: RunArguments, da
     trainer.save_model()
     trainer.save_state()
     trainer.save_plots()
-    card = {"dataset_name": dataset_name, "license": script_args.license, "language": script_args.language, **card}
+    card = {
+        "dataset_name": dataset_name,
+        "license": script_args.license,
+        "language": script_args.language,
+        "compare_report": script_args.compare_report,
+        **card,
+    }
     trainer.create_model_card(**card)
     if trainer.args.push_to_hub:
         trainer.push_to_hub(**card)

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.special import expit
-from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding
+from transformers import AutoConfig, AutoModelForSequenceClassification, DataCollatorWithPadding
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .base_trainer import BaseTrainer
@@ -17,10 +17,36 @@ from .losses import SupConLoss
 from .metrics import pair_classification_metrics
 from .plots import plot_validation_scores
 from .scl_config import SCLConfig
+from .utils import from_pretrained
 
-__all__ = ["SCLTrainer"]
+__all__ = ["SCLTrainer", "load_pair_classifier"]
 
 logger = logging.getLogger(__name__)
+
+
+def load_pair_classifier(name_or_path: str, label_name: str = "match", field_name: str = "model_name_or_path"):
+    """An encoder (hub id or local folder; the offline copy when one is installed, see
+    `utils.resolve_model_name_or_path`) with a new one-logit head, read as a probability by BCE and by
+    `pipeline("text-classification")`, whose label is `label_name`. A checkpoint that already has a head with another
+    number of labels is refused: its head cannot be reused as one logit."""
+    config = from_pretrained(AutoConfig, name_or_path, field_name)
+    has_head = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
+    if has_head and config.num_labels != 1:
+        raise ConfigError(
+            f"--{field_name} {name_or_path!r} has a sequence classification head with num_labels={config.num_labels}; "
+            "a pair classifier here has a one-logit head (num_labels=1). Start from the base encoder instead."
+        )
+    model = from_pretrained(
+        AutoModelForSequenceClassification,
+        name_or_path,
+        field_name,
+        num_labels=1,
+        problem_type="multi_label_classification",
+        id2label={0: label_name},
+        label2id={label_name: 0},
+    )
+    model.config._name_or_path = name_or_path  # the hub id in the card, not the path of an offline copy
+    return model
 
 
 class SCLTrainer(BaseTrainer):
@@ -63,9 +89,7 @@ class SCLTrainer(BaseTrainer):
 
     def _prepare_model(self, model, args: SCLConfig):
         if isinstance(model, str):
-            model = AutoModelForSequenceClassification.from_pretrained(
-                model, num_labels=1, problem_type="multi_label_classification"
-            )
+            model = load_pair_classifier(model, field_name="model")
         if model.config.num_labels != 1:
             raise ConfigError(
                 f"SCLTrainer needs a one-logit head (num_labels=1, sigmoid + BCE), but the model "
@@ -155,11 +179,14 @@ class SCLTrainer(BaseTrainer):
         """Three real validation pairs for the Hub widget, which takes one text: `text_a [SEP] text_b`, the way the
         model reads a pair (split back by token type where the tokenizer has them)."""
         tokenizer, widget = self.processing_class, []
+        sep = f" {tokenizer.sep_token or '|'} "
+        if self.raw_eval_examples:  # as written
+            return [{"text": sep.join((row["text_a"], row["text_b"]))} for row in self.raw_eval_examples]
         for row in self.first_eval_rows(3):
             types = row.get("token_type_ids") or [0] * len(row["input_ids"])
             parts = [[i for i, t in zip(row["input_ids"], types) if t == side] for side in (0, 1)]
             texts = [tokenizer.decode(part, skip_special_tokens=True) for part in parts if part]
-            widget.append({"text": f" {tokenizer.sep_token or '|'} ".join(texts)})
+            widget.append({"text": sep.join(texts)})
         return widget or None
 
     def _method_plots(self, output_dir: str) -> list[str]:

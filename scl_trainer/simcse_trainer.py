@@ -17,7 +17,7 @@ from .metrics import similar_and_random_cosines, sts_metrics
 from .plots import plot_cosine_histograms
 from .simcse_config import SimCSEConfig
 from .simcse_model import MLP_WEIGHTS_NAME, SimCSEModel, check_dropout, sentence_ids_of
-from .utils import resolve_model_name_or_path
+from .utils import from_pretrained, resolve_model_name_or_path
 
 __all__ = ["SimCSETrainer"]
 
@@ -71,7 +71,8 @@ class SimCSETrainer(BaseTrainer):
 
     def _prepare_model(self, model, args: SimCSEConfig) -> SimCSEModel:
         if isinstance(model, str):
-            model = AutoModel.from_pretrained(model)
+            name, model = model, from_pretrained(AutoModel, model, field_name="model")
+            model.config._name_or_path = name  # the hub id in the card, not the path of an offline copy
         if not isinstance(model, SimCSEModel):
             set_seed(args.seed)  # the MLP's initialisation, reproducible like everything the Trainer seeds
             model = SimCSEModel(model, args.pooler, args.mlp_init)
@@ -149,6 +150,9 @@ class SimCSETrainer(BaseTrainer):
 
     def _widget(self) -> list[dict] | None:
         """A real evaluation sentence against three others for the Hub's sentence-similarity widget."""
+        raw = self.raw_eval_examples
+        if raw:
+            return [{"source_sentence": raw[0]["sentence1"], "sentences": [r["sentence2"] for r in raw]}]
         rows = self.first_eval_rows(3)
         decode = lambda ids: self.processing_class.decode(ids, skip_special_tokens=True)  # noqa: E731
         first = [{"source_sentence": decode(rows[0]["a_input_ids"])}] if rows else []

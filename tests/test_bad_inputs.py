@@ -274,3 +274,16 @@ def test_a_bad_predict_file_stops_the_run_before_training(
                      "--predict_file", path)  # fmt: skip
     assert_cli_error(supcon_pair, argv, message, capsys)
     assert_nothing_written(out)  # nothing trained, nothing saved
+
+
+@pytest.mark.parametrize("recipe_name", ["supcon_pair", "simcse_unsup"])
+def test_unreadable_compare_report(recipe_name, request, tmp_path, capsys):
+    recipe = request.getfixturevalue(recipe_name)
+    (tmp_path / "notes.json").write_text('{"runs": []}')
+    for report, message in [
+        (tmp_path / "missing.json", r"--compare_report .*missing\.json: not a compare\.json .*No such file"),
+        (tmp_path / "notes.json", r"--compare_report .*notes\.json: not a compare\.json .*'summary'"),
+    ]:
+        argv = ["--output_dir", tmp_path / "out", "--compare_report", report]
+        assert_cli_error(recipe, argv, message, capsys)
+        assert_nothing_written(tmp_path / "out")

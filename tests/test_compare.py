@@ -245,3 +245,18 @@ def test_compare_end_to_end_with_kill_and_resume(tmp_path, tiny_encoder_dir):
 
     again = compare_main(argv)  # nothing left to run
     assert again["summary"] == report["summary"]
+
+    # A run of this configuration given the report (`--compare_report`) shows the multi-seed summary in its card.
+    recipe_argv = argv[argv.index("--dataset_name") :]
+    card_dir = tmp_path / "card-run"
+    subprocess.run(
+        [sys.executable, "recipes/supcon_pair.py", *recipe_argv, "--scl_weight", "0.5", "--scl_temperature", "0.3",
+         "--output_dir", str(card_dir), "--compare_report", str(out / "compare.json")],
+        cwd=REPO_ROOT, env=ENV, check=True, capture_output=True,
+    )  # fmt: skip
+    card = (card_dir / "README.md").read_text()
+    assert "## Evidence over seeds" in card and "seeds (1, 2)" in card
+    s = report["summary"][metric]["scl"]
+    row = f"| scl `scl_weight=0.5` `scl_temperature=0.3` | {s['mean']:.4f} ± {s['sd']:.4f} (2) | {diff['mean']:+.4f}"
+    assert row in card
+    assert f"[{diff['t_ci'][0]:+.4f}, {diff['t_ci'][1]:+.4f}]" in card

@@ -10,6 +10,7 @@ from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from transformers import BertModel
 
+from scl_trainer.data import load_stsb
 from scl_trainer.export import write_sentence_transformers_config
 from scl_trainer.recipe_setup import run_recipe
 from tests.helpers import load_recipe, tiny_bert_config
@@ -52,6 +53,7 @@ def test_pair_card(tmp_path, tiny_encoder_dir, data_dir):
     results = {(r["task"]["type"], m["name"]) for r in data["model-index"][0]["results"] for m in r["metrics"]}
     assert ("text-classification", "F1 at 0.5") in results and ("text-classification", "ROC-AUC") in results
     assert len(data["widget"]) == 3 and all(" [SEP] " in w["text"] for w in data["widget"])
+    assert all(w["text"] != w["text"].lower() for w in data["widget"])  # as written, not decoded lower-case tokens
     text = card.text
     for needle in ("@inproceedings{khosla2020supcon", "@inproceedings{gunel2021scl", "### Training log",
                    "| step | epoch | train loss |", "![training_curves.png](training_curves.png)",
@@ -76,7 +78,9 @@ def test_simcse_card_with_base_rows(tmp_path, st_encoder_dir, data_dir):
     assert "sentence-transformers/stsb" in data["datasets"]
     splits = {r["dataset"]["split"] for r in data["model-index"][0]["results"]}
     assert splits == {"validation", "test"}
-    assert data["widget"][0]["source_sentence"] and len(data["widget"][0]["sentences"]) == 3
+    dev = load_stsb(data_dir, "validation")
+    assert data["widget"][0]["source_sentence"] == dev[0]["sentence1"]  # as written, not decoded tokens
+    assert data["widget"][0]["sentences"] == dev["sentence2"][:3]
     text = card.text
     for row in ("base native dev spearman", "base native test spearman", "base dev spearman", "test spearman"):
         assert f"| {row} |" in text, row

@@ -1,0 +1,213 @@
+"""Docs that run: every Python and shell snippet of README.md and the recipe READMEs is executed, so a snippet that
+breaks fails `make test`.
+
+How each snippet runs, in a scratch copy of the repository layout (`recipes/` linked, `../shared` linked to the real
+data, outputs written in the scratch directory), as a user who pasted it would run it:
+- Python blocks: as written, after the replacements listed in `PYTHON_EDITS` (the data folder made absolute, the
+  epochs cut to a few steps); each replacement must match, so the snippet cannot drift away from them.
+- Shell commands (continuation lines joined, comments dropped):
+  - `python recipes/...`, `accelerate launch ...`, `python -m scl_trainer ...`: executed with `TINY_FLAGS` appended
+    (a few steps on a few rows; for `compare`, one seed). A command whose model is neither a local folder nor an
+    installed offline copy (`bert-base-chinese`, ...) runs with the tiny test BERT instead: the command, its YAML and
+    its data are what is tested, not the download.
+  - commands under a comment saying "NOT run here" (GPU launch configs, data that is not on this machine): the
+    accelerate config file is loaded by accelerate and the recipe arguments are parsed and checked by the recipe's
+    own parser, nothing is trained.
+  - `make <target>`: `make -n <target>` (the target exists and expands); what it runs is the recipe command the
+    recipe README shows, executed above.
+"""
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from transformers import BertModel, BertTokenizerFast
+
+from scl_trainer.compare import load_recipe
+from scl_trainer.utils import resolve_model_name_or_path
+from tests.helpers import FIXTURES, REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+DOCS = ["README.md", "recipes/supcon_pair/README.md", "recipes/simcse_unsup/README.md"]
+
+# (old, new) per Python snippet: `{data_dir}` is the real data folder.
+PYTHON_EDITS = [
+    ('DATA_DIR = "../shared/data"', 'DATA_DIR = "{data_dir}"'),
+    ("num_train_epochs=3,", "max_steps=2, per_device_train_batch_size=8, per_device_eval_batch_size=64,"),
+    ("num_train_epochs=1,", "max_steps=2, per_device_train_batch_size=8, per_device_eval_batch_size=64,"),
+    ('splits["validation"]', 'splits["validation"].select(range(48))'),
+    ('load_stsb(DATA_DIR, "validation")', 'load_stsb(DATA_DIR, "validation").select(range(48))'),
+]
+TINY_FLAGS = {
+    "supcon_pair": ["--max_steps", "2", "--max_train_samples", "64", "--max_eval_samples", "48",
+                    "--per_device_train_batch_size", "8", "--overwrite_output_dir", "true"],
+    "simcse_unsup": ["--max_steps", "2", "--max_train_samples", "64", "--max_eval_samples", "48",
+                     "--per_device_train_batch_size", "8", "--overwrite_output_dir", "true"],
+    "compare": ["--seeds", "1", "--max_steps", "2", "--max_train_samples", "64", "--max_eval_samples", "48",
+                "--per_device_train_batch_size", "8"],
+}  # fmt: skip
+NOT_RUN_MARK = "NOT run here"
+
+
+def code_blocks(doc: str) -> list[tuple[str, str]]:
+    """(language, text) of every fenced block of a Markdown file; untagged blocks (text, trees) are not code."""
+    text = (REPO_ROOT / doc).read_text(encoding="utf-8")
+    return [(m[1], m[2]) for m in re.finditer(r"^```(\w*)\n(.*?)^```", text, flags=re.M | re.S) if m[1]]
+
+
+def shell_commands(block: str) -> list[tuple[list[str], bool]]:
+    """(argv, runnable) of each command of a shell block; a comment line with `NOT_RUN_MARK` makes the commands
+    after it in the block not runnable here."""
+    commands, runnable = [], True
+    for line in block.replace("\\\n", " ").splitlines():
+        if line.lstrip().startswith("#"):
+            runnable = runnable and NOT_RUN_MARK not in line
+        elif line.strip():
+            commands.append((shlex.split(line, comments=True), runnable))
+    return commands
+
+
+def _recipe_argv(argv: list[str]) -> tuple[str, list[str], list[str]]:
+    """(recipe name, launcher args, recipe args) of `python recipes/X.py ...` or `accelerate launch ... X.py ...`."""
+    script = next(i for i, token in enumerate(argv) if token.startswith("recipes/") and token.endswith(".py"))
+    return Path(argv[script]).stem, argv[:script], argv[script + 1 :]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory, tiny_encoder_dir) -> str:
+    """The tiny test BERT with a fast tokenizer (the CCF commands predict the 53,757 test pairs)."""
+    path = tmp_path_factory.mktemp("tiny-bert-fast")
+    BertModel.from_pretrained(tiny_encoder_dir).save_pretrained(path)
+    BertTokenizerFast(vocab_file=str(FIXTURES / "vocab.txt"), do_lower_case=True).save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, data_dir) -> Path:
+    """A scratch checkout: `recipes/` linked, `../shared` linked to the real data's parent, a user's own files."""
+    root = tmp_path_factory.mktemp("docs")
+    (root / "repo").mkdir()
+    (root / "repo" / "recipes").symlink_to(REPO_ROOT / "recipes")
+    (root / "shared").symlink_to(data_dir.parent)
+    lines = (data_dir / "stsbenchmark" / "sts-dev.csv").read_text(encoding="utf-8").splitlines()[:60]
+    rows = [line.split("\t") for line in lines]
+    (root / "repo" / "my_sentences.txt").write_text("\n".join(r[5] for r in rows) + "\n", encoding="utf-8")
+    (root / "repo" / "my_pairs.csv").write_text(
+        "sentence1,sentence2,score\n" + "".join(f'"{r[5]}","{r[6]}",{r[4]}\n' for r in rows), encoding="utf-8"
+    )
+    return root / "repo"
+
+
+def _run(argv: list[str], cwd: Path, timeout: int = 600) -> str:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"`{shlex.join(argv)}` exited {done.returncode}:\n{output[-4000:]}"
+    return output
+
+
+def _model_of(recipe: str, recipe_args: list[str]) -> str:
+    parsed = load_recipe(REPO_ROOT / "recipes" / f"{recipe}.py").parser().parse_args_and_config(recipe_args)
+    return next(a.model_name_or_path for a in parsed if hasattr(a, "model_name_or_path"))
+
+
+def check_not_run(argv: list[str], cwd: Path) -> None:
+    """A command that cannot run on this machine: its accelerate config loads and its arguments parse and pass the
+    recipe's checks."""
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    recipe, launcher, recipe_args = _recipe_argv(argv)
+    if "--config_file" in launcher:
+        config = load_config_from_file(str(REPO_ROOT / launcher[launcher.index("--config_file") + 1]))
+        assert config.compute_environment.value == "LOCAL_MACHINE"
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        load_recipe(REPO_ROOT / "recipes" / f"{recipe}.py").parser().parse_args_and_config(recipe_args)
+    finally:
+        os.chdir(old)
+
+
+def run_shell_command(argv: list[str], cwd: Path, tiny_model: str) -> str:
+    if argv[0] == "make":
+        return _run(["make", "-n", *argv[1:]], REPO_ROOT)
+    if argv[:3] == ["python", "-m", "scl_trainer"]:
+        extra = TINY_FLAGS["compare"] if argv[3] == "compare" else []
+        return _run([sys.executable, *argv[1:], *extra], cwd)
+    recipe, launcher, recipe_args = _recipe_argv(argv)
+    args = [*recipe_args, *TINY_FLAGS[recipe]]
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        model = _model_of(recipe, args)
+    finally:
+        os.chdir(old)
+    if not os.path.isdir(resolve_model_name_or_path(model)):
+        args += ["--model_name_or_path", tiny_model]  # not downloadable here: the tiny BERT stands in
+    if launcher[0] == "python":
+        return _run([sys.executable, *launcher[1:], argv[len(launcher)], *args], cwd)
+    assert launcher[:2] == ["accelerate", "launch"], f"unknown launcher {launcher}"
+    launch = [sys.executable, "-m", "accelerate.commands.launch", *launcher[2:]]
+    if "--config_file" in launch:  # relative to the repository, as in the docs
+        i = launch.index("--config_file") + 1
+        launch[i] = str(REPO_ROOT / launch[i])
+    return _run([*launch, argv[len(launcher)], *args], cwd)
+
+
+def test_every_code_block_is_python_or_shell():
+    for doc in DOCS:
+        for language, _ in code_blocks(doc):
+            assert language in ("python", "bash"), f"{doc}: a ```{language} block: this test runs python and bash only"
+
+
+def test_not_run_commands_are_marked_and_few():
+    """The only commands not executed are GPU launch configs and the Wikipedia corpus, each marked in the docs."""
+    for doc in DOCS:
+        for language, block in code_blocks(doc):
+            if language == "bash":
+                for argv, runnable in shell_commands(block):
+                    if not runnable:
+                        line = shlex.join(argv)
+                        assert any(s in line for s in ("ddp.yaml", "deepspeed", "fsdp", "multi_node", "wiki1m")), line
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_doc_snippets_run(doc, workdir, data_dir, tiny_model):
+    blocks = code_blocks(doc)
+    assert blocks, f"{doc} has no code blocks"
+    for language, block in blocks:
+        if language == "python":
+            for old, new in PYTHON_EDITS:
+                if old in block:
+                    block = block.replace(old, new.format(data_dir=data_dir))
+            assert "{data_dir}" not in block and str(data_dir) in block, "the snippet names DATA_DIR once, at the top"
+            _run([sys.executable, "-c", block], workdir)
+            for out in ("out/pairs", "out/simcse"):
+                assert (workdir / out / "README.md").is_file(), f"the snippet writes the card of {out}"
+                assert (workdir / out / "config.json").is_file(), f"the snippet saves the model in {out}"
+            continue
+        for argv, runnable in shell_commands(block):
+            if runnable:
+                run_shell_command(argv, workdir, tiny_model)
+            else:
+                check_not_run(argv, workdir)
+
+
+def test_python_edits_all_apply():
+    """Every replacement the test makes matches the README's snippet (a renamed line fails here, not silently)."""
+    (python,) = [block for language, block in code_blocks("README.md") if language == "python"]
+    for old, _ in PYTHON_EDITS:
+        assert old in python, f"README.md's Python snippet no longer contains {old!r}"
+
+
+def test_yaml_configs_named_in_docs_exist():
+    for doc in DOCS:
+        for path in re.findall(r"recipes/[\w/]+\.yaml", (REPO_ROOT / doc).read_text(encoding="utf-8")):
+            assert (REPO_ROOT / path).is_file(), f"{doc} names {path}, which does not exist"
+            yaml.safe_load((REPO_ROOT / path).read_text(encoding="utf-8"))
