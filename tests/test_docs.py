@@ -129,7 +129,10 @@ def check_not_run(argv: list[str], cwd: Path) -> None:
     old = Path.cwd()
     os.chdir(cwd)
     try:
-        load_recipe(REPO_ROOT / "recipes" / f"{recipe}.py").parser().parse_args_and_config(recipe_args)
+        # `--use_cpu true`: parsed as on this machine (a GPU config's bf16 is refused on a CPU without it)
+        load_recipe(REPO_ROOT / "recipes" / f"{recipe}.py").parser().parse_args_and_config(
+            [*recipe_args, "--use_cpu", "true"]
+        )
     finally:
         os.chdir(old)
 
