@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help install test test-fast lint format demo simcse bench evidence simcse-select clean
+.PHONY: help install test test-fast lint format demo simcse bench evidence simcse-select group-by-length clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ evidence: $(STAMP) ## BCE vs BCE + SupCon on MRPC, paired seeds, N in {64,256,10
 
 simcse-select: $(STAMP) ## choose the offline SimCSE default: cls/mean pooling x lr {1e-5,3e-5}, 3 seeds, on dev (~1.5 h)
 	$(PY) bench/simcse_default.py $(ARGS)
+
+group-by-length: $(STAMP) ## length-grouped vs random batches for the pair recipe on CCF: time ratio + paired quality (~25 min)
+	$(PY) bench/group_by_length.py $(ARGS)
 
 clean: ## remove outputs/ and caches (keeps .venv)
 	rm -rf outputs .pytest_cache .ruff_cache
