@@ -91,7 +91,7 @@ def plot(path: Path, rows: list[dict]) -> None:
     fig, axes = plt.subplots(1, len(METRICS), figsize=(4.6 * len(METRICS), 3.8), squeeze=False)
     for ax, metric in zip(axes[0], METRICS):
         for i, row in enumerate(rows):
-            d = row["differences"][metric]
+            d = row["differences"][metric]["scl"]
             ax.errorbar(i, d["mean"], yerr=[[d["mean"] - d["t_ci"][0]], [d["t_ci"][1] - d["mean"]]], fmt="o",
                         color="black", capsize=4)  # fmt: skip
             ax.scatter([i] * len(d["differences"]), d["differences"], color="0.6", s=12, zorder=3)

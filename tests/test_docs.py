@@ -214,3 +214,14 @@ def test_yaml_configs_named_in_docs_exist():
         for path in re.findall(r"recipes/[\w/]+\.yaml", (REPO_ROOT / doc).read_text(encoding="utf-8")):
             assert (REPO_ROOT / path).is_file(), f"{doc} names {path}, which does not exist"
             yaml.safe_load((REPO_ROOT / path).read_text(encoding="utf-8"))
+
+
+def test_readme_quotes_the_evidence_table_as_generated():
+    """The README's SupCon-vs-BCE table is the one `make evidence` wrote (bench/results/scl_evidence.md, from the
+    regimes' compare.json files), line for line: results in the README are not hand-collected."""
+    generated = (REPO_ROOT / "bench" / "results" / "scl_evidence.md").read_text(encoding="utf-8")
+    table = [line for line in generated.splitlines() if line.startswith("|")]
+    assert len(table) > 2, "bench/results/scl_evidence.md has no table"
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [line for line in table if line not in readme]
+    assert not missing, f"README.md does not quote bench/results/scl_evidence.md; first missing row: {missing[0]}"
