@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from functools import partial
 
-from transformers import AutoModel, AutoTokenizer, IntervalStrategy, TrainerCallback
+from transformers import IntervalStrategy, TrainerCallback
 
 from scl_trainer import SimCSEConfig, SimCSETrainer
 from scl_trainer.data import load_sentences, load_sts_file, load_stsb
@@ -21,7 +21,6 @@ from scl_trainer.errors import ConfigError
 from scl_trainer.metrics import sts_metrics
 from scl_trainer.parser import ConfigArgumentParser
 from scl_trainer.recipe_setup import ModelArguments, RunArguments, finish_run, run_recipe, start_run, truncate
-from scl_trainer.utils import from_pretrained
 
 logger = logging.getLogger(__name__)
 
@@ -112,17 +111,11 @@ def main(
     sizes = ", ".join(f"{split} {len(pairs)} pairs" for split, pairs in sts.items()) or "no evaluation"
     logger.info(f"{script_args.train_file}: {len(corpus)} training sentences; {sizes}")
 
-    name = model_args.model_name_or_path
-    encoder = from_pretrained(AutoModel, name)
-    encoder.config._name_or_path = name  # the hub id in the card, not the path of an offline copy
-    tokenizer = from_pretrained(AutoTokenizer, name)
-
     trainer = SimCSETrainer(
-        model=encoder,
+        model=model_args.model_name_or_path,  # loaded (offline copy when installed) with its tokenizer by the trainer
         args=training_args,
         train_dataset=corpus,
         eval_dataset=sts.get("dev"),
-        processing_class=tokenizer,
         # Pairs in the top fifth of the score scale count as similar for the alignment metric (STS-B: >= 4 of 5).
         compute_metrics=partial(sts_metrics, positive_score=score_range[0] + 0.8 * (score_range[1] - score_range[0])),
         callbacks=callbacks,
