@@ -154,6 +154,7 @@ def main(
         + (", ".join(scores) or "not evaluated")
         + (f". Base model: {'; '.join(base)}" if base else "")
     )
+    trainer.end()  # destroy the process group now, not in the exit handlers (see recipes/supcon_pair.py)
     return metrics
 
 

@@ -246,6 +246,9 @@ def main(
             total=total,
         )
         logger.info(f"wrote {n} predictions to {predictions_path}")
+    # Destroy the process group before the interpreter exits: left to the exit handlers, gloo can abort a process
+    # that finished first ("terminate called without an active exception") and fail the whole launch.
+    trainer.end()
     return metrics
 
 
