@@ -38,8 +38,8 @@ def _pyplot():
 
 
 def plot_training_curves(log_history: list[dict], path: str | os.PathLike) -> list[str]:
-    """One small panel per logged value: training values (loss terms, health) as lines, validation values as
-    points at their steps. Returns the names plotted (empty: nothing logged, no file written)."""
+    """One small panel per logged value: training values (loss terms, health) as lines, validation and test values
+    as points at their steps. Returns the names plotted (empty: nothing logged, no file written)."""
     series: dict[str, list[tuple[int, float]]] = {}
     for log in log_history:
         step = log.get("step")
@@ -54,22 +54,25 @@ def plot_training_curves(log_history: list[dict], path: str | os.PathLike) -> li
             points.append((step, float(value)))
     if not series:
         return []
-    names = sorted(series, key=lambda k: (k.startswith("eval_"), k))
+    kind = lambda name: 2 if name.startswith("test_") else 1 if name.startswith("eval_") else 0  # noqa: E731
+    names = sorted(series, key=lambda k: (kind(k), k))
     columns = 4
     rows = math.ceil(len(names) / columns)
     plt = _pyplot()
     fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.6 * rows), squeeze=False)
     for ax, name in zip(axes.flat, names):
         steps, values = zip(*series[name])
-        style = "o-" if name.startswith("eval_") else "-"
-        ax.plot(steps, values, style, ms=3, lw=1, color="tab:orange" if name.startswith("eval_") else "tab:blue")
+        # Evaluations are points (a single end-of-training test score too); training values are lines.
+        style = "o-" if kind(name) or len(steps) == 1 else "-"
+        ax.plot(steps, values, style, ms=3, lw=1, color=("tab:blue", "tab:orange", "tab:green")[kind(name)])
         ax.set_title(name, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
     fig.suptitle(
-        "training (blue, per logging step) and validation (orange, per evaluation) against the step", fontsize=9
+        "training (blue, per logging step), validation (orange, per evaluation) and test (green) against the step",
+        fontsize=9,
     )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
