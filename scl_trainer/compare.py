@@ -331,13 +331,16 @@ def write_report(
 ) -> dict:
     out = Path(args.output_dir)
     summary, differences = summarize(args, arms, records, metrics)
+    # The recipe as a person re-runs it: relative to the current directory when inside it (no checkout's path).
+    cwd = Path.cwd().resolve()
+    shown = str(recipe_path.relative_to(cwd)) if recipe_path.is_relative_to(cwd) else str(recipe_path)
     runs = [
         {
             "arm": arm.name,
             "seed": seed,
             "settings": arm.settings,
             "run_dir": str(out / "runs" / f"{arm.name}-seed{seed}"),
-            "command": shlex.join(["python", str(recipe_path), *records[arm.name, seed]["argv"]]),
+            "command": shlex.join(["python", shown, *records[arm.name, seed]["argv"]]),
             **records[arm.name, seed],
         }
         for seed in args.seeds
@@ -346,7 +349,7 @@ def write_report(
     ]
     report = {
         "command": command,
-        "recipe": str(recipe_path),
+        "recipe": shown,
         "config": args.config,
         "shared_flags": shared,
         "arms": [{"name": arm.name, "settings": arm.settings} for arm in arms],

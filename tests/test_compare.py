@@ -189,7 +189,7 @@ def _pair_file(path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_compare_end_to_end_with_kill_and_resume(tmp_path, tiny_encoder_dir):
+def test_compare_end_to_end_with_kill_and_resume(tmp_path, tiny_encoder_dir, monkeypatch):
     out = tmp_path / "cmp"
     argv = [
         "--recipe", "supcon_pair", "--output_dir", str(out),
@@ -213,6 +213,7 @@ def test_compare_end_to_end_with_kill_and_resume(tmp_path, tiny_encoder_dir):
     assert len(finished) == 1 and not (out / "compare.json").exists()
     first = {path: path.stat().st_mtime_ns for path in finished}
 
+    monkeypatch.chdir(REPO_ROOT)
     report = compare_main(argv)  # the same command again: resumes
 
     assert {path: path.stat().st_mtime_ns for path in first} == first  # the finished run was skipped
@@ -224,6 +225,7 @@ def test_compare_end_to_end_with_kill_and_resume(tmp_path, tiny_encoder_dir):
             run_dir / "model.safetensors"
         ).exists()  # a normal recipe output
         assert f"--seed {run['seed']}" in run["command"]
+        assert run["command"].startswith("python recipes/supcon_pair.py ")  # no checkout's absolute path
     metric = "eval_f1_at_0.5"
     for arm in ("bce", "scl"):
         values = [r["metrics"][metric] for r in report["runs"] if r["arm"] == arm]
