@@ -8,7 +8,8 @@ are recorded and kept in bench/results/simcse_default/, so an interrupted run re
 
     python bench/simcse_default.py [--seeds 1 2 3]
 
-Writes bench/results/simcse_default/compare.{json,md,png} and bench/results/simcse_default.json.
+Writes bench/results/simcse_default/compare.{json,md,png} and bench/results/simcse_default.{json,md} (the table the
+READMEs quote: dev and test per arm, mean ± sd, n, and test minus the base model with its interval).
 """
 
 import os
@@ -16,11 +17,14 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from results_io import save_result
+from jinja2 import Template
+from results_io import RESULTS_DIR, save_result
 from transformers import HfArgumentParser
 
 from scl_trainer.compare import main as compare_main
 from scl_trainer.data import DEFAULT_DATA_DIR
+from scl_trainer.model_card import format_number
+from scl_trainer.paired_stats import paired_difference
 
 REPO = Path(__file__).resolve().parent.parent
 ARMS = {
@@ -51,25 +55,35 @@ def main(args: SelectArguments) -> dict:
     report = compare_main(argv)
     dev = {arm: report["summary"][DEV][arm]["mean"] for arm in ARMS}
     chosen = max(dev, key=dev.get)
-    kept_base = {
-        arm: sum(run["metrics"].get("kept_base_model", 0.0) for run in report["runs"] if run["arm"] == arm)
-        for arm in ARMS
-    }
+    runs = {arm: [run for run in report["runs"] if run["arm"] == arm] for arm in ARMS}
     result = {
         "chosen_on_dev": chosen,
         "chosen_settings": ARMS[chosen],
         "arms": {
             arm: {
+                "settings": ARMS[arm],
                 "dev": {k: report["summary"][DEV][arm][k] for k in ("mean", "sd", "n")},
                 "test": {k: report["summary"][TEST][arm][k] for k in ("mean", "sd", "n")},
-                "runs_that_kept_the_base_model": kept_base[arm],
+                # Paired with the same run's own measurement of the untouched model (the recipe's baseline row).
+                "test_minus_base": paired_difference(
+                    [run["metrics"]["base_native_test_spearman"] for run in runs[arm]],
+                    [run["metrics"][TEST] for run in runs[arm]],
+                ),
+                "runs_that_kept_the_base_model": int(
+                    sum(run["metrics"].get("kept_base_model", 0) for run in runs[arm])
+                ),
             }
             for arm in ARMS
         },
         "base_native_test": report["summary"]["base_native_test_spearman"][chosen],
         "base_native_dev": report["summary"]["base_native_dev_spearman"][chosen],
+        "wall_time_all_runs_s": sum(run["wall_time_s"] for run in report["runs"]),
         "compare": str(Path(args.output_dir) / "compare.md"),
     }
+    template = Template(
+        (Path(__file__).parent / "simcse_default.md.j2").read_text(), trim_blocks=True, lstrip_blocks=True
+    )
+    (RESULTS_DIR / "simcse_default.md").write_text(template.render(result=result, fmt=format_number), encoding="utf-8")
     print(f"chosen on dev: {chosen} ({ARMS[chosen]}), dev {dev[chosen]:.2f}", file=sys.stderr)
     return save_result("simcse_default.json", result)
 
