@@ -216,12 +216,23 @@ def test_yaml_configs_named_in_docs_exist():
             yaml.safe_load((REPO_ROOT / path).read_text(encoding="utf-8"))
 
 
-def test_readme_quotes_the_evidence_table_as_generated():
-    """The README's SupCon-vs-BCE table is the one `make evidence` wrote (bench/results/scl_evidence.md, from the
-    regimes' compare.json files), line for line: results in the README are not hand-collected."""
-    generated = (REPO_ROOT / "bench" / "results" / "scl_evidence.md").read_text(encoding="utf-8")
-    table = [line for line in generated.splitlines() if line.startswith("|")]
-    assert len(table) > 2, "bench/results/scl_evidence.md has no table"
-    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    missing = [line for line in table if line not in readme]
-    assert not missing, f"README.md does not quote bench/results/scl_evidence.md; first missing row: {missing[0]}"
+@pytest.mark.parametrize(
+    "generated, docs",
+    [
+        ("scl_evidence.md", ["README.md"]),  # make evidence, from the regimes' compare.json files
+        ("simcse_default.md", ["README.md", "recipes/simcse_unsup/README.md"]),  # make simcse-select
+    ],
+)
+def test_readmes_quote_the_result_tables_as_generated(generated, docs):
+    """The READMEs' result tables are the ones the bench scripts wrote (bench/results/<generated>, from compare.json
+    files), line for line: results in the READMEs are not hand-collected."""
+    table = [
+        line
+        for line in (REPO_ROOT / "bench" / "results" / generated).read_text(encoding="utf-8").splitlines()
+        if line.startswith("|")
+    ]
+    assert len(table) > 2, f"bench/results/{generated} has no table"
+    for doc in docs:
+        text = (REPO_ROOT / doc).read_text(encoding="utf-8")
+        missing = [line for line in table if line not in text]
+        assert not missing, f"{doc} does not quote bench/results/{generated}; first missing row: {missing[0]}"
