@@ -78,13 +78,15 @@ def read_pairs(path: Path) -> list[dict]:
         return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
 
 
-def run_ours(model: Path, path: Path, out: Path, args: BenchArguments) -> float:
+def run_ours(model: Path, path: Path, out: Path, args: BenchArguments) -> tuple[float, str]:
     command = [sys.executable, "-m", "scl_trainer", "predict", "--model", str(model), "--input", str(path),
                "--output", str(out), "--id_columns", "id", "--write_probability", "--max_length", str(args.max_length),
                "--batch_size", str(args.batch_size)]  # fmt: skip
     start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, cwd=REPO)
-    return time.perf_counter() - start
+    done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO)
+    seconds = time.perf_counter() - start
+    attention = [line for line in done.stderr.splitlines() if line.startswith("attention: ")]
+    return seconds, attention[0].removeprefix("attention: ") if attention else "not reported"
 
 
 def run_pipeline(model: Path, pairs: list[dict], args: BenchArguments) -> tuple[float, np.ndarray]:
@@ -119,7 +121,7 @@ def main(args: BenchArguments) -> dict:
     for name, path in inputs.items():
         rows = read_pairs(path)
         out = scratch / f"{name}.out.tsv"
-        ours_s = run_ours(model, path, out, args)
+        ours_s, attention = run_ours(model, path, out, args)
         lines = [line.split("\t") for line in out.read_text(encoding="utf-8").splitlines()]
         ours = np.array([float(line[2]) for line in lines])
         pipe_s, pipe = run_pipeline(model, path, args)
@@ -133,6 +135,7 @@ def main(args: BenchArguments) -> dict:
             "max_abs_probability_difference": float(np.abs(ours - pipe).max()),
             "probabilities_equal_to_1e-5": bool(np.allclose(ours, pipe, atol=1e-5, rtol=0)),
             "order_preserved": [line[0] for line in lines] == [r["id"] for r in rows],
+            "our_attention": attention,
         }
     return save_result(
         "predict_speed.json",

@@ -59,6 +59,13 @@ class PredictArguments:
     threshold: float | None = field(
         default=None, metadata={"help": "Decision threshold; default: the model's tuned `decision_threshold`."}
     )
+    attn_implementation: str | None = field(
+        default=None,
+        metadata={
+            "help": "Attention kernel (`sdpa`, `eager`, `flash_attention_2`, ...). Default: transformers' choice, the "
+            "fastest the model supports without extra packages (`sdpa`, PyTorch's fused attention, else `eager`)."
+        },
+    )
     write_probability: bool = field(default=False, metadata={"help": "Append the match probability to each line."})
     resume: bool = field(
         default=False,
@@ -81,7 +88,9 @@ def predict(args: PredictArguments) -> int:
             f"num_labels={config.num_labels}); predict needs the output of recipes/supcon_pair.py"
         )
     tokenizer = from_pretrained(AutoTokenizer, args.model, field_name="model")
-    model = from_pretrained(AutoModelForSequenceClassification, args.model, field_name="model")
+    attention = {"attn_implementation": args.attn_implementation} if args.attn_implementation else {}
+    model = from_pretrained(AutoModelForSequenceClassification, args.model, field_name="model", **attention)
+    print(f"attention: {model.config._attn_implementation}", file=sys.stderr)
     max_length = args.max_length or getattr(model.config, "train_max_length", None) or 128
     check_max_length(max_length, model, tokenizer)
     pairs, id_columns, total = open_pairs(

@@ -70,6 +70,19 @@ def test_length_sorted_windows_keep_order_and_probabilities(classifier_dir, pair
     assert [float(line[2]) for line in lines] == pytest.approx([p.item() for p in reference], abs=1e-5)
 
 
+def test_default_attention_is_sdpa_and_eager_scores_the_same(classifier_dir, pairs_file, tmp_path, capsys):
+    outputs = {}
+    for attention in (None, "eager"):
+        out = tmp_path / f"{attention}.tsv"
+        extra = ["--attn_implementation", attention] if attention else []
+        code, err = run_cli(base_argv(classifier_dir, pairs_file, out, "--write_probability", *extra), capsys)
+        assert code == 0 and f"attention: {attention or 'sdpa'}" in err, err
+        outputs[attention] = [line.split("\t") for line in out.read_text().splitlines()]
+    assert [row[0] for row in outputs[None]] == [row[0] for row in outputs["eager"]]
+    default, eager = ([float(row[2]) for row in rows] for rows in outputs.values())
+    assert default == pytest.approx(eager, abs=1e-5)
+
+
 def test_output_equal_to_input_is_refused(classifier_dir, pairs_file, capsys):
     before = pairs_file.read_bytes()
     code, err = run_cli(base_argv(classifier_dir, pairs_file, pairs_file), capsys)
