@@ -20,7 +20,7 @@ from scl_trainer.data import load_sentences, load_sts_file, load_stsb
 from scl_trainer.errors import ConfigError
 from scl_trainer.metrics import sts_metrics
 from scl_trainer.parser import ConfigArgumentParser
-from scl_trainer.recipe_setup import ModelArguments, RunArguments, finish_run, run_recipe, start_run, truncate
+from scl_trainer.recipe_setup import ModelArguments, RunArguments, end_run, finish_run, run_recipe, start_run, truncate
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ def main(
         + (", ".join(scores) or "not evaluated")
         + (f". Base model: {'; '.join(base)}" if base else "")
     )
-    trainer.end()  # destroy the process group now, not in the exit handlers (see recipes/supcon_pair.py)
+    end_run(trainer)  # all processes leave together
     return metrics
 
 

@@ -29,7 +29,7 @@ from scl_trainer.errors import ConfigError, DataError, OutputDirError
 from scl_trainer.parser import ConfigArgumentParser
 from scl_trainer.predict import open_pairs, predict_pairs
 from scl_trainer.recipe_setup import ModelArguments as EncoderArguments
-from scl_trainer.recipe_setup import RunArguments, finish_run, run_recipe, start_run, truncate
+from scl_trainer.recipe_setup import RunArguments, end_run, finish_run, run_recipe, start_run, truncate
 from scl_trainer.utils import from_pretrained
 
 logger = logging.getLogger(__name__)
@@ -246,9 +246,7 @@ def main(
             total=total,
         )
         logger.info(f"wrote {n} predictions to {predictions_path}")
-    # Destroy the process group before the interpreter exits: left to the exit handlers, gloo can abort a process
-    # that finished first ("terminate called without an active exception") and fail the whole launch.
-    trainer.end()
+    end_run(trainer)  # all processes leave together (the main process predicted alone)
     return metrics
 
 

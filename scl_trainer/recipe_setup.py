@@ -14,7 +14,7 @@ from .errors import USER_ERRORS, ConfigError
 from .model_card import multi_seed_summary
 from .utils import check_launch, check_output_dir
 
-__all__ = ["ModelArguments", "RunArguments", "finish_run", "run_recipe", "start_run", "truncate"]
+__all__ = ["ModelArguments", "RunArguments", "end_run", "finish_run", "run_recipe", "start_run", "truncate"]
 
 
 @dataclass
@@ -102,6 +102,15 @@ def finish_run(trainer, metrics: dict[str, float], script_args: RunArguments, da
     trainer.create_model_card(**card)
     if trainer.args.push_to_hub:
         trainer.push_to_hub(**card)
+
+
+def end_run(trainer) -> None:
+    """The last call of a recipe: every process waits here for the others (the main process may still be writing the
+    card, the plots or predictions), then the process group is destroyed (`Trainer.end`). A process that left early,
+    or left the group to the exit handlers, could be aborted by gloo ("terminate called without an active exception")
+    and fail the whole launch."""
+    trainer.accelerator.wait_for_everyone()
+    trainer.end()
 
 
 def truncate(dataset, n: int | None):

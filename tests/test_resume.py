@@ -36,6 +36,7 @@ FLAGS = {
         "--config", str(REPO_ROOT / "recipes" / "simcse_unsup" / "stsb_minilm.yaml"),
         "--max_train_samples", "96", "--max_eval_samples", "32", "--per_device_train_batch_size", "8",
         "--evaluate_base", "false",
+        "--pooler", "cls",  # the training-only MLP must resume too (the offline default pools by mean: no MLP)
     ],
 }  # fmt: skip
 WEIGHT_FILES = {"supcon_pair": ["model.safetensors"], "simcse_unsup": ["model.safetensors", "simcse_mlp.safetensors"]}
