@@ -10,7 +10,7 @@ validation = 10% of the queries (grouped split), no test prediction.
 
     python bench/group_by_length.py [--seeds 1 2 3] [--train_pairs 6000]
 
-Writes bench/results/group_by_length/ (compare.{json,md,png}, pruned runs) and bench/results/group_by_length.json:
+Writes bench/results/group_by_length/ (compare.{json,md,png}, pruned runs) and bench/results/group_by_length.{json,md}:
 the per-seed training-time ratio grouped / random (`train_runtime`, the Trainer's own timer: the training loop only)
 and the paired quality differences with their intervals. Resumes like every compare.
 """
@@ -22,14 +22,17 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from results_io import save_result
+from jinja2 import Template
+from results_io import RESULTS_DIR, save_result
 from transformers import HfArgumentParser
 
 from scl_trainer.compare import main as compare_main
 from scl_trainer.data import DEFAULT_DATA_DIR
+from scl_trainer.model_card import format_number
 
 REPO = Path(__file__).resolve().parent.parent
 METRICS = ["eval_f1_at_threshold", "eval_f1_at_0.5", "eval_roc_auc"]
+ARMS = ("random", "grouped")
 
 
 @dataclass
@@ -70,16 +73,26 @@ def main(args: GroupingArguments) -> dict:
     result = {
         "train_pairs": args.train_pairs,
         "seeds": seeds,
-        "train_runtime_s": {f"{arm}-seed{s}": runtime[arm, s] for s in seeds for arm in ("random", "grouped")},
+        "train_runtime_s": {f"{arm}-seed{s}": runtime[arm, s] for s in seeds for arm in ARMS},
         "time_ratio_grouped_over_random": {
             "per_seed": ratios,
             "mean": statistics.mean(ratios) if ratios else None,
             "sd": statistics.stdev(ratios) if len(ratios) > 1 else None,
         },
+        "arm_summary": {
+            metric: {arm: {k: report["summary"][metric][arm][k] for k in ("mean", "sd", "n")} for arm in ARMS}
+            for metric in METRICS
+        },
         "quality_difference_grouped_minus_random": quality,
         "metrics_whose_95_t_interval_excludes_0": resolved,
         "compare": str(Path(args.output_dir) / "compare.md"),
     }
+    template = Template(
+        (Path(__file__).parent / "group_by_length.md.j2").read_text(), trim_blocks=True, lstrip_blocks=True
+    )
+    (RESULTS_DIR / "group_by_length.md").write_text(
+        template.render(result=result, fmt=format_number), encoding="utf-8"
+    )
     return save_result("group_by_length.json", result)
 
 
