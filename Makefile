@@ -57,10 +57,10 @@ bench: $(STAMP) ## run every benchmark in bench/ (~45 min on 2 cores), results i
 evidence: $(STAMP) ## BCE vs BCE + SupCon on MRPC, paired seeds, N in {64,256,1024,all} + 20% noise (~2 h; resumes)
 	$(PY) bench/scl_evidence.py $(ARGS)
 
-simcse-select: $(STAMP) ## choose the offline SimCSE default: cls/mean pooling x lr {1e-5,3e-5}, 3 seeds, on dev (~1.5 h)
+simcse-select: $(STAMP) ## choose the offline SimCSE default: cls/mean pooling x lr {1e-5,3e-5}, 3 seeds, on dev (~2 h: 12 runs of 10-12 min)
 	$(PY) bench/simcse_default.py $(ARGS)
 
-group-by-length: $(STAMP) ## length-grouped vs random batches for the pair recipe on CCF: time ratio + paired quality (~25 min)
+group-by-length: $(STAMP) ## length-grouped vs random batches for the pair recipe on CCF: time ratio + paired quality (~20 min)
 	$(PY) bench/group_by_length.py $(ARGS)
 
 clean: ## remove outputs/ and caches (keeps .venv)
