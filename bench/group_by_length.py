@@ -22,13 +22,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jinja2 import Template
-from results_io import RESULTS_DIR, save_result
+from results_io import save_markdown, save_result
 from transformers import HfArgumentParser
 
 from scl_trainer.compare import main as compare_main
 from scl_trainer.data import DEFAULT_DATA_DIR
-from scl_trainer.model_card import format_number
 
 REPO = Path(__file__).resolve().parent.parent
 METRICS = ["eval_f1_at_threshold", "eval_f1_at_0.5", "eval_roc_auc"]
@@ -87,12 +85,7 @@ def main(args: GroupingArguments) -> dict:
         "metrics_whose_95_t_interval_excludes_0": resolved,
         "compare": str(Path(args.output_dir) / "compare.md"),
     }
-    template = Template(
-        (Path(__file__).parent / "group_by_length.md.j2").read_text(), trim_blocks=True, lstrip_blocks=True
-    )
-    (RESULTS_DIR / "group_by_length.md").write_text(
-        template.render(result=result, fmt=format_number), encoding="utf-8"
-    )
+    save_markdown("group_by_length", result)
     return save_result("group_by_length.json", result)
 
 

@@ -5,6 +5,10 @@ import sys
 import time
 from pathlib import Path
 
+from jinja2 import Template
+
+from scl_trainer.model_card import format_number
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -21,3 +25,11 @@ def save_result(file_name: str, result: dict, append: bool = False) -> dict:
         (RESULTS_DIR / file_name).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     return result
+
+
+def save_markdown(name: str, result: dict) -> None:
+    """Renders bench/<name>.md.j2 with `result` (and `fmt`, the number format of the reports) into
+    bench/results/<name>.md: the table a README quotes line for line."""
+    source = (Path(__file__).resolve().parent / f"{name}.md.j2").read_text(encoding="utf-8")
+    markdown = Template(source, trim_blocks=True, lstrip_blocks=True).render(result=result, fmt=format_number)
+    (RESULTS_DIR / f"{name}.md").write_text(markdown, encoding="utf-8")

@@ -20,13 +20,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jinja2 import Template
-from results_io import RESULTS_DIR, save_result
+from results_io import RESULTS_DIR, save_markdown, save_result
 from transformers import HfArgumentParser
 
 from scl_trainer.compare import main as compare_main
 from scl_trainer.data import DEFAULT_DATA_DIR
-from scl_trainer.model_card import format_number
 
 REPO = Path(__file__).resolve().parent.parent
 METRICS = ["eval_f1_at_threshold", "eval_f1_at_0.5", "eval_roc_auc"]
@@ -139,10 +137,7 @@ def main(args: EvidenceArguments) -> dict:
         "wall_time_all_runs_s": sum(row["run_wall_time_s"] for row in rows),
     }
     plot(RESULTS_DIR / "scl_evidence.png", rows)
-    template = Template(
-        (Path(__file__).parent / "scl_evidence.md.j2").read_text(), trim_blocks=True, lstrip_blocks=True
-    )
-    (RESULTS_DIR / "scl_evidence.md").write_text(template.render(result=result, fmt=format_number), encoding="utf-8")
+    save_markdown("scl_evidence", result)
     return save_result("scl_evidence.json", result)
 
 

@@ -17,13 +17,11 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jinja2 import Template
-from results_io import RESULTS_DIR, save_result
+from results_io import save_markdown, save_result
 from transformers import HfArgumentParser
 
 from scl_trainer.compare import main as compare_main
 from scl_trainer.data import DEFAULT_DATA_DIR
-from scl_trainer.model_card import format_number
 from scl_trainer.paired_stats import paired_difference
 
 REPO = Path(__file__).resolve().parent.parent
@@ -80,10 +78,7 @@ def main(args: SelectArguments) -> dict:
         "wall_time_all_runs_s": sum(run["wall_time_s"] for run in report["runs"]),
         "compare": str(Path(args.output_dir) / "compare.md"),
     }
-    template = Template(
-        (Path(__file__).parent / "simcse_default.md.j2").read_text(), trim_blocks=True, lstrip_blocks=True
-    )
-    (RESULTS_DIR / "simcse_default.md").write_text(template.render(result=result, fmt=format_number), encoding="utf-8")
+    save_markdown("simcse_default", result)
     print(f"chosen on dev: {chosen} ({ARMS[chosen]}), dev {dev[chosen]:.2f}", file=sys.stderr)
     return save_result("simcse_default.json", result)
 
