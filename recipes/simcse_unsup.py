@@ -132,7 +132,7 @@ def main(
         metrics.update(trainer.evaluate())
     if "test" in sts:
         metrics.update(trainer.evaluate(sts["test"], metric_key_prefix="test"))
-    metrics["kept_base_model"] = float(trainer.exported_base)  # 1: training never beat the untouched model on dev
+    metrics["kept_base_model"] = float(trainer.kept_base_model)  # 1: training never beat the untouched model on dev
     eval_name = script_args.eval_file or ("stsb" if sts else None)
     finish_run(trainer, metrics, script_args, script_args.train_file, eval_dataset_name=eval_name)
 
@@ -148,7 +148,7 @@ def main(
         ]
         if found:
             base.append(f"{pooling} pooling{' (its own)' if prefix == 'base_native' else ''}: {', '.join(found)}")
-    kept = "the base model, unchanged (training never beat it on dev)" if trainer.exported_base else "trained"
+    kept = "the base model, unchanged (training never beat it on dev)" if trainer.kept_base_model else "trained"
     logger.info(
         f"Spearman x100 of the exported encoder ({kept}; {trainer.describe_pooling()} pooling): "
         + (", ".join(scores) or "not evaluated")

@@ -16,6 +16,7 @@ import datasets
 from transformers import AutoTokenizer, TrainerCallback, set_seed
 
 from scl_trainer import SCLConfig, SCLTrainer, load_pair_classifier
+from scl_trainer.bi_encoder import load_bi_encoder
 from scl_trainer.data import (
     balanced_subsample,
     find_label_conflicts,
@@ -186,8 +187,11 @@ def check_predict_file(script_args: ScriptArguments, output_dir: str) -> str | N
     return path
 
 
-def load_model(model_args: ModelArguments):
-    model = load_pair_classifier(model_args.model_name_or_path, model_args.label_name)
+def load_model(model_args: ModelArguments, architecture: str):
+    if architecture == "bi_encoder":
+        model = load_bi_encoder(model_args.model_name_or_path)
+    else:
+        model = load_pair_classifier(model_args.model_name_or_path, model_args.label_name)
     return model, from_pretrained(AutoTokenizer, model_args.model_name_or_path)
 
 
@@ -209,7 +213,7 @@ def main(
     }
     logger.info(f"{script_args.dataset_name}: {data_summary}")
     set_seed(training_args.seed)  # before any new weights (the classification head) are initialised
-    model, tokenizer = load_model(model_args)
+    model, tokenizer = load_model(model_args, training_args.architecture)
 
     trainer = SCLTrainer(
         model=model,
@@ -225,10 +229,18 @@ def main(
 
     # Evaluate the weights in hand (the best checkpoint with load_best_model_at_end): it also tunes the threshold.
     metrics = trainer.evaluate()
+    metrics["kept_base_model"] = float(trainer.kept_base_model)  # 1: the untouched bi-encoder beat every checkpoint
     logger.info(
         f"validation F1: {metrics['eval_f1_at_0.5']:.4f} at threshold 0.5, {metrics['eval_f1_at_threshold']:.4f} at "
-        f"the tuned threshold {metrics['eval_threshold']:.4f} (ROC-AUC {metrics['eval_roc_auc']:.4f})"
+        f"the tuned threshold {metrics['eval_threshold']:.4f} (ROC-AUC {metrics['eval_roc_auc']:.4f}, AP "
+        f"{metrics['eval_average_precision']:.4f})"
     )
+    if trainer.baselines:
+        logger.info(
+            f"baselines: majority class F1 {metrics['baseline_majority_f1']:.4f}; untouched encoder's cosine ROC-AUC "
+            f"{metrics['baseline_zero_shot_roc_auc']:.4f}, AP {metrics['baseline_zero_shot_average_precision']:.4f}, "
+            f"F1 {metrics['baseline_zero_shot_f1']:.4f} at its tuned cosine threshold"
+        )
     finish_run(trainer, metrics, script_args, script_args.dataset_name)
 
     if script_args.predict_file and trainer.accelerator.is_main_process:

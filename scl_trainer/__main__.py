@@ -1,4 +1,4 @@
-"""Command line: `python -m scl_trainer {predict,compare} ...`.
+"""Command line: `python -m scl_trainer {predict,embed,compare} ...`.
 
 predict: streaming prediction with a trained pair classifier.
 
@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from .base_trainer import check_max_length
+from .bi_encoder import BI_ENCODER, is_cross_encoder, load_bi_encoder
 from .data import DEFAULT_DATA_DIR
 from .errors import USER_ERRORS, ConfigError, OutputDirError
 from .parser import ConfigArgumentParser
@@ -26,7 +27,11 @@ from .utils import from_pretrained
 
 @dataclass
 class PredictArguments:
-    model: str = field(metadata={"help": "Trained pair classifier (output dir of recipes/supcon_pair.py or hub id)."})
+    model: str = field(
+        metadata={
+            "help": "Trained pair classifier, cross- or bi-encoder (output dir of recipes/supcon_pair.py or hub id)."
+        }
+    )
     input: str = field(
         metadata={
             "help": "`ccf_qa_match` (the CCF test files in data_dir, written as query_id<TAB>reply_id<TAB>label) or "
@@ -81,15 +86,19 @@ def predict(args: PredictArguments) -> int:
     if os.path.exists(args.input) and os.path.abspath(args.input) == os.path.abspath(args.output):
         raise OutputDirError(f"--output {args.output} is the input file: it would be overwritten; choose another")
     config = from_pretrained(AutoConfig, args.model, field_name="model")
-    heads = [a for a in (config.architectures or []) if a.endswith("ForSequenceClassification")]
-    if not heads or config.num_labels != 1:
+    bi_encoder = getattr(config, "pair_architecture", None) == BI_ENCODER
+    if not bi_encoder and (not is_cross_encoder(config) or config.num_labels != 1):
         raise ConfigError(
-            f"--model {args.model}: not a one-logit pair classifier (architectures {config.architectures}, "
-            f"num_labels={config.num_labels}); predict needs the output of recipes/supcon_pair.py"
+            f"--model {args.model}: not a pair classifier (architectures {config.architectures}, "
+            f"num_labels={config.num_labels}, no pair_scale); predict needs the output of recipes/supcon_pair.py "
+            "(--architecture cross_encoder or bi_encoder)"
         )
     tokenizer = from_pretrained(AutoTokenizer, args.model, field_name="model")
     attention = {"attn_implementation": args.attn_implementation} if args.attn_implementation else {}
-    model = from_pretrained(AutoModelForSequenceClassification, args.model, field_name="model", **attention)
+    if bi_encoder:
+        model = load_bi_encoder(args.model, field_name="model", **attention)
+    else:
+        model = from_pretrained(AutoModelForSequenceClassification, args.model, field_name="model", **attention)
     print(f"attention: {model.config._attn_implementation}", file=sys.stderr)
     max_length = args.max_length or getattr(model.config, "train_max_length", None) or 128
     check_max_length(max_length, model, tokenizer)
@@ -116,6 +125,7 @@ def predict(args: PredictArguments) -> int:
 
 COMMANDS = {
     "predict": "score text pairs with a trained pair classifier, streaming, resumable",
+    "embed": "sentence vectors of one text column with a sentence encoder, to a .npy file, streaming, resumable",
     "compare": "run a recipe under two or more arms over several seeds, paired, and report the differences",
 }
 
@@ -124,6 +134,7 @@ def main(argv: list[str]) -> None:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
         lines = [
             "usage: python -m scl_trainer predict --model DIR --input {ccf_qa_match|FILE} --output FILE [options]",
+            "       python -m scl_trainer embed --model DIR --input FILE --output OUT.npy [--text_column text] [...]",
             "       python -m scl_trainer compare --recipe NAME --arm NAME:key=value --arm ... --output_dir DIR [...]",
             "",
             "commands (COMMAND --help lists its options):",
@@ -136,6 +147,11 @@ def main(argv: list[str]) -> None:
         if command == "predict":
             (args,) = ConfigArgumentParser(PredictArguments, yaml_config=False).parse_args_and_config(rest)
             predict(args)
+        elif command == "embed":
+            from .embed import EmbedArguments, embed
+
+            (args,) = ConfigArgumentParser(EmbedArguments, yaml_config=False).parse_args_and_config(rest)
+            embed(args)
         else:
             from .compare import main as compare_main
 

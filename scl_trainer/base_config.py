@@ -64,6 +64,17 @@ class BaseConfig(TrainingArguments):
         },
     )
 
+    allow_regression: bool = field(
+        default=False,
+        metadata={
+            "help": "For methods whose untouched model is already a usable answer (SimCSE; the bi-encoder pair "
+            "classifier): by default it is evaluated at step 0 and competes for the best checkpoint (with "
+            "`load_best_model_at_end`), so when training never beats it on the validation data the untouched model "
+            "is what is kept and exported, with a warning. True: only trained checkpoints compete, even if all are "
+            "worse."
+        },
+    )
+
     # TrainingArguments fields with a different default.
     logging_steps: float = field(
         default=10, metadata={"help": "Log every X update steps (an integer, or a float in (0, 1) of all steps)."}
@@ -97,6 +108,13 @@ class BaseConfig(TrainingArguments):
                 False  # nothing to pin to without an accelerator (torch warns on every loader)
             )
         super().__post_init__()
+        if self.load_best_model_at_end and not self.allow_regression and self.untouched_model_competes():
+            self.eval_on_start = True  # the step-0 evaluation makes the untouched model a candidate
+
+    def untouched_model_competes(self) -> bool:
+        """Whether the untouched model is a candidate for the best checkpoint (evaluated at step 0): a method whose
+        model is usable before any step says so."""
+        return False
 
     def _check_ranges(self, name: str) -> None:
         """The inherited settings a run cannot train with, refused before anything loads (torch or the Trainer would

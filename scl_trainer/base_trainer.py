@@ -11,6 +11,7 @@ A method's trainer subclasses [`BaseTrainer`] and keeps only its model preparati
 metric and card content.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -24,10 +25,12 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors import SafetensorError
 from transformers import AutoTokenizer, Trainer, TrainerCallback
 from transformers import __version__ as transformers_version
+from transformers.trainer import TRAINING_ARGS_NAME
 
 from .base_config import BaseConfig
 from .distributed import gather_with_grad, gather_without_grad
 from .errors import ConfigError
+from .export import save_sentence_encoder
 from .grad_cache import cached_forward
 from .model_card import (
     TEMPLATES,
@@ -104,7 +107,7 @@ class BaseTrainer(Trainer):
         super().__init__(
             model=model,
             args=args,
-            data_collator=data_collator if data_collator is not None else self._default_collator(processing_class),
+            data_collator=data_collator if data_collator is not None else self._default_collator(processing_class, args),
             train_dataset=train_dataset,
             eval_dataset=eval_dataset,
             processing_class=processing_class,
@@ -127,7 +130,7 @@ class BaseTrainer(Trainer):
         """Tokenize a raw dataset: (tokenized, number of truncated rows, what a row is, the max-length field)."""
         raise NotImplementedError
 
-    def _default_collator(self, tokenizer):
+    def _default_collator(self, tokenizer, args):
         raise NotImplementedError
 
     _default_compute_metrics: Callable | None = None
@@ -159,6 +162,7 @@ class BaseTrainer(Trainer):
             return dataset
         if name == "eval":  # real examples for the card's widget, as written (decoded tokens are lower-cased, split)
             self.raw_eval_examples = dataset.select(range(min(3, len(dataset)))).to_list()
+        self.raw_datasets = {**getattr(self, "raw_datasets", {}), name: dataset}  # the texts as given, by name
         dataset, num_truncated, unit, length_field = self._tokenize(dataset, tokenizer, args, name)
         if num_truncated:
             logger.warning(
@@ -247,6 +251,7 @@ class BaseTrainer(Trainer):
         return self.plots
 
     raw_eval_examples: list[dict] = []  # the first rows of a raw (untokenized) evaluation dataset, set in __init__
+    raw_datasets: dict[str, Dataset] = {}  # the raw datasets given (by name: train, eval, ...), before tokenizing
 
     def first_eval_rows(self, n: int) -> list[dict]:
         """The first `n` rows of the (single, tokenized) evaluation dataset; none when there is no such dataset."""
@@ -307,6 +312,60 @@ class BaseTrainer(Trainer):
         # The best checkpoint is loaded exactly as a resume loads one: weights, then the method's extra state.
         logger.info(f"Loading best model from {self.state.best_model_checkpoint} (score: {self.state.best_metric}).")
         self._load_from_checkpoint(self.state.best_model_checkpoint)
+        if os.path.basename(os.path.normpath(self.state.best_model_checkpoint)) == "checkpoint-0":
+            self.kept_base_model = True
+            self._on_keep_untouched_model()
+            logger.warning(
+                f"training never beat the untouched model on the evaluation data ({self.args.metric_for_best_model} "
+                f"{self.state.best_metric:.4f} at step 0{self._describe_untouched_model()}): the base model is what "
+                "is kept and exported. Pass --allow_regression to keep the best trained checkpoint instead."
+            )
+
+    # ---- The untouched model as a candidate for the best checkpoint (`BaseConfig.untouched_model_competes`) ----
+
+    kept_base_model: bool = False  # set when the untouched model (checkpoint-0) was the best and is what is kept
+
+    def _untouched_model_context(self) -> contextlib.AbstractContextManager:
+        """The setting the untouched model is evaluated in at step 0 (SimCSE: the base model's own pooling)."""
+        return contextlib.nullcontext()
+
+    def _on_keep_untouched_model(self) -> None:
+        """Called when checkpoint-0 was reloaded as the best model (e.g. to restore the pooling it was scored with)."""
+
+    def _describe_untouched_model(self) -> str:
+        """Words appended to the warning that the untouched model is kept (e.g. its pooling)."""
+        return ""
+
+    def _evaluate(self, trial, ignore_keys_for_eval, skip_scheduler: bool = False):
+        """At step 0 (`eval_on_start`, set by the config when the untouched model competes): evaluate the untouched
+        model and save it as checkpoint-0, a candidate for the best checkpoint like any other."""
+        competes = (
+            self.args.load_best_model_at_end
+            and not self.args.allow_regression
+            and self.args.untouched_model_competes()
+        )
+        if self.state.global_step > 0 or not competes:
+            return super()._evaluate(trial, ignore_keys_for_eval, skip_scheduler)
+        with self._untouched_model_context():
+            metrics = super()._evaluate(trial, ignore_keys_for_eval, skip_scheduler)
+            self._determine_best_metric(metrics, trial)
+            self._save_checkpoint(self.model, trial)  # saved as evaluated (SimCSE: its pooling in the ST files)
+        # `best_global_step` 0 reads as "none" to the Trainer: name the checkpoint itself; a later better
+        # evaluation replaces it as usual.
+        self.state.best_model_checkpoint = os.path.join(self._get_output_dir(trial), "checkpoint-0")
+        return metrics
+
+    def _save_sentence_encoder(self, output_dir: str | None, state_dict, max_seq_length: int, normalize: bool):
+        """`_save` of a method whose model is a sentence encoder (`SimCSEModel` or a subclass): the encoder in the
+        plain `transformers` layout, the sentence-transformers module files, the tokenizer and the arguments."""
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        if not self.args.should_save:
+            return
+        model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+        save_sentence_encoder(model, output_dir, max_seq_length, normalize, state_dict)
+        if self.processing_class is not None:
+            self.processing_class.save_pretrained(output_dir)
+        torch.save(self.args, os.path.join(output_dir, TRAINING_ARGS_NAME))
 
     # ---- Model card ----
 

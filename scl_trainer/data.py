@@ -62,6 +62,7 @@ __all__ = [
     "split_by_group",
     "split_train_validation",
     "tokenize_pairs",
+    "tokenize_separately",
     "tokenize_sentences",
     "tokenize_sts",
 ]
@@ -742,18 +743,30 @@ def tokenize_sentences(dataset: Dataset, tokenizer, max_length: int, column: str
     return _map_counting_truncation(dataset, encode, [], "Tokenizing sentences")
 
 
-def tokenize_sts(dataset: Dataset, tokenizer, max_length: int) -> tuple[Dataset, int]:
-    """Tokenize STS pairs as two separate sentences: `a_*` columns for sentence1, `b_*` for sentence2, `labels` for
-    the gold score. Returns the dataset and the number of pairs with a truncated sentence."""
+def tokenize_separately(
+    dataset: Dataset, tokenizer, max_length: int, first: str, second: str, label: str | None
+) -> tuple[Dataset, int]:
+    """Tokenize the two texts of each row as two separate sentences (for a bi-encoder): `a_*` columns for `first`,
+    `b_*` for `second`, `labels` from the `label` column (when given and present) and `length` (the tokens of both
+    sides, what `group_by_length` sorts by). Returns the dataset and the number of rows with a truncated text."""
 
     def encode(batch):
-        a, truncated_a = _encode(tokenizer, batch["sentence1"], None, max_length)
-        b, truncated_b = _encode(tokenizer, batch["sentence2"], None, max_length)
+        a, truncated_a = _encode(tokenizer, batch[first], None, max_length)
+        b, truncated_b = _encode(tokenizer, batch[second], None, max_length)
+        labels = {"labels": batch[label]} if label and label in batch else {}
         return {
             **{f"a_{k}": v for k, v in a.items()},
             **{f"b_{k}": v for k, v in b.items()},
-            "labels": batch["score"],
+            **labels,
+            "length": [len(x) + len(y) for x, y in zip(a["input_ids"], b["input_ids"])],
             "truncated": [x or y for x, y in zip(truncated_a, truncated_b)],
         }
 
-    return _map_counting_truncation(dataset, encode, [], "Tokenizing STS pairs")
+    return _map_counting_truncation(dataset, encode, [], "Tokenizing texts separately")
+
+
+def tokenize_sts(dataset: Dataset, tokenizer, max_length: int) -> tuple[Dataset, int]:
+    """Tokenize STS pairs as two separate sentences: `a_*` columns for sentence1, `b_*` for sentence2, `labels` for
+    the gold score. Returns the dataset and the number of pairs with a truncated sentence."""
+    dataset, num_truncated = tokenize_separately(dataset, tokenizer, max_length, "sentence1", "sentence2", "score")
+    return dataset.remove_columns("length"), num_truncated

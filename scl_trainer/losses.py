@@ -123,22 +123,29 @@ class SupConLoss(nn.Module):
 
 
 class SimCSELoss(nn.Module):
-    r"""Unsupervised SimCSE loss over a duplicated batch: rows 2i and 2i+1 are two dropout views of sentence i.
+    r"""SimCSE loss over a batch of sentence pairs on adjacent rows: rows 2i and 2i+1 are pair i.
 
-    With z the L2-normalized rows and s_jk = z_j . z_k / t, every row j is a (2B - 1)-way classification whose target
-    is the other view of its sentence, t(j) = j + 1 - 2 (j mod 2) (the seed's `idxs + 1 - idxs % 2 * 2`):
+    Unsupervised (the default): rows 2i and 2i+1 are two dropout views of sentence i. Supervised (`positive_pairs`
+    given): rows 2i, 2i+1 are the two texts of a labelled pair; only the pairs labelled positive make anchors, and
+    the texts of the negative pairs stay in the batch as candidates, so the second text of a negative pair is a hard
+    negative of its first text wherever that text is also an anchor (the same text in a positive pair).
 
-        L = mean_j  -log( exp(s_j,t(j)) / sum_{k != j} exp(s_jk) )
+    With z the L2-normalized rows and s_jk = z_j . z_k / t, every anchor row j is a classification over the other
+    rows whose target is the other row of its pair, t(j) = j + 1 - 2 (j mod 2) (the seed's `idxs + 1 - idxs % 2 * 2`):
 
-    Both views act as anchors (2B rows), and the other 2B - 2 rows are in-batch negatives. Self-similarity is
-    masked out of the softmax. With B = 1 the only candidate is the target: the loss is exactly 0 (no negatives, no
-    signal) with zero gradients, not NaN.
+        L = 1/|J| sum_{j in J}  -log( exp(s_j,t(j)) / sum_{k not masked for j} exp(s_jk) ),   J = the anchor rows
 
-    `sentence_ids` (optional) marks identical inputs: rows with the same id as the anchor (other than its target)
-    are false negatives and are masked out of the denominator too.
+    Both rows of a pair act as anchors (the loss is symmetric), and every other row is an in-batch negative. Masked
+    out of the softmax of anchor j (never negatives): j itself; with `sentence_ids`, every other row holding the
+    anchor's text or its target's text (false negatives: duplicates, or both views of one sentence); and with
+    `positive_pairs`, every row holding a text that a positive pair of the batch matches with the anchor's text
+    (another positive, e.g. a second matching reply of the same query). The target itself is never masked. With B = 1
+    unsupervised the only candidate is the target: the loss is exactly 0 (no negatives, no signal) with zero
+    gradients, not NaN; when no pair of the batch is positive the loss is a zero connected to the graph.
 
-    Distributed use: pass the rows of all processes as `embeddings` and this process's rows as `anchors` (an even
-    slice); the result is this process's share of the batch loss (its rows' terms divided by the global 2B).
+    Distributed use: pass the rows of all processes as `embeddings` (and their `sentence_ids` / `positive_pairs`) and
+    this process's rows as `anchors` (an even slice); the result is this process's share of the batch loss (its
+    anchor rows' terms divided by the number of anchor rows in the whole batch).
 
     The seed multiplies cosine similarities by a scale of 20, i.e. temperature 0.05 (the paper's value).
 
@@ -146,15 +153,19 @@ class SimCSELoss(nn.Module):
         temperature: the softmax temperature t (> 0).
 
     Shapes:
-        embeddings: (2B, D) float tensor, views of one sentence on adjacent rows, not necessarily normalized.
+        embeddings: (2B, D) float tensor, the two rows of a pair adjacent, not necessarily normalized.
         anchors: a slice of the 2B rows starting at an even row (default: all rows), A rows.
         sentence_ids: (2B,) integer tensor, equal for identical inputs (both views of a sentence share one).
+        positive_pairs: (B,) bool tensor, True for the pairs whose two texts match (supervised); None: every pair is
+            positive (unsupervised).
         returns: scalar tensor; with `return_stats=True` a tuple (loss, stats) of detached 0-dim tensors:
-            `masked_duplicates` (anchor-candidate pairs masked as false negatives) and `negatives_per_anchor`.
+            `masked_duplicates` (anchor-candidate pairs masked as false negatives, beyond self and target),
+            `negatives_per_anchor` (mean over anchor rows) and `anchors` (anchor rows of this slice).
 
     References:
         Gao, Yao, Chen, "SimCSE: Simple Contrastive Learning of Sentence Embeddings", EMNLP 2021,
-        https://arxiv.org/abs/2104.08821, Eq. (1) (the unsupervised objective; here symmetric over both views).
+        https://arxiv.org/abs/2104.08821, Eq. (1) (unsupervised) and Eq. (5) (supervised, with hard negatives);
+        here symmetric over both rows of a pair, the hard negatives being the texts of the negative pairs.
     """
 
     def __init__(self, temperature: float = 0.05):
@@ -172,35 +183,60 @@ class SimCSELoss(nn.Module):
         anchors: slice | None = None,
         sentence_ids: torch.Tensor | None = None,
         return_stats: bool = False,
+        positive_pairs: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if embeddings.dim() != 2 or embeddings.size(0) % 2 or embeddings.size(0) == 0:
             raise ValueError(
-                f"SimCSELoss expects (2B, D) embeddings with the two views of each sentence on adjacent rows, got "
+                f"SimCSELoss expects (2B, D) embeddings with the two rows of each pair adjacent, got "
                 f"{tuple(embeddings.shape)}"
             )
         n = embeddings.size(0)
+        if positive_pairs is not None and tuple(positive_pairs.shape) != (n // 2,):
+            raise ValueError(f"SimCSELoss: positive_pairs must be ({n // 2},), got {tuple(positive_pairs.shape)}")
         anchors = anchors if anchors is not None else slice(0, n)
         with torch.autocast(device_type=embeddings.device.type, enabled=False):
             z = F.normalize(embeddings.to(_compute_dtype(embeddings.dtype)), dim=-1)  # (2B, D)
             rows = torch.arange(n, device=z.device)[anchors]  # (A,)
             if rows.numel() % 2 or (rows.numel() and rows[0] % 2):
-                raise ValueError("SimCSELoss: anchors must hold whole pairs of views (an even slice)")
+                raise ValueError("SimCSELoss: anchors must hold whole pairs of rows (an even slice)")
             logits = z[anchors] @ z.T / self.temperature  # (A, 2B)
             columns = torch.arange(n, device=z.device).unsqueeze(0)  # (1, 2B)
-            targets = rows + 1 - rows % 2 * 2  # (A,): the other view of each anchor's sentence
+            targets = rows + 1 - rows % 2 * 2  # (A,): the other row of each anchor's pair
+            is_target = columns == targets.unsqueeze(1)  # (A, 2B)
             masked = rows.unsqueeze(1) == columns  # (A, 2B): self-similarity
-            duplicates = torch.zeros_like(masked)
-            if sentence_ids is not None:
-                duplicates = (sentence_ids[anchors].unsqueeze(1) == sentence_ids.unsqueeze(0)) & ~masked
-                duplicates &= columns != targets.unsqueeze(1)
-                masked = masked | duplicates
+            false_negatives = torch.zeros_like(masked)
+            if sentence_ids is not None:  # the anchor's text or its target's text on another row
+                same_text = sentence_ids[anchors].unsqueeze(1) == sentence_ids.unsqueeze(0)  # (A, 2B)
+                same_text |= sentence_ids[targets].unsqueeze(1) == sentence_ids.unsqueeze(0)
+                false_negatives |= same_text
+            is_anchor = torch.ones(rows.numel(), dtype=torch.bool, device=z.device)  # (A,)
+            total_anchors = n
+            if positive_pairs is not None:
+                positive_pairs = positive_pairs.bool()
+                is_anchor = positive_pairs[rows // 2]
+                total_anchors = 2 * int(positive_pairs.sum())
+                ids = sentence_ids if sentence_ids is not None else torch.arange(n, device=z.device)
+                first, second = ids[0::2][positive_pairs], ids[1::2][positive_pairs]  # (P,) texts of positive pairs
+                anchor_ids = ids[anchors].unsqueeze(1)  # (A, 1)
+                # Texts matched with the anchor's text by a positive pair, then the rows holding them.
+                partner_first = (anchor_ids == first.unsqueeze(0)).float() @ (second.unsqueeze(1) == ids).float()
+                partner_second = (anchor_ids == second.unsqueeze(0)).float() @ (first.unsqueeze(1) == ids).float()
+                false_negatives |= (partner_first + partner_second) > 0  # (A, 2B)
+            false_negatives &= ~is_target & ~masked
+            masked = masked | false_negatives
+            stats = {}
+            if return_stats:
+                with torch.no_grad():
+                    negatives = (n - 2 - false_negatives.sum(1))[is_anchor].float()
+                    stats = {
+                        "masked_duplicates": false_negatives[is_anchor].sum().detach(),
+                        "negatives_per_anchor": negatives.mean() if negatives.numel() else negatives.new_tensor(0.0),
+                        "anchors": is_anchor.sum().detach(),
+                    }
+            if total_anchors == 0:  # no positive pair anywhere in the batch: nothing to pull together
+                loss = logits.sum() * 0.0
+                return (loss, stats) if return_stats else loss
             # -inf is safe here: float32/64 only, and every row keeps its (finite) target.
             logits = logits.masked_fill(masked, float("-inf"))
-            loss = F.cross_entropy(logits, targets, reduction="sum") / n
-            if not return_stats:
-                return loss
-            stats = {
-                "masked_duplicates": duplicates.sum().detach(),
-                "negatives_per_anchor": (n - 2 - duplicates.sum(1)).float().mean().detach(),
-            }
-        return loss, stats
+            loss = F.cross_entropy(logits[is_anchor], targets[is_anchor], reduction="sum") / total_anchors
+        return (loss, stats) if return_stats else loss

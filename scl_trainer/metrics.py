@@ -6,7 +6,9 @@ from scipy.special import expit
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import (
     accuracy_score,
+    average_precision_score,
     f1_score,
+    matthews_corrcoef,
     precision_recall_curve,
     precision_score,
     recall_score,
@@ -15,15 +17,21 @@ from sklearn.metrics import (
 from sklearn.metrics.pairwise import paired_cosine_distances
 from transformers import EvalPrediction
 
-__all__ = ["best_f1_threshold", "pair_classification_metrics", "similar_and_random_cosines", "sts_metrics"]
+__all__ = [
+    "best_f1_threshold",
+    "pair_baselines",
+    "pair_classification_metrics",
+    "similar_and_random_cosines",
+    "sts_metrics",
+]
 
 
 def best_f1_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
     """The decision threshold t (predict 1 when p >= t) that maximises F1 on these labels.
 
-    The candidates are the distinct predicted probabilities (`precision_recall_curve`). The returned t lies halfway
-    between the best candidate and the next lower predicted probability, so it gives the same predictions on this data
-    while leaving a margin on both sides for new data.
+    The candidates are the distinct predicted probabilities (`precision_recall_curve`; any score works, e.g. a
+    cosine). The returned t lies halfway between the best candidate and the next lower score, so it gives the same
+    predictions on this data while leaving a margin on both sides for new data.
     """
     if labels.sum() == 0:
         return 0.5  # no positive: F1 is 0 at every threshold, keep the neutral one
@@ -32,11 +40,34 @@ def best_f1_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
         f1 = np.nan_to_num(2 * precision[:-1] * recall[:-1] / (precision[:-1] + recall[:-1]))
     best = int(np.argmax(f1))
     lower = probabilities[probabilities < thresholds[best]]
-    return float((thresholds[best] + lower.max()) / 2 if lower.size else thresholds[best] / 2)
+    if lower.size:
+        return float((thresholds[best] + lower.max()) / 2)
+    return float(thresholds[best] - abs(thresholds[best]) / 2)  # below every score (any sign: cosines too)
+
+
+def _at_threshold(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """F1, precision, recall, accuracy and MCC of predicting 1 when score >= threshold."""
+    predicted = (scores >= threshold).astype(int)
+    return {
+        "f1": f1_score(labels, predicted, zero_division=0.0),
+        "precision": precision_score(labels, predicted, zero_division=0.0),
+        "recall": recall_score(labels, predicted, zero_division=0.0),
+        "accuracy": accuracy_score(labels, predicted),
+        "mcc": matthews_corrcoef(labels, predicted),
+    }
+
+
+def _ranking(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """ROC-AUC and average precision (the area under the precision-recall curve, sentence-transformers' primary
+    classification metric) of `scores`; NaN with a single class in the labels (both are undefined then)."""
+    if len(np.unique(labels)) < 2:
+        return {"roc_auc": float("nan"), "average_precision": float("nan")}
+    return {"roc_auc": roc_auc_score(labels, scores), "average_precision": average_precision_score(labels, scores)}
 
 
 def pair_classification_metrics(eval_pred: EvalPrediction, min_per_class: int = 0) -> dict[str, float]:
-    """F1, precision, recall, accuracy at 0.5 and at the F1-maximising threshold (keys say which), and ROC-AUC.
+    """F1, precision, recall, accuracy, MCC at 0.5 and at the F1-maximising threshold (keys say which), ROC-AUC and
+    average precision.
 
     `predictions` are the (N, 1) logits of the one-logit head, `label_ids` the (N,) 0/1 labels. The threshold is tuned
     only when each class has at least `min_per_class` examples (else it stays 0.5; `threshold_tuned` says which).
@@ -50,17 +81,34 @@ def pair_classification_metrics(eval_pred: EvalPrediction, min_per_class: int = 
 
     metrics = {}
     for name, t in (("0.5", 0.5), ("threshold", threshold)):
-        predicted = (probabilities >= t).astype(int)
-        metrics[f"f1_at_{name}"] = f1_score(labels, predicted, zero_division=0.0)
-        metrics[f"precision_at_{name}"] = precision_score(labels, predicted, zero_division=0.0)
-        metrics[f"recall_at_{name}"] = recall_score(labels, predicted, zero_division=0.0)
-        metrics[f"accuracy_at_{name}"] = accuracy_score(labels, predicted)
-    # ROC-AUC is undefined with a single class in the labels.
-    metrics["roc_auc"] = roc_auc_score(labels, probabilities) if len(np.unique(labels)) == 2 else float("nan")
+        metrics.update({f"{key}_at_{name}": value for key, value in _at_threshold(labels, probabilities, t).items()})
+    metrics.update(_ranking(labels, probabilities))
     metrics["threshold"] = threshold
     metrics["threshold_tuned"] = float(tuned)
     metrics["threshold_one_class"] = float(len(np.unique(probabilities >= threshold)) == 1)
     metrics["positives"], metrics["negatives"] = positives, negatives
+    return {key: float(value) for key, value in metrics.items()}
+
+
+def pair_baselines(labels, cosines) -> dict[str, float]:
+    """What a user has without training, on the same labelled pairs: the rows every pair evaluation stands beside.
+
+    - `baseline_majority_*`: predict the class most frequent in `labels` for every pair (ties: the positive class):
+      `f1` (of the positive class), `accuracy`, `mcc` (0), and `class`;
+    - `baseline_zero_shot_*`: the untouched encoder's cosine similarity of the two texts as the score: `roc_auc`,
+      `average_precision`, and `f1`, `accuracy`, `mcc` at the cosine `threshold` that maximises F1 on these same
+      pairs (optimistic, like the model's own `f1_at_threshold`).
+
+    `labels`: (N,) 0/1; `cosines`: (N,) cosine similarities of the pairs."""
+    labels = np.asarray(labels).reshape(-1).astype(int)
+    cosines = np.asarray(cosines, dtype=np.float64).reshape(-1)
+    majority = int(labels.sum() * 2 >= len(labels))
+    metrics = {f"baseline_majority_{k}": v for k, v in _at_threshold(labels, np.full(len(labels), majority), 1).items()
+               if k in ("f1", "accuracy", "mcc")}  # fmt: skip
+    metrics["baseline_majority_class"] = majority
+    threshold = best_f1_threshold(labels, cosines) if labels.any() else 0.5
+    zero_shot = {**_ranking(labels, cosines), **_at_threshold(labels, cosines, threshold), "threshold": threshold}
+    metrics.update({f"baseline_zero_shot_{k}": v for k, v in zero_shot.items() if k not in ("precision", "recall")})
     return {key: float(value) for key, value in metrics.items()}
 
 

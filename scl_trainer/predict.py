@@ -1,4 +1,5 @@
-"""Streaming prediction for one-logit pair classifiers: rows in, one output line per row, in input order.
+"""Streaming prediction for pair classifiers (cross- or bi-encoder): rows in, one output line per row, in input
+order.
 
 Rows are read lazily, tokenized and scored batch by batch and written as they come, so memory does not grow with the
 input; a partly written output can be continued with `resume=True` (the rows already written are skipped).
@@ -12,6 +13,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from .bi_encoder import BiEncoderPairClassifier
 from .data import count_records, iter_pairs, source_id_columns, source_kind
 from .errors import ConfigError, OutputDirError
 
@@ -114,7 +116,9 @@ def predict_pairs(
     resume: bool = False,
     total: int | None = None,
 ) -> int:
-    """Score `text_a`/`text_b` pairs and write `id_1<TAB>...<TAB>label[<TAB>probability]` lines (no header).
+    """Score `text_a`/`text_b` pairs with a pair classifier (a one-logit cross-encoder, or a
+    `BiEncoderPairClassifier`, which embeds each text alone) and write `id_1<TAB>...<TAB>label[<TAB>probability]`
+    lines (no header).
 
     With `id_columns=("query_id", "reply_id")` this is the CCF submission format `query_id<TAB>reply_id<TAB>label`.
     Without id columns the row index (0-based) is written first. `label` is 1 when sigmoid(logit) >= threshold, the
@@ -145,6 +149,7 @@ def predict_pairs(
         done = _check_resumable(partial, rows, id_columns, fields)
     model.eval()
     device = next(model.parameters()).device
+    bi_encoder = isinstance(model, BiEncoderPairClassifier)
 
     written = done
     with (
@@ -152,17 +157,23 @@ def predict_pairs(
         tqdm(total=total, initial=done, unit="pairs", desc="Predicting") as progress,
     ):
         for window in _batches(rows, window_size):
-            encoded = tokenizer(
-                [row["text_a"] for _, row in window],
-                [row["text_b"] for _, row in window],
-                truncation=True,
-                max_length=max_length,
-            )
-            order = sorted(range(len(window)), key=lambda i: len(encoded["input_ids"][i]))
+            texts_a, texts_b = [row["text_a"] for _, row in window], [row["text_b"] for _, row in window]
+            if bi_encoder:  # each text alone: a_* and b_* features, padded per side
+                sides = [tokenizer(texts, truncation=True, max_length=max_length) for texts in (texts_a, texts_b)]
+                lengths = [len(x) + len(y) for x, y in zip(sides[0]["input_ids"], sides[1]["input_ids"])]
+            else:  # the pair read together
+                sides = [tokenizer(texts_a, texts_b, truncation=True, max_length=max_length)]
+                lengths = [len(x) for x in sides[0]["input_ids"]]
+            order = sorted(range(len(window)), key=lambda i: lengths[i])
             probabilities = [0.0] * len(window)
             for batch in _batches(order, batch_size):
-                features = tokenizer.pad({k: [v[i] for i in batch] for k, v in encoded.items()}, return_tensors="pt")
-                logits = model(**features.to(device)).logits.float().squeeze(-1)
+                padded = [tokenizer.pad({k: [v[i] for i in batch] for k, v in side.items()}, return_tensors="pt")
+                          for side in sides]  # fmt: skip
+                if bi_encoder:
+                    features = {f"{name}_{k}": v for name, side in zip("ab", padded) for k, v in side.items()}
+                    logits = model(**{k: v.to(device) for k, v in features.items()})[:, 0]
+                else:
+                    logits = model(**padded[0].to(device)).logits.float().squeeze(-1)
                 for i, p in zip(batch, torch.sigmoid(logits).tolist()):
                     probabilities[i] = p
             for (index, row), p in zip(window, probabilities):

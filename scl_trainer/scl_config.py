@@ -4,6 +4,8 @@ from dataclasses import dataclass, field
 from .base_config import BaseConfig, check_temperature
 from .errors import ConfigError
 
+PAIR_ARCHITECTURES = ("cross_encoder", "bi_encoder")
+
 __all__ = ["SCLConfig"]
 
 
@@ -16,6 +18,17 @@ class SCLConfig(BaseConfig):
     `TrainingArguments` field is available as well.
     """
 
+    architecture: str = field(
+        default="cross_encoder",
+        metadata={
+            "help": "`cross_encoder` (the seed's design: both texts read together, a one-logit head on the pair, "
+            "SupCon on its [CLS]) or `bi_encoder` (one shared encoder embeds each text alone in the base model's own "
+            "pooling; probability = sigmoid(scale x cos(u, v) + bias); the contrastive term is supervised SimCSE "
+            "over the batch's sentences with the negative pairs' texts as hard negatives; the untouched encoder "
+            "competes for the best checkpoint).",
+            "choices": list(PAIR_ARCHITECTURES),
+        },
+    )
     scl_weight: float = field(
         default=0.1,
         metadata={"help": "Weight of the supervised contrastive term: loss = bce + scl_weight * supcon (>= 0)."},
@@ -43,6 +56,15 @@ class SCLConfig(BaseConfig):
     )
 
     def __post_init__(self):
+        if self.architecture not in PAIR_ARCHITECTURES:
+            raise ConfigError(
+                f"SCLConfig: architecture must be one of {', '.join(PAIR_ARCHITECTURES)}, got {self.architecture!r}"
+            )
+        if self.architecture == "bi_encoder":
+            # Batches carry two separately tokenized texts (`a_*`, `b_*` columns) that no forward signature names:
+            # the Trainer must keep every column the trainer built, and read the 0/1 targets from `labels`.
+            self.remove_unused_columns = False
+            self.label_names = self.label_names or ["labels"]
         if not self.scl_weight >= 0:
             raise ConfigError(f"SCLConfig: scl_weight must be >= 0, got {self.scl_weight}")
         if not math.isfinite(self.scl_weight):
@@ -53,3 +75,8 @@ class SCLConfig(BaseConfig):
         if not self.threshold_min_per_class >= 1:
             raise ConfigError(f"SCLConfig: threshold_min_per_class must be >= 1, got {self.threshold_min_per_class}")
         super().__post_init__()
+
+    def untouched_model_competes(self) -> bool:
+        # A bi-encoder's untouched encoder (with its fitted scale and bias) already scores pairs; a cross-encoder's
+        # new head does not.
+        return self.architecture == "bi_encoder"

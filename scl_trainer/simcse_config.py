@@ -56,16 +56,6 @@ class SimCSEConfig(BaseConfig):
         },
     )
 
-    allow_regression: bool = field(
-        default=False,
-        metadata={
-            "help": "By default the untouched model is evaluated at step 0 (with its own sentence-transformers "
-            "pooling when it has one) and competes for the best checkpoint (with `load_best_model_at_end`): when "
-            "training never beats it on the evaluation data, the base model is exported, with a warning. True: only "
-            "trained checkpoints compete, even if all are worse than the base."
-        },
-    )
-
     # Fields with a different default.
     max_length: int = field(
         default=32, metadata={"help": "Max tokens per training sentence; longer ones are truncated and counted."}
@@ -99,5 +89,6 @@ class SimCSEConfig(BaseConfig):
         if not self.eval_max_length >= 2:
             raise ConfigError(f"SimCSEConfig: eval_max_length must be >= 2, got {self.eval_max_length}")
         super().__post_init__()
-        if self.load_best_model_at_end and not self.allow_regression:
-            self.eval_on_start = True  # the step-0 evaluation makes the untouched model a candidate
+
+    def untouched_model_competes(self) -> bool:
+        return True  # the base encoder is a sentence encoder already (`allow_regression` opts out)

@@ -5,13 +5,12 @@ import numpy as np
 import safetensors.torch
 import torch
 from transformers import AutoModel, set_seed
-from transformers.trainer import TRAINING_ARGS_NAME
 
 from .base_trainer import BaseTrainer
 from .collators import SimCSECollator
 from .data import check_scored_pairs, check_sentences, tokenize_sentences, tokenize_sts
 from .errors import ConfigError, DataError
-from .export import read_sentence_pooling, save_sentence_encoder
+from .export import read_sentence_pooling
 from .losses import SimCSELoss
 from .metrics import similar_and_random_cosines, sts_metrics
 from .plots import plot_cosine_histograms
@@ -46,7 +45,7 @@ class SimCSETrainer(BaseTrainer):
     with that pooling and with the one being trained; and with `load_best_model_at_end` the untouched model is
     evaluated at step 0 with its own pooling and saved as `checkpoint-0`, a candidate for the best checkpoint like
     any other (unless `allow_regression`). When training never beats it, the base is what is exported (with a
-    warning, and `exported_base` set).
+    warning, and `kept_base_model` set).
 
     Saved: the encoder in the plain `transformers` layout (loads with `AutoModel`), the training-only MLP beside it
     (`simcse_mlp.safetensors`, for exact resume) and the sentence-transformers module files, so
@@ -66,7 +65,6 @@ class SimCSETrainer(BaseTrainer):
         self.simcse_loss = SimCSELoss(temperature=self.args.temperature)
         self.base_pooling = read_sentence_pooling(resolve_model_name_or_path(self.model.config._name_or_path))
         self.normalize = bool(self.base_pooling and self.base_pooling.normalize)  # the export keeps Normalize
-        self.exported_base = False
         self.base_metrics: dict[str, float] = {}  # from `evaluate_base` (train() starts a new log history)
 
     def _prepare_model(self, model, args: SimCSEConfig) -> SimCSEModel:
@@ -81,7 +79,7 @@ class SimCSETrainer(BaseTrainer):
         check_dropout(model.encoder)
         return model
 
-    def _default_collator(self, tokenizer):
+    def _default_collator(self, tokenizer, args):
         return SimCSECollator(tokenizer)
 
     def _tokenize(self, dataset, tokenizer, args: SimCSEConfig, name: str):
@@ -165,7 +163,7 @@ class SimCSETrainer(BaseTrainer):
         if getattr(self, "_cosines_before", None) is not None:
             pooling, values = self._cosines_before
             cosines[f"untouched model ({pooling} pooling)"] = values
-        kept = "the base model, kept" if self.exported_base else "trained"
+        kept = "the base model, kept" if self.kept_base_model else "trained"
         cosines[f"exported model ({kept}; {self.describe_pooling()} pooling)"] = self._pair_cosines(self.eval_dataset)
         if not self.is_world_process_zero():
             return []
@@ -173,33 +171,16 @@ class SimCSETrainer(BaseTrainer):
         plot_cosine_histograms(cosines, os.path.join(output_dir, "cosine_histograms.png"))
         return ["cosine_histograms.png"]
 
-    def _evaluate(self, trial, ignore_keys_for_eval, skip_scheduler: bool = False):
-        """At step 0 (`eval_on_start`, set by the config unless `allow_regression`): evaluate the untouched model
-        with its own pooling and save it as checkpoint-0, a candidate for the best checkpoint."""
-        competes = self.args.load_best_model_at_end and not self.args.allow_regression
-        if self.state.global_step > 0 or not competes:
-            return super()._evaluate(trial, ignore_keys_for_eval, skip_scheduler)
+    def _untouched_model_context(self):
         pooler = self.base_pooling.pooler if self.base_pooling is not None else None
-        with self.accelerator.unwrap_model(self.model).pooling(pooler):
-            metrics = super()._evaluate(trial, ignore_keys_for_eval, skip_scheduler)
-            self._determine_best_metric(metrics, trial)
-            self._save_checkpoint(self.model, trial)  # its sentence-transformers files name that pooling
-        # `best_global_step` 0 reads as "none" to the Trainer: name the checkpoint itself; a later better
-        # evaluation replaces it as usual.
-        self.state.best_model_checkpoint = os.path.join(self._get_output_dir(trial), "checkpoint-0")
-        return metrics
+        return self.accelerator.unwrap_model(self.model).pooling(pooler)
 
-    def _load_best_model(self) -> None:
-        super()._load_best_model()
-        if os.path.basename(os.path.normpath(self.state.best_model_checkpoint)) == "checkpoint-0":
-            self.exported_base = True
-            if self.base_pooling is not None:  # the base model is kept with the pooling it was evaluated with
-                self.accelerator.unwrap_model(self.model).pooler = self.base_pooling.pooler
-            logger.warning(
-                f"training never beat the untouched model on the evaluation data ({self.args.metric_for_best_model} "
-                f"{self.state.best_metric:.4f} at step 0, with {self.describe_pooling()} pooling): the base model "
-                "is what is kept and exported. Pass --allow_regression to keep the best trained checkpoint instead."
-            )
+    def _on_keep_untouched_model(self) -> None:
+        if self.base_pooling is not None:  # the base model is kept with the pooling it was evaluated with
+            self.accelerator.unwrap_model(self.model).pooler = self.base_pooling.pooler
+
+    def _describe_untouched_model(self) -> str:
+        return f", with {self.describe_pooling()} pooling"
 
     def describe_pooling(self) -> str:
         pooler = self.accelerator.unwrap_model(self.model).pooler
@@ -208,14 +189,7 @@ class SimCSETrainer(BaseTrainer):
     # ---- Saving and loading: the encoder in the transformers layout, the training-only MLP beside it ----
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        output_dir = output_dir if output_dir is not None else self.args.output_dir
-        if not self.args.should_save:
-            return
-        model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
-        save_sentence_encoder(model, output_dir, self.args.eval_max_length, self.normalize, state_dict)
-        if self.processing_class is not None:
-            self.processing_class.save_pretrained(output_dir)
-        torch.save(self.args, os.path.join(output_dir, TRAINING_ARGS_NAME))
+        self._save_sentence_encoder(output_dir, state_dict, self.args.eval_max_length, self.normalize)
 
     def _checkpoint_module(self, model):
         return model.encoder  # the Trainer's weight files hold the encoder; the MLP is extra state
@@ -269,7 +243,7 @@ class SimCSETrainer(BaseTrainer):
             "pooling": "CLS" if model.pooler in ("cls", "cls_before_pooler") else "mean",
             "normalize": self.normalize,
             "base_pooling": self.base_pooling.describe() if self.base_pooling is not None else None,
-            "exported_base": self.exported_base,
+            "kept_base_model": self.kept_base_model,
             "eval_max_length": args.eval_max_length,
             "scores": {k.replace("_", " "): v for k, v in sorted(scores.items())},
         }

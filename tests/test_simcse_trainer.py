@@ -369,10 +369,10 @@ def test_untouched_model_competes_at_step_0_and_is_kept_when_never_beaten(
     encoder = trainer.model.encoder.state_dict()
     if allow_regression:  # only trained checkpoints compete: the better of the two is kept, worse than nothing
         assert evals == {2: 10.0, 4: 20.0} and trainer.state.best_model_checkpoint.endswith("checkpoint-4")
-        assert not trainer.exported_base and not all(torch.equal(encoder[k], v) for k, v in base.items())
+        assert not trainer.kept_base_model and not all(torch.equal(encoder[k], v) for k, v in base.items())
     else:  # the untouched model scored 50 at step 0, training never beat it: it is what is kept
         assert evals == {0: 50.0, 2: 10.0, 4: 20.0} and trainer.state.best_model_checkpoint.endswith("checkpoint-0")
-        assert trainer.exported_base and "training never beat the untouched model" in caplog.text
+        assert trainer.kept_base_model and "training never beat the untouched model" in caplog.text
         assert all(torch.equal(encoder[k], v) for k, v in base.items())
         assert (tmp_path / "out" / "checkpoint-0").is_dir()  # kept by the rotation (save_total_limit=1) as the best
 
@@ -388,7 +388,7 @@ def test_a_better_trained_checkpoint_replaces_the_step_0_candidate(tmp_path, tin
         compute_metrics=scripted_spearman([10.0, 30.0, 20.0]),
     )
     trainer.train()
-    assert trainer.state.best_model_checkpoint.endswith("checkpoint-2") and not trainer.exported_base
+    assert trainer.state.best_model_checkpoint.endswith("checkpoint-2") and not trainer.kept_base_model
 
 
 @pytest.fixture

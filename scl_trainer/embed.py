@@ -1,0 +1,184 @@
+"""`python -m scl_trainer embed`: sentence vectors of one text column, streamed to a `.npy` file.
+
+    python -m scl_trainer embed --model outputs/mrpc-bi --input replies.tsv --output replies.npy
+    # after an interruption: the same command with --resume continues where the output stops
+
+For any sentence encoder: a bi-encoder pair classifier or SimCSE output of scl_trainer, or any sentence-transformers
+model folder (its own pooling, `Normalize` when it has one); a cross-encoder is refused (it embeds no single text).
+Row i of the array is the vector of input row i; the ids go one per line to `<output stem>.ids.txt`. The rows are
+written into `<output>.partial` (a `.npy` memory map of the final shape) window by window, with a sidecar that
+records how far it got and for which command; the output and the ids file appear only when every row is written.
+"""
+
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+from .base_trainer import check_max_length
+from .bi_encoder import encode_texts, is_cross_encoder, native_pooling
+from .data import _check_text, _iter_records, _require_file, _where, source_kind
+from .errors import ConfigError, DataError, OutputDirError
+from .export import _read_json
+from .simcse_model import SimCSEModel
+from .utils import from_pretrained, resolve_model_name_or_path
+
+__all__ = ["EmbedArguments", "embed", "ids_path"]
+
+
+@dataclass
+class EmbedArguments:
+    model: str = field(
+        metadata={
+            "help": "A sentence encoder: a bi-encoder (`--architecture bi_encoder`) or SimCSE output dir, any "
+            "sentence-transformers model folder or hub id. Not a cross-encoder."
+        }
+    )
+    input: str = field(metadata={"help": "A .csv/.tsv/.jsonl file with a header."})
+    output: str = field(metadata={"help": "The .npy file of the vectors (rows in input order)."})
+    text_column: str = field(default="text", metadata={"help": "The column to embed."})
+    id_column: str | None = field(
+        default=None,
+        metadata={
+            "help": "The column written to <output stem>.ids.txt, one id per line. Default: `id` when the file has "
+            "it, else the row number (0-based)."
+        },
+    )
+    batch_size: int = field(default=64, metadata={"help": "Texts per forward pass (>= 1)."})
+    window_size: int = field(
+        default=4096,
+        metadata={"help": "Rows read, length-sorted into batches and written at a time (>= 1); bounds memory."},
+    )
+    max_length: int | None = field(
+        default=None,
+        metadata={
+            "help": "Max tokens per text. Default: the model's sentence-transformers max_seq_length, else the "
+            "max_length it was trained with, else 128."
+        },
+    )
+    resume: bool = field(
+        default=False,
+        metadata={
+            "help": "Continue <output>.partial after checking that it was written by this same command (model, "
+            "input, columns, max length), instead of starting over."
+        },
+    )
+
+
+def ids_path(output: str | os.PathLike) -> Path:
+    """`replies.npy` -> `replies.ids.txt`: where `embed` writes the ids of the rows."""
+    output = Path(output)
+    return output.with_name(output.name.removesuffix(".npy") + ".ids.txt")
+
+
+def _rows(path: Path, text_column: str, id_column: str | None):
+    """(id, text) per data row; a blank text or id is an error naming file, row and column."""
+    needed = [text_column] + ([id_column] if id_column else [])
+    for index, (row, record) in enumerate(_iter_records(path, needed)):
+        text = _check_text(record[text_column], str(path), row, text_column)
+        if text is None:
+            raise DataError(f"{_where(path, row, text_column)}: empty text; every row of the input gets a vector")
+        row_id = str(record[id_column]) if id_column else str(index)
+        if id_column and (not row_id.strip() or "\n" in row_id):
+            raise DataError(f"{_where(path, row, id_column)}: the id must be one non-empty line, got {row_id!r}")
+        yield row_id, text
+
+
+def _load_sentence_model(name: str):
+    """(SimCSEModel with the model's own pooling, normalize, tokenizer, default max length) of a sentence encoder."""
+    config = from_pretrained(AutoConfig, name, field_name="model")
+    if is_cross_encoder(config):
+        raise ConfigError(
+            f"--model {name}: a cross-encoder pair classifier ({config.architectures[0]}) reads the two texts "
+            "together and has no sentence vector; embed needs a sentence encoder (a --architecture bi_encoder or "
+            "SimCSE output, or a sentence-transformers model)"
+        )
+    encoder = from_pretrained(AutoModel, name, field_name="model")
+    pooling = native_pooling(name)
+    model = SimCSEModel(encoder, "cls_before_pooler" if pooling.pooler == "cls" else pooling.pooler)
+    st_config = _read_json(resolve_model_name_or_path(name), "sentence_bert_config.json") or {}
+    max_length = st_config.get("max_seq_length") or getattr(config, "train_max_length", None) or 128
+    return model, pooling.normalize, from_pretrained(AutoTokenizer, name, field_name="model"), max_length
+
+
+def embed(args: EmbedArguments) -> int:
+    """Check everything (paths, model, every input row) before embedding, then embed; returns the row count."""
+    output, ids_file = Path(args.output), ids_path(args.output)
+    if output.suffix != ".npy":
+        raise ConfigError(f"--output {args.output}: the vectors are written as a .npy file; name it *.npy")
+    if source_kind(args.input) != "file":
+        raise ConfigError(f"--input {args.input}: embed reads a .csv/.tsv/.jsonl file with a header")
+    source = _require_file(args.input, "input file")
+    if any(p.exists() and os.path.realpath(p) == os.path.realpath(source) for p in (output, ids_file)):
+        raise OutputDirError(f"--output {args.output}: it (or its ids file) is the input file; choose another")
+    if not output.parent.is_dir():
+        raise OutputDirError(f"--output {args.output}: the folder {output.parent} does not exist")
+    for name, value in (("batch_size", args.batch_size), ("window_size", args.window_size)):
+        if not value >= 1:
+            raise ConfigError(f"--{name} must be >= 1, got {value}")
+    model, normalize, tokenizer, default_length = _load_sentence_model(args.model)
+    max_length = args.max_length or default_length
+    check_max_length(max_length, model, tokenizer)
+
+    first = next(_iter_records(source, [args.text_column]), None)
+    id_column = args.id_column or ("id" if first is not None and "id" in first[1] else None)
+    total = sum(1 for _ in _rows(source, args.text_column, id_column))  # every row checked before any work
+    if total == 0:
+        raise DataError(f"{source}: no data rows to embed")
+
+    partial = output.with_name(output.name + ".partial")
+    ids_partial, state_file = ids_file.with_name(ids_file.name + ".partial"), partial.with_name(partial.name + ".json")
+    command = {**asdict(args), "model": args.model, "input": os.path.realpath(source), "id_column": id_column,
+               "max_length": max_length, "rows": total, "dim": model.config.hidden_size}  # fmt: skip
+    for key in ("output", "resume", "batch_size", "window_size"):  # do not change the vectors
+        command.pop(key)
+    done = 0
+    if args.resume and state_file.is_file() and partial.is_file():
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        if state.get("command") != command:
+            raise OutputDirError(
+                f"--resume: {partial} was written by another command ({state.get('command')}); drop --resume to start "
+                "over or use another --output"
+            )
+        done = int(state["done"])
+        vectors = np.lib.format.open_memmap(partial, mode="r+")
+        with open(ids_partial, "rb+") as f:  # keep exactly the ids of the rows written
+            lines = f.read().split(b"\n")[:done]
+            f.seek(0)
+            f.write(b"".join(line + b"\n" for line in lines))
+            f.truncate()
+    else:
+        vectors = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=(total, command["dim"]))
+        ids_partial.write_text("", encoding="utf-8")
+
+    rows = _rows(source, args.text_column, id_column)
+    for _ in range(done):
+        next(rows)
+    with (
+        open(ids_partial, "a", encoding="utf-8") as ids_out,
+        tqdm(total=total, initial=done, unit="texts", desc="Embedding") as progress,
+    ):
+        while done < total:
+            window = [row for _, row in zip(range(args.window_size), rows)]
+            embedded = encode_texts(model, tokenizer, [text for _, text in window], max_length, args.batch_size)
+            if normalize:
+                embedded = F.normalize(embedded, dim=-1)
+            vectors[done : done + len(window)] = embedded.numpy()
+            vectors.flush()
+            ids_out.write("".join(f"{row_id}\n" for row_id, _ in window))
+            ids_out.flush()
+            done += len(window)
+            state_file.write_text(json.dumps({"command": command, "done": done}), encoding="utf-8")
+            progress.update(len(window))
+    del vectors
+    os.replace(partial, output)
+    os.replace(ids_partial, ids_file)
+    state_file.unlink()
+    print(f"{total} vectors of {command['dim']} in {output}, ids in {ids_file}", file=sys.stderr)
+    return total
