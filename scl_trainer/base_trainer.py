@@ -107,7 +107,9 @@ class BaseTrainer(Trainer):
         super().__init__(
             model=model,
             args=args,
-            data_collator=data_collator if data_collator is not None else self._default_collator(processing_class, args),
+            data_collator=(
+                data_collator if data_collator is not None else self._default_collator(processing_class, args)
+            ),
             train_dataset=train_dataset,
             eval_dataset=eval_dataset,
             processing_class=processing_class,

@@ -347,6 +347,12 @@ def write_report(
         for arm in arms
         if (arm.name, seed) in records
     ]
+    # Rows every run reports beside its metrics (the pair recipe's majority-class and zero-shot baselines): they
+    # depend on the seed's validation split, not on the arm, so one value per seed.
+    baselines = {}
+    for key in sorted({k for r in records.values() for k in r["metrics"] if k.startswith("baseline_")}):
+        per_seed = {seed: r["metrics"][key] for (_, seed), r in records.items() if key in r["metrics"]}
+        baselines[key] = {**arm_summary(list(per_seed.values())), "values": per_seed}
     report = {
         "command": command,
         "recipe": shown,
@@ -360,6 +366,7 @@ def write_report(
         "bootstrap": {"resamples": args.bootstrap_samples, "seed": args.bootstrap_seed, "method": "percentile"},
         "summary": summary,
         "differences": differences,
+        "baselines": baselines,
         "runs": runs,
     }
     (out / "compare.json").write_text(json.dumps(report, indent=2), encoding="utf-8")

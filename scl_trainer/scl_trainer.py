@@ -112,7 +112,7 @@ class SCLTrainer(BaseTrainer):
         self._threshold_warnings: set[str] = set()  # each threshold warning once per run
         self.baselines: dict[str, float] = {}  # `evaluate_baselines`, before training
         self.below_zero_shot = False  # the final model ranks validation pairs worse than the untouched encoder
-        if self.bi_encoder and not getattr(self.model, "calibrated", True):
+        if self.bi_encoder and not getattr(self.model, "calibrated", True) and self.train_dataset is not None:
             self._calibrate()
 
     def _default_compute_metrics(self, eval_pred):
@@ -406,8 +406,8 @@ class SCLTrainer(BaseTrainer):
         if self.bi_encoder:
             architecture.update(
                 pooling=model.pooler.replace("cls_before_pooler", "CLS") + (" + Normalize" if model.normalize else ""),
-                scale=f"{float(model.scale):.4f}",
-                bias=f"{float(model.bias):+.4f}",
+                scale=f"{model.scale.item():.4f}",
+                bias=f"{model.bias.item():+.4f}",
             )
         return {
             "task_type": "text-classification",

@@ -63,6 +63,33 @@ def build(kind: str, output_dir: str, chunk_size: int | None, tokenizer):
         data, _ = tokenize_pairs(toy_pairs(8, seed=4), tokenizer, 32)
         # Labels with a class that has one member on each process: its positive is only across the split.
         data = data.map(lambda _, i: {"label": [1, 0, 0, 0, 0, 1, 1, 1][i]}, with_indices=True)
+    elif kind == "bi_encoder":
+        from transformers import BertModel
+
+        from scl_trainer.data import tokenize_separately
+
+        model = BertModel(tiny_bert_config()).double()
+        args = SCLConfig(
+            output_dir=output_dir,
+            use_cpu=True,
+            report_to="none",
+            max_length=32,
+            architecture="bi_encoder",
+            scl_weight=0.5,
+            scl_temperature=0.1,
+            contrastive_chunk_size=chunk_size,
+        )
+        trainer = SCLTrainer(model, args, processing_class=tokenizer)
+        trainer.model.double()
+        pairs = toy_pairs(8, seed=4).to_dict()
+        # A query on both processes with a matching reply on one and a non-matching one on the other (a hard
+        # negative across the split), and a reply repeated across the split (a duplicate to mask).
+        pairs["text_a"][5] = pairs["text_a"][0]
+        pairs["text_b"][6] = pairs["text_b"][2]
+        pairs["label"] = [1, 0, 1, 0, 1, 0, 1, 1]
+        from datasets import Dataset
+
+        data, _ = tokenize_separately(Dataset.from_dict(pairs), tokenizer, 32, "text_a", "text_b", "label")
     else:
         from transformers import BertModel
 
@@ -132,7 +159,7 @@ def worker(rank: int, port: int, kind: str, chunk_size, output_dir: str, detach:
 
 
 @pytest.mark.parametrize("chunk_size", [None, 3], ids=["plain", "gradcache"])
-@pytest.mark.parametrize("kind", ["supcon", "simcse"])
+@pytest.mark.parametrize("kind", ["supcon", "simcse", "bi_encoder"])
 def test_two_processes_match_one_process_holding_the_whole_batch(tmp_path, tiny_tokenizer, kind, chunk_size):
     trainer, features = build(kind, str(tmp_path), None, tiny_tokenizer)
     reference = copy.deepcopy(trainer.model)
@@ -149,12 +176,18 @@ def test_two_processes_match_one_process_holding_the_whole_batch(tmp_path, tiny_
         for name, grad in expected_grads.items():
             torch.testing.assert_close(r["grads"][name], grad, rtol=1e-6, atol=1e-6, msg=name)
     # Every anchor saw the candidates of both processes.
-    key = "supcon_negatives_per_anchor" if kind == "supcon" else "negatives_per_anchor"
+    key = {"supcon": "supcon_negatives_per_anchor", "simcse": "negatives_per_anchor"}.get(
+        kind, "contrastive_negatives_per_anchor"
+    )
     local_negatives = trainer._metrics["train"][key][0].item()
     for r in ranks:
         assert r["log"][key][0].item() > local_negatives / 2
     if kind == "simcse":  # the sentence repeated across processes: each of its 4 rows masks the other sentence's 2
         assert sum(r["log"]["masked_duplicates"][0].item() for r in ranks) == 8
+    if kind == "bi_encoder":  # the masks across the split equal those of the whole batch in one process
+        expected = trainer._metrics["train"]["contrastive_masked_duplicates"][0].item()
+        assert expected > 0
+        assert sum(r["log"]["contrastive_masked_duplicates"][0].item() for r in ranks) == expected
 
 
 def test_a_gather_without_gradient_is_caught(tmp_path, tiny_tokenizer):

@@ -44,3 +44,40 @@ def test_single_class_labels_do_not_crash():
     assert np.isnan(metrics["roc_auc"])
     assert metrics["threshold"] == 0.5
     assert metrics["f1_at_threshold"] == 0.0
+
+
+def test_baselines_against_a_hand_computation():
+    """5 pairs, 3 positive. Majority = positive: precision 3/5, recall 1, F1 = 2 * 0.6 / 1.6 = 0.75, accuracy 0.6,
+    MCC 0 (a constant prediction). Cosines: positives 0.9, 0.4, 0.7; negatives 0.5, -0.2. Ranking: of the 6
+    positive-negative pairs, the positive scores higher in 5 (0.4 < 0.5 is the one loss): ROC-AUC 5/6. AP, by
+    descending cosine 0.9+ 0.7+ 0.5- 0.4+ -0.2-: precision at each positive 1/1, 2/2, 3/4: AP = (1 + 1 + 0.75) / 3.
+    Best F1 over thresholds: all 5 in (t <= -0.2): 0.75; t in (-0.2, 0.4]: P 3/4, R 1 -> F1 6/7; t in (0.4, 0.5]:
+    P 2/3, R 2/3 -> 2/3: the tuned threshold lies in (-0.2, 0.4) with F1 6/7, accuracy 4/5, MCC (3*1 - 1*0) /
+    sqrt(4 * 3 * 2 * 1) = 3 / sqrt(24)."""
+    from scl_trainer.metrics import pair_baselines
+
+    rows = pair_baselines([1, 0, 1, 1, 0], [0.9, 0.5, 0.4, 0.7, -0.2])
+    assert rows["baseline_majority_class"] == 1
+    assert rows["baseline_majority_f1"] == pytest.approx(0.75)
+    assert rows["baseline_majority_accuracy"] == pytest.approx(0.6)
+    assert rows["baseline_majority_mcc"] == 0.0
+    assert rows["baseline_zero_shot_roc_auc"] == pytest.approx(5 / 6)
+    assert rows["baseline_zero_shot_average_precision"] == pytest.approx(2.75 / 3)
+    assert rows["baseline_zero_shot_f1"] == pytest.approx(6 / 7)
+    assert -0.2 < rows["baseline_zero_shot_threshold"] <= 0.4
+    assert rows["baseline_zero_shot_accuracy"] == pytest.approx(0.8)
+    assert rows["baseline_zero_shot_mcc"] == pytest.approx(3 / np.sqrt(24))
+
+
+def test_a_best_threshold_at_the_lowest_negative_score_keeps_every_pair():
+    """All pairs positive: the threshold must lie below the lowest score, also when it is a negative cosine."""
+    assert best_f1_threshold(np.array([1, 1]), np.array([-0.4, -0.1])) < -0.4
+
+
+def test_average_precision_and_mcc_in_the_pair_metrics():
+    labels = np.array([1, 0, 1, 1, 0])
+    probabilities = np.array([0.9, 0.5, 0.4, 0.7, 0.2])
+    metrics = pair_classification_metrics(EvalPrediction(predictions=logit(probabilities)[:, None], label_ids=labels))
+    assert metrics["average_precision"] == pytest.approx(2.75 / 3)
+    # at 0.5: predicted 1, 1, 0, 1, 0 -> TP 2, FP 1, FN 1, TN 1: MCC (2 - 1) / sqrt(3 * 3 * 2 * 2) = 1 / 6
+    assert metrics["mcc_at_0.5"] == pytest.approx(1 / 6)

@@ -1,0 +1,297 @@
+"""Which pair architecture, against what a user already has? MRPC, paired over seeds, in the regimes of
+`make evidence` (N = 64 / 256 / 1024 training pairs, N = 1024 with 20% label noise, all pairs).
+
+Rows, all on the same validation pairs (the held-out 10% of the MRPC train file, seeded like every other draw):
+- `majority`: the most frequent class for every pair; `zero_shot`: the untouched all-MiniLM-L6-v2's cosine (its own
+  mean pooling + Normalize), F1 at its cosine threshold tuned on the same pairs. Both from every run's baselines.
+- `ce_bce`, `ce_scl`: the cross-encoder (the seed's design) with BCE alone / BCE + SupCon (0.1, 0.2): by default the
+  runs of `make evidence` (`bench/results/scl_evidence/<regime>`: the same recipe, config, flags, seeds, splits and
+  subsamples), which predate average precision, so its AP is n/a; `--rerun_cross_encoder` runs them again here.
+- `bi_bce`, `bi_scl`: `--architecture bi_encoder` with BCE alone / BCE + supervised SimCSE (`scl_weight=1`,
+  `scl_temperature=0.05`, Gao et al.'s temperature), learning rate 2e-5 (the peer's), checkpoint picked on
+  validation ROC-AUC with the untouched encoder (fitted scale and bias) as the step-0 candidate. One `compare` per
+  regime (`bench/results/pair_architectures/<regime>/`).
+- `st_peer`: sentence-transformers' documented recipe for duplicate / paraphrase pairs, `OnlineContrastiveLoss` on
+  all-MiniLM-L6-v2 (`SentenceTransformerTrainer`, lr 2e-5, the same splits, subsample, noise, seed, epochs, batch
+  size and evaluation steps), checkpoint picked on the same validation ROC-AUC (so it has the same selection as our
+  arms, except the step-0 candidate, which is our library's feature).
+
+Settings were fixed before any run of this study; nothing here was tuned on its results. Metrics: ROC-AUC and AP of
+the score (probability or cosine), F1 at the validation-tuned threshold. All selected and measured on validation (no
+test split is available): the absolute numbers are optimistic for every arm alike; the differences are paired.
+
+    python bench/pair_architectures.py [--regimes n64 ...] [--rerun_cross_encoder true]
+
+Resumes: finished runs are skipped (run records kept, weights pruned). Writes bench/results/pair_architectures.json,
+.md and .png.
+"""
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from results_io import RESULTS_DIR, save_markdown, save_result
+from scl_evidence import REGIMES
+from transformers import HfArgumentParser
+
+from scl_trainer.compare import find_recipe, load_recipe
+from scl_trainer.compare import main as compare_main
+from scl_trainer.data import DEFAULT_DATA_DIR
+from scl_trainer.metrics import pair_baselines
+from scl_trainer.paired_stats import arm_summary, paired_difference
+
+REPO = Path(__file__).resolve().parent.parent
+METRICS = {"roc_auc": "eval_roc_auc", "average_precision": "eval_average_precision", "f1": "eval_f1_at_threshold"}
+BASELINE_METRICS = {"roc_auc": "roc_auc", "average_precision": "average_precision", "f1": "f1"}
+CE_ARMS = {"ce_bce": "scl_weight=0", "ce_scl": "scl_weight=0.1,scl_temperature=0.2"}
+BI = "architecture=bi_encoder,learning_rate=2e-5,metric_for_best_model=roc_auc"
+BI_ARMS = {"bi_bce": f"{BI},scl_weight=0", "bi_scl": f"{BI},scl_weight=1.0,scl_temperature=0.05"}
+PEER = "st_peer"
+ARM_ORDER = ["majority", "zero_shot", "ce_bce", "ce_scl", "bi_bce", "bi_scl", PEER]
+
+
+@dataclass
+class PairEvidenceArguments:
+    regimes: list[str] = field(default_factory=lambda: list(REGIMES), metadata={"help": f"Of {list(REGIMES)}."})
+    rerun_cross_encoder: bool = field(
+        default=False,
+        metadata={"help": "Run the cross-encoder arms here (with AP) instead of reading make evidence's runs."},
+    )
+    data_dir: str = field(default=DEFAULT_DATA_DIR, metadata={"help": "Folder holding mrpc/."})
+    output_dir: str = field(default="bench/results/pair_architectures", metadata={"help": "Where the runs go."})
+
+
+def compare_argv(args: PairEvidenceArguments, name: str) -> list[str]:
+    regime, arms = REGIMES[name], {**(CE_ARMS if args.rerun_cross_encoder else {}), **BI_ARMS}
+    argv = [
+        "--recipe", "supcon_pair", "--config", "recipes/supcon_pair/mrpc_minilm.yaml",
+        "--output_dir", str(Path(args.output_dir) / name), "--prune_runs", "true",
+        *[token for arm, settings in arms.items() for token in ("--arm", f"{arm}:{settings}")],
+        "--seeds", *map(str, regime["seeds"]), *[token for m in METRICS.values() for token in ("--metric", m)],
+        "--data_dir", args.data_dir, "--disable_tqdm", "true", "--save_total_limit", "1",
+    ]  # fmt: skip
+    if regime["train_size"] is not None:
+        argv += ["--train_size", str(regime["train_size"])]
+    if regime.get("label_noise"):
+        argv += ["--label_noise", str(regime["label_noise"])]
+    for key, value in regime["flags"].items():
+        argv += [f"--{key}", str(value)]
+    return argv
+
+
+def _regime_flag(name: str, key: str, default):
+    return REGIMES[name]["flags"].get(key, default)
+
+
+def roc_auc_evaluator(validation):
+    """The peer's checkpoint selection: a sentence-transformers evaluator of the validation ROC-AUC of the cosine."""
+    from sentence_transformers.sentence_transformer.evaluation import SentenceEvaluator
+
+    class RocAucEvaluator(SentenceEvaluator):
+        def __init__(self):
+            super().__init__()
+            self.primary_metric = "roc_auc"
+
+        def __call__(self, model, output_path=None, epoch=-1, steps=-1):
+            return self.prefix_name_to_metrics({"roc_auc": peer_metrics(model, validation)["roc_auc"]}, "mrpc")
+
+    return RocAucEvaluator()
+
+
+def peer_metrics(model, validation) -> dict[str, float]:
+    """ROC-AUC, AP and F1 at the tuned cosine threshold of a SentenceTransformer on the validation pairs: the same
+    computation as the zero-shot baseline row."""
+    u = model.encode(validation["text_a"], batch_size=128, convert_to_numpy=True, normalize_embeddings=True)
+    v = model.encode(validation["text_b"], batch_size=128, convert_to_numpy=True, normalize_embeddings=True)
+    rows = pair_baselines(validation["label"], (u * v).sum(-1))
+    return {k.removeprefix("baseline_zero_shot_"): v for k, v in rows.items() if k.startswith("baseline_zero_shot_")}
+
+
+def run_peer(args: PairEvidenceArguments, name: str, seed: int) -> dict:
+    """One sentence-transformers OnlineContrastiveLoss run on the recipe's own split/subsample/noise for `seed`."""
+    record_path = Path(args.output_dir) / name / "peer" / f"seed{seed}.json"
+    if record_path.is_file():
+        return json.loads(record_path.read_text(encoding="utf-8"))
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.sentence_transformer.losses import OnlineContrastiveLoss
+    from transformers import set_seed
+
+    from scl_trainer.utils import resolve_model_name_or_path
+
+    recipe = load_recipe(find_recipe("supcon_pair"))
+    regime = REGIMES[name]
+    script_args, _, _ = recipe.parser().parse_args_and_config(
+        ["--config", "recipes/supcon_pair/mrpc_minilm.yaml", "--data_dir", args.data_dir, "--seed", str(seed)]
+        + (["--train_size", str(regime["train_size"])] if regime["train_size"] else [])
+        + (["--label_noise", str(regime["label_noise"])] if regime.get("label_noise") else [])
+    )
+    splits, _ = recipe.load_splits(script_args, seed)
+    run_dir = record_path.parent / f"seed{seed}-run"
+    shutil.rmtree(run_dir, ignore_errors=True)  # an interrupted peer run starts over (they are short)
+    start = time.perf_counter()
+    set_seed(seed)
+    model = SentenceTransformer(resolve_model_name_or_path("sentence-transformers/all-MiniLM-L6-v2"), device="cpu")
+    train = (
+        splits["train"]
+        .rename_columns({"text_a": "sentence1", "text_b": "sentence2"})
+        .select_columns(["sentence1", "sentence2", "label"])
+    )
+    eval_steps = _regime_flag(name, "eval_steps", None)
+    strategy = "steps" if eval_steps else "epoch"
+    training_args = SentenceTransformerTrainingArguments(
+        output_dir=str(run_dir),
+        num_train_epochs=_regime_flag(name, "num_train_epochs", 3),
+        per_device_train_batch_size=_regime_flag(name, "per_device_train_batch_size", 32),
+        learning_rate=2e-5,
+        warmup_steps=0.1,
+        seed=seed,
+        eval_strategy=strategy,
+        save_strategy=strategy,
+        **({"eval_steps": eval_steps, "save_steps": eval_steps} if eval_steps else {}),
+        save_total_limit=1,
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_mrpc_roc_auc",
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=True,
+    )
+    trainer = SentenceTransformerTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train,
+        loss=OnlineContrastiveLoss(model),
+        evaluator=roc_auc_evaluator(splits["validation"]),
+    )
+    trainer.train()
+    metrics = peer_metrics(trainer.model, splits["validation"])
+    record = {"seed": seed, "metrics": metrics, "wall_time_s": time.perf_counter() - start,
+              "best_checkpoint": trainer.state.best_model_checkpoint, "steps": trainer.state.global_step}  # fmt: skip
+    shutil.rmtree(run_dir, ignore_errors=True)
+    record_path.parent.mkdir(parents=True, exist_ok=True)
+    record_path.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    return record
+
+
+def regime_rows(args: PairEvidenceArguments, name: str) -> dict:
+    """Per arm and metric the per-seed values of one regime, from the compare report(s) and the peer's records."""
+    report = compare_main(compare_argv(args, name))
+    seeds, values, wall = report["seeds"], {}, {}
+    runs = list(report["runs"])
+    if not args.rerun_cross_encoder:  # the cross-encoder runs of make evidence (same command, same seeds)
+        evidence = json.loads((RESULTS_DIR / "scl_evidence" / name / "compare.json").read_text(encoding="utf-8"))
+        renamed = {"bce": "ce_bce", "scl": "ce_scl"}
+        runs += [{**run, "arm": renamed[run["arm"]]} for run in evidence["runs"] if run["seed"] in seeds]
+    for run in runs:
+        for metric, key in METRICS.items():
+            values.setdefault(run["arm"], {}).setdefault(metric, {})[run["seed"]] = run["metrics"].get(key)
+        wall[run["arm"]] = wall.get(run["arm"], 0.0) + run["wall_time_s"]
+        for arm, prefix in (("majority", "baseline_majority_"), ("zero_shot", "baseline_zero_shot_")):
+            for metric in METRICS:
+                value = run["metrics"].get(prefix + metric)
+                if value is not None:
+                    values.setdefault(arm, {}).setdefault(metric, {})[run["seed"]] = value
+    for seed in seeds:
+        record = run_peer(args, name, seed)
+        for metric in METRICS:
+            values.setdefault(PEER, {}).setdefault(metric, {})[seed] = record["metrics"][metric]
+        wall[PEER] = wall.get(PEER, 0.0) + record["wall_time_s"]
+    values.setdefault("majority", {}).update({"roc_auc": {s: 0.5 for s in seeds}})  # a constant score ranks at chance
+    return {"seeds": seeds, "values": values, "wall_time_s": wall}
+
+
+def summarize(name: str, rows: dict) -> dict:
+    seeds, values = rows["seeds"], rows["values"]
+    arms = [arm for arm in ARM_ORDER if arm in values]
+    summary = {arm: {} for arm in arms}
+    for arm in arms:
+        for metric in METRICS:
+            per_seed = values[arm].get(metric, {})
+            present = [per_seed[s] for s in seeds if per_seed.get(s) is not None and np.isfinite(per_seed[s])]
+            summary[arm][metric] = {**arm_summary(present), "values": {s: per_seed.get(s) for s in seeds}}
+    ours = [arm for arm in ("ce_bce", "ce_scl", "bi_bce", "bi_scl") if arm in arms]
+    best = max(ours, key=lambda arm: summary[arm]["roc_auc"]["mean"])  # the best of ours by mean validation ROC-AUC
+    differences = {}
+    for reference in ("zero_shot", PEER):
+        for metric in METRICS:
+            a, b = values[reference].get(metric, {}), values[best].get(metric, {})
+            both = [s for s in seeds if a.get(s) is not None and b.get(s) is not None]
+            if len(both) >= 2:
+                result = paired_difference([a[s] for s in both], [b[s] for s in both], n_resamples=10_000, seed=0)
+                differences[f"{best} - {reference}", metric] = {**result, "seeds": both}
+    return {
+        "regime": name,
+        "train_size": REGIMES[name]["train_size"],
+        "label_noise": REGIMES[name].get("label_noise", 0.0),
+        "seeds": seeds,
+        "arms": arms,
+        "summary": summary,
+        "best_ours": best,
+        "differences": [{"pair": pair, "metric": metric, **d} for (pair, metric), d in differences.items()],
+        "wall_time_s": rows["wall_time_s"],
+    }
+
+
+def plot(path: Path, regimes: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(5.2 * len(METRICS), 4.2), squeeze=False)
+    colors = {"majority": "0.6", "zero_shot": "black", "ce_bce": "tab:orange", "ce_scl": "tab:red",
+              "bi_bce": "tab:cyan", "bi_scl": "tab:blue", PEER: "tab:green"}  # fmt: skip
+    for ax, metric in zip(axes[0], METRICS):
+        for j, arm in enumerate(ARM_ORDER):
+            xs, ys, errs = [], [], []
+            for i, row in enumerate(regimes):
+                s = row["summary"].get(arm, {}).get(metric)
+                if s and s["n"]:
+                    xs.append(i + (j - 3) * 0.09)
+                    ys.append(s["mean"])
+                    errs.append(s["sd"] if s["n"] > 1 else 0.0)
+            if xs:
+                ax.errorbar(xs, ys, yerr=errs, fmt="o", color=colors[arm], label=arm, capsize=3, ms=4)
+        ax.set_xticks(range(len(regimes)), [row["regime"] for row in regimes], rotation=20, fontsize=8)
+        ax.set_title(f"validation {metric} (mean ± sd over seeds)", fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(args: PairEvidenceArguments) -> dict:
+    unknown = [name for name in args.regimes if name not in REGIMES]
+    if unknown:
+        sys.exit(f"error: unknown regime(s) {unknown}; choose from {list(REGIMES)}")
+    start = time.perf_counter()
+    regimes = []
+    for name in args.regimes:
+        print(f"== regime {name}", file=sys.stderr)
+        regimes.append(summarize(name, regime_rows(args, name)))
+    result = {
+        "arms": {**CE_ARMS, **BI_ARMS, PEER: "OnlineContrastiveLoss, lr 2e-5"},
+        "cross_encoder_runs": "rerun here" if args.rerun_cross_encoder else "bench/results/scl_evidence (AP n/a)",
+        "metrics": list(METRICS),
+        "regimes": regimes,
+        "wall_time_this_call_s": time.perf_counter() - start,
+        "wall_time_all_runs_s": sum(sum(row["wall_time_s"].values()) for row in regimes),
+    }
+    plot(RESULTS_DIR / "pair_architectures.png", regimes)
+    save_markdown("pair_architectures", result)
+    return save_result("pair_architectures.json", result)
+
+
+if __name__ == "__main__":
+    os.chdir(REPO)  # every path below is relative to the repository, so the run records stay valid if it moves
+    (evidence_args,) = HfArgumentParser(PairEvidenceArguments).parse_args_into_dataclasses()
+    main(evidence_args)
