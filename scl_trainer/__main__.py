@@ -89,9 +89,9 @@ def predict(args: PredictArguments) -> int:
     bi_encoder = getattr(config, "pair_architecture", None) == BI_ENCODER
     if not bi_encoder and (not is_cross_encoder(config) or config.num_labels != 1):
         raise ConfigError(
-            f"--model {args.model}: not a pair classifier (architectures {config.architectures}, "
-            f"num_labels={config.num_labels}, no pair_scale); predict needs the output of recipes/supcon_pair.py "
-            "(--architecture cross_encoder or bi_encoder)"
+            f"--model {args.model}: not a one-logit pair classifier nor a bi-encoder (architectures "
+            f"{config.architectures}, num_labels={config.num_labels}, no pair_scale); predict needs the output of "
+            "recipes/supcon_pair.py (--architecture cross_encoder or bi_encoder)"
         )
     tokenizer = from_pretrained(AutoTokenizer, args.model, field_name="model")
     attention = {"attn_implementation": args.attn_implementation} if args.attn_implementation else {}

@@ -327,3 +327,29 @@ def test_bad_input_is_a_one_line_error(tmp_path, classifier_dir, data_dir):
 def test_as_bi_encoder_without_sentence_transformers_files_mean_pools(tiny_encoder_dir):
     model = as_bi_encoder(AutoModel.from_pretrained(tiny_encoder_dir), tiny_encoder_dir)
     assert isinstance(model, BiEncoderPairClassifier) and model.pooler == "mean" and not model.normalize
+
+
+def test_a_model_below_the_zero_shot_cosine_is_warned_about_in_the_log_and_the_card(
+    tmp_path, tiny_classifier, tiny_tokenizer, caplog
+):
+    """A cross-encoder whose validation ROC-AUC (scripted: 0) is below the untouched encoder's cosine."""
+    from tests.test_scl_trainer import config
+
+    trainer = SCLTrainer(
+        tiny_classifier,
+        config(tmp_path, eval_strategy="steps", eval_steps=2, threshold_min_per_class=2),
+        train_dataset=toy_pairs(24, seed=1),
+        eval_dataset=toy_pairs(16, seed=2),
+        processing_class=tiny_tokenizer,
+        compute_metrics=lambda p: {**pair_classification_metrics(p, min_per_class=2), "roc_auc": 0.0},
+    )
+    with caplog.at_level("WARNING"):
+        trainer.train()
+    assert trainer.baselines["baseline_zero_shot_roc_auc"] > 0 and trainer.below_zero_shot
+    assert "ranks the validation pairs worse than the untouched encoder" in caplog.text
+    metrics = trainer.evaluate()
+    assert metrics["baseline_majority_f1"] == trainer.baselines["baseline_majority_f1"]
+    trainer.create_model_card(dataset_name="toy")
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "this model ranks the validation pairs worse than the untouched base encoder" in card
+    assert "| zero_shot_roc_auc |" in card

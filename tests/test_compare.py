@@ -238,6 +238,12 @@ def test_compare_end_to_end_with_kill_and_resume(tmp_path, tiny_encoder_dir, mon
     markdown = (out / "compare.md").read_text()
     assert "python -m scl_trainer compare --recipe supcon_pair" in markdown and "| scl |" in markdown
     assert (out / "compare.png").stat().st_size > 10_000
+    # The baselines every pair run reports: one value per seed (the seed's validation split), in json and markdown.
+    zero_shot = report["baselines"]["baseline_zero_shot_roc_auc"]
+    assert zero_shot["n"] == 2 and zero_shot["values"] == {
+        r["seed"]: r["metrics"]["baseline_zero_shot_roc_auc"] for r in report["runs"]
+    }
+    assert "## Baselines on the same validation data" in markdown and "| zero_shot_roc_auc |" in markdown
     # Both arms of a seed saw the same data: the same number of training pairs, the same split.
     data = {
         (r["arm"], r["seed"]): json.loads((Path(r["run_dir"]) / "data_results.json").read_text())
@@ -258,6 +264,8 @@ def test_compare_end_to_end_with_kill_and_resume(tmp_path, tiny_encoder_dir, mon
     )  # fmt: skip
     card = (card_dir / "README.md").read_text()
     assert "## Evidence over seeds" in card and "seeds (1, 2)" in card
+    assert f"zero_shot_roc_auc {zero_shot['mean']:.4f} ± {zero_shot['sd']:.4f}" in card
+    assert "### Baselines on the same validation pairs" in card
     s = report["summary"][metric]["scl"]
     row = f"| scl `scl_weight=0.5` `scl_temperature=0.3` | {s['mean']:.4f} ± {s['sd']:.4f} (2) | {diff['mean']:+.4f}"
     assert row in card
