@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 from results_io import RESULTS_DIR, save_markdown, save_result
-from scl_evidence import REGIMES
+from scl_evidence import REGIMES, check_regimes, regime_argv
 from transformers import HfArgumentParser
 
 from scl_trainer.compare import find_recipe, load_recipe
@@ -67,21 +67,8 @@ class PairEvidenceArguments:
 
 
 def compare_argv(args: PairEvidenceArguments, name: str) -> list[str]:
-    regime, arms = REGIMES[name], {**(CE_ARMS if args.rerun_cross_encoder else {}), **BI_ARMS}
-    argv = [
-        "--recipe", "supcon_pair", "--config", "recipes/supcon_pair/mrpc_minilm.yaml",
-        "--output_dir", str(Path(args.output_dir) / name), "--prune_runs", "true",
-        *[token for arm, settings in arms.items() for token in ("--arm", f"{arm}:{settings}")],
-        "--seeds", *map(str, regime["seeds"]), *[token for m in METRICS.values() for token in ("--metric", m)],
-        "--data_dir", args.data_dir, "--disable_tqdm", "true", "--save_total_limit", "1",
-    ]  # fmt: skip
-    if regime["train_size"] is not None:
-        argv += ["--train_size", str(regime["train_size"])]
-    if regime.get("label_noise"):
-        argv += ["--label_noise", str(regime["label_noise"])]
-    for key, value in regime["flags"].items():
-        argv += [f"--{key}", str(value)]
-    return argv
+    arms = {**(CE_ARMS if args.rerun_cross_encoder else {}), **BI_ARMS}
+    return regime_argv(name, args.output_dir, arms, list(METRICS.values()), args.data_dir)
 
 
 def _regime_flag(name: str, key: str, default):
@@ -270,9 +257,7 @@ def plot(path: Path, regimes: list[dict]) -> None:
 
 
 def main(args: PairEvidenceArguments) -> dict:
-    unknown = [name for name in args.regimes if name not in REGIMES]
-    if unknown:
-        sys.exit(f"error: unknown regime(s) {unknown}; choose from {list(REGIMES)}")
+    check_regimes(args.regimes)
     start = time.perf_counter()
     regimes = []
     for name in args.regimes:

@@ -61,15 +61,16 @@ class EvidenceArguments:
     )
 
 
-def compare_argv(args: EvidenceArguments, name: str) -> list[str]:
+def regime_argv(name: str, output_dir: str, arms: dict[str, str], metrics: list[str], data_dir: str) -> list[str]:
+    """The `compare` arguments of one regime of the pair recipe on MRPC: `arms` (name -> settings), the regime's
+    seeds, training size, label noise and flags; runs pruned into `output_dir/<regime>`."""
     regime = REGIMES[name]
     argv = [
         "--recipe", "supcon_pair", "--config", "recipes/supcon_pair/mrpc_minilm.yaml",
-        "--output_dir", str(Path(args.output_dir) / name), "--prune_runs", "true",
-        "--arm", "bce:scl_weight=0",
-        "--arm", f"scl:scl_weight={args.scl_weight},scl_temperature={args.scl_temperature}",
-        "--seeds", *map(str, regime["seeds"]), *[token for m in METRICS for token in ("--metric", m)],
-        "--data_dir", args.data_dir, "--disable_tqdm", "true", "--save_total_limit", "1",
+        "--output_dir", str(Path(output_dir) / name), "--prune_runs", "true",
+        *[token for arm, settings in arms.items() for token in ("--arm", f"{arm}:{settings}")],
+        "--seeds", *map(str, regime["seeds"]), *[token for m in metrics for token in ("--metric", m)],
+        "--data_dir", data_dir, "--disable_tqdm", "true", "--save_total_limit", "1",
     ]  # fmt: skip
     if regime["train_size"] is not None:
         argv += ["--train_size", str(regime["train_size"])]
@@ -78,6 +79,11 @@ def compare_argv(args: EvidenceArguments, name: str) -> list[str]:
     for key, value in regime["flags"].items():
         argv += [f"--{key}", str(value)]
     return argv
+
+
+def compare_argv(args: EvidenceArguments, name: str) -> list[str]:
+    arms = {"bce": "scl_weight=0", "scl": f"scl_weight={args.scl_weight},scl_temperature={args.scl_temperature}"}
+    return regime_argv(name, args.output_dir, arms, METRICS, args.data_dir)
 
 
 def plot(path: Path, rows: list[dict]) -> None:
@@ -105,10 +111,14 @@ def plot(path: Path, rows: list[dict]) -> None:
     plt.close(fig)
 
 
-def main(args: EvidenceArguments) -> dict:
-    unknown = [name for name in args.regimes if name not in REGIMES]
+def check_regimes(names: list[str]) -> None:
+    unknown = [name for name in names if name not in REGIMES]
     if unknown:
         sys.exit(f"error: unknown regime(s) {unknown}; choose from {list(REGIMES)}")
+
+
+def main(args: EvidenceArguments) -> dict:
+    check_regimes(args.regimes)
     start = time.perf_counter()
     rows = []
     for name in args.regimes:

@@ -18,7 +18,7 @@ from scl_trainer.errors import ConfigError, OutputDirError
 from scl_trainer.export import write_sentence_transformers_config
 from scl_trainer.metrics import pair_classification_metrics
 from tests.helpers import REPO_ROOT, tiny_bert_config
-from tests.test_scl_trainer import toy_pairs
+from tests.test_scl_trainer import config, toy_pairs
 
 # ---- The contrastive term: supervised SimCSE with hard negatives, against a loop ----
 
@@ -115,25 +115,11 @@ def st_encoder_dir(tmp_path, tiny_tokenizer):
 
 
 def bi_config(tmp_path, **overrides) -> SCLConfig:
+    """test_scl_trainer's config, as a bi-encoder with the contrastive term on."""
     values = dict(
-        output_dir=str(tmp_path / "out"),
-        architecture="bi_encoder",
-        per_device_train_batch_size=8,
-        per_device_eval_batch_size=8,
-        max_steps=4,
-        learning_rate=1e-3,
-        logging_steps=1,
-        save_strategy="no",
-        report_to="none",
-        seed=7,
-        max_length=32,
-        use_cpu=True,
-        scl_weight=1.0,
-        scl_temperature=0.1,
-        threshold_min_per_class=2,
+        architecture="bi_encoder", use_cpu=True, scl_weight=1.0, scl_temperature=0.1, threshold_min_per_class=2
     )
-    values.update(overrides)
-    return SCLConfig(**values)
+    return config(tmp_path, **{**values, **overrides})
 
 
 def test_native_pooling_and_the_fitted_scale_reproduce_the_cosine_ranking(tmp_path, st_encoder_dir):
@@ -333,8 +319,6 @@ def test_a_model_below_the_zero_shot_cosine_is_warned_about_in_the_log_and_the_c
     tmp_path, tiny_classifier, tiny_tokenizer, caplog
 ):
     """A cross-encoder whose validation ROC-AUC (scripted: 0) is below the untouched encoder's cosine."""
-    from tests.test_scl_trainer import config
-
     trainer = SCLTrainer(
         tiny_classifier,
         config(tmp_path, eval_strategy="steps", eval_steps=2, threshold_min_per_class=2),
