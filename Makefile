@@ -21,10 +21,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# The CPU wheel first, pinned, so nothing later pulls a multi-GB CUDA build of torch.
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev,demo]'
+	$(PY) -m pip install --quiet -e '.[dev,demo,bench]'
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install torch (CPU) + scl_trainer[dev,demo] (idempotent)
+install: $(STAMP) ## create .venv and install torch (CPU) + scl_trainer[dev,demo,bench] (idempotent)
 
 test: $(STAMP) ## run the whole test suite, end-to-end recipe runs included (~5 min on 2 cores)
 	$(PY) -m pytest -q
