@@ -222,6 +222,7 @@ def test_yaml_configs_named_in_docs_exist():
         ("scl_evidence.md", ["README.md"]),  # make evidence, from the regimes' compare.json files
         ("simcse_default.md", ["README.md", "recipes/simcse_unsup/README.md"]),  # make simcse-select
         ("group_by_length.md", ["recipes/supcon_pair/README.md"]),  # make group-by-length
+        ("pair_architectures.md", ["README.md"]),  # make pair-evidence
     ],
 )
 def test_readmes_quote_the_result_tables_as_generated(generated, docs):
