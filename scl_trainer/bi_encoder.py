@@ -19,13 +19,11 @@ from transformers import AutoConfig, AutoModel, PreTrainedModel
 
 from .errors import ConfigError
 from .export import SentencePooling, read_sentence_pooling
-from .scl_config import PAIR_ARCHITECTURES
 from .simcse_model import SimCSEModel
 from .utils import from_pretrained, resolve_model_name_or_path
 
 __all__ = [
     "BI_ENCODER",
-    "PAIR_ARCHITECTURES",
     "as_bi_encoder",
     "BiEncoderPairClassifier",
     "encode_texts",
@@ -33,6 +31,7 @@ __all__ = [
     "is_cross_encoder",
     "load_bi_encoder",
     "native_pooling",
+    "sentence_model",
 ]
 
 logger = logging.getLogger(__name__)
@@ -44,6 +43,13 @@ def native_pooling(name_or_path: str) -> SentencePooling:
     """The pooling a model folder or Hub id declares (sentence-transformers `modules.json`, + Normalize), else mean
     pooling: how the base model itself turns token vectors into a sentence vector."""
     return read_sentence_pooling(resolve_model_name_or_path(name_or_path)) or SentencePooling("mean", False)
+
+
+def sentence_model(encoder: PreTrainedModel, name_or_path: str) -> tuple[SimCSEModel, bool]:
+    """`encoder` pooled as the model `name_or_path` declares (`native_pooling`; [CLS] without the SimCSE MLP), and
+    whether that model normalizes its vectors."""
+    pooling = native_pooling(name_or_path)
+    return SimCSEModel(encoder, "cls_before_pooler" if pooling.pooler == "cls" else pooling.pooler), pooling.normalize
 
 
 def is_cross_encoder(config) -> bool:
@@ -92,6 +98,11 @@ class BiEncoderPairClassifier(SimCSEModel):
         logit = self.scale * F.cosine_similarity(u, v, dim=-1) + self.bias  # (B,)
         return torch.cat([logit.unsqueeze(1), u, v], dim=1)  # (B, 1 + 2H)
 
+    @property
+    def calibrated(self) -> bool:
+        """Whether scale and bias were fitted (by the trainer, or in the saved bi-encoder this was loaded from)."""
+        return getattr(self.config, "pair_scale", None) is not None
+
     def store_in_config(self) -> None:
         """Write the head into the encoder's config (saved as config.json): architecture, scale and bias."""
         self.config.pair_architecture = BI_ENCODER
@@ -117,14 +128,11 @@ def load_bi_encoder(name_or_path: str, field_name: str = "model_name_or_path", *
 def as_bi_encoder(encoder: PreTrainedModel, name_or_path: str | None = None) -> BiEncoderPairClassifier:
     """Wrap an encoder with the pooling of `name_or_path` (default: its config's `_name_or_path`) and the scale and
     bias its config carries, if any."""
-    pooling = native_pooling(name_or_path or encoder.config._name_or_path)
-    pooler = "cls_before_pooler" if pooling.pooler == "cls" else pooling.pooler
+    pooled, normalize = sentence_model(encoder, name_or_path or encoder.config._name_or_path)
     config = encoder.config
-    model = BiEncoderPairClassifier(
-        encoder, pooler, pooling.normalize, getattr(config, "pair_scale", 1.0), getattr(config, "pair_bias", 0.0)
+    return BiEncoderPairClassifier(
+        encoder, pooled.pooler, normalize, getattr(config, "pair_scale", 1.0), getattr(config, "pair_bias", 0.0)
     )
-    model.calibrated = getattr(config, "pair_scale", None) is not None
-    return model
 
 
 @torch.no_grad()

@@ -22,11 +22,10 @@ from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from .base_trainer import check_max_length
-from .bi_encoder import encode_texts, is_cross_encoder, native_pooling
+from .bi_encoder import encode_texts, is_cross_encoder, sentence_model
 from .data import _check_text, _iter_records, _require_file, _where, source_kind
 from .errors import ConfigError, DataError, OutputDirError
 from .export import _read_json
-from .simcse_model import SimCSEModel
 from .utils import from_pretrained, resolve_model_name_or_path
 
 __all__ = ["EmbedArguments", "embed", "ids_path"]
@@ -99,12 +98,10 @@ def _load_sentence_model(name: str):
             "together and has no sentence vector; embed needs a sentence encoder (a --architecture bi_encoder or "
             "SimCSE output, or a sentence-transformers model)"
         )
-    encoder = from_pretrained(AutoModel, name, field_name="model")
-    pooling = native_pooling(name)
-    model = SimCSEModel(encoder, "cls_before_pooler" if pooling.pooler == "cls" else pooling.pooler)
+    model, normalize = sentence_model(from_pretrained(AutoModel, name, field_name="model"), name)
     st_config = _read_json(resolve_model_name_or_path(name), "sentence_bert_config.json") or {}
     max_length = st_config.get("max_seq_length") or getattr(config, "train_max_length", None) or 128
-    return model, pooling.normalize, from_pretrained(AutoTokenizer, name, field_name="model"), max_length
+    return model, normalize, from_pretrained(AutoTokenizer, name, field_name="model"), max_length
 
 
 def embed(args: EmbedArguments) -> int:

@@ -13,7 +13,14 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, DataCol
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .base_trainer import BaseTrainer
-from .bi_encoder import BiEncoderPairClassifier, as_bi_encoder, fit_scale_and_bias, load_bi_encoder, native_pooling
+from .bi_encoder import (
+    BiEncoderPairClassifier,
+    as_bi_encoder,
+    encode_texts,
+    fit_scale_and_bias,
+    load_bi_encoder,
+    sentence_model,
+)
 from .collators import SentencePairCollator
 from .data import check_pairs, tokenize_pairs, tokenize_separately
 from .errors import ConfigError
@@ -170,30 +177,18 @@ class SCLTrainer(BaseTrainer):
     def _sentence_model(self) -> SimCSEModel:
         """The encoder with the base model's own pooling: the bi-encoder itself, or the cross-encoder's encoder."""
         model = self.accelerator.unwrap_model(self.model)
-        if isinstance(model, SimCSEModel):
-            return model
-        pooling = native_pooling(model.config._name_or_path)
-        return SimCSEModel(model.base_model, "cls_before_pooler" if pooling.pooler == "cls" else pooling.pooler)
+        return (
+            model
+            if isinstance(model, SimCSEModel)
+            else sentence_model(model.base_model, model.config._name_or_path)[0]
+        )
 
     def _pair_cosines(self, dataset: Dataset) -> np.ndarray:
         """(N,) cosine of text_a and text_b of a raw pair dataset under `_sentence_model()`, in eval mode."""
-        model = self._sentence_model()
-        tokenized, _ = tokenize_separately(dataset, self.processing_class, self.args.max_length, "text_a", "text_b",
-                                           None)  # fmt: skip
-        collate, device, cosines = SentencePairCollator(self.processing_class), next(model.parameters()).device, []
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            for start in range(0, len(tokenized), self.args.per_device_eval_batch_size):
-                rows = tokenized.select(
-                    range(start, min(start + self.args.per_device_eval_batch_size, len(tokenized)))
-                )
-                batch = {k: v.to(device) for k, v in collate(list(rows)).items()}
-                u, v = (SimCSEModel.forward(model, **{k[2:]: t for k, t in batch.items() if k.startswith(f"{side}_")})
-                        for side in "ab")  # fmt: skip
-                cosines.append(F.cosine_similarity(u.float(), v.float(), dim=-1).cpu())
-        model.train(was_training)
-        return torch.cat(cosines).numpy().astype(np.float64) if cosines else np.zeros(0)
+        model, args = self._sentence_model(), self.args
+        u, v = (encode_texts(model, self.processing_class, dataset[column], args.max_length,
+                             args.per_device_eval_batch_size) for column in ("text_a", "text_b"))  # fmt: skip
+        return F.cosine_similarity(u, v, dim=-1).numpy().astype(np.float64)
 
     def _calibrate(self) -> None:
         """Fit the bi-encoder's scale and bias on (a seeded sample of) the training pairs' cosines, so that step 0
@@ -209,7 +204,7 @@ class SCLTrainer(BaseTrainer):
         with torch.no_grad():
             model.scale.fill_(scale)
             model.bias.fill_(bias)
-        model.calibrated = True
+        model.store_in_config()  # fitted: the config carries them (`calibrated`)
         logger.info(f"bi-encoder: probability = sigmoid({scale:.3f} x cosine {bias:+.3f}), fitted on {len(rows)} "
                     "training pairs")  # fmt: skip
 
