@@ -26,7 +26,7 @@ from results_io import save_markdown, save_result
 from transformers import HfArgumentParser
 
 from scl_trainer.compare import main as compare_main
-from scl_trainer.data import DEFAULT_DATA_DIR
+from scl_trainer.records import DEFAULT_DATA_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 METRICS = ["eval_f1_at_threshold", "eval_f1_at_0.5", "eval_roc_auc"]

@@ -34,7 +34,9 @@ from transformers import (
 )
 
 from scl_trainer import SCLConfig, SCLTrainer, SupConLoss
-from scl_trainer.data import DEFAULT_DATA_DIR, load_mrpc, tokenize_pairs
+from scl_trainer.data import load_mrpc
+from scl_trainer.records import DEFAULT_DATA_DIR
+from scl_trainer.tokenization import tokenize_pairs
 from scl_trainer.utils import resolve_model_name_or_path
 
 

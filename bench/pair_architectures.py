@@ -41,9 +41,9 @@ from transformers import HfArgumentParser
 
 from scl_trainer.compare import find_recipe, load_recipe
 from scl_trainer.compare import main as compare_main
-from scl_trainer.data import DEFAULT_DATA_DIR
 from scl_trainer.metrics import pair_baselines
 from scl_trainer.paired_stats import arm_summary, paired_difference
+from scl_trainer.records import DEFAULT_DATA_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 METRICS = {"roc_auc": "eval_roc_auc", "average_precision": "eval_average_precision", "f1": "eval_f1_at_threshold"}

@@ -21,8 +21,8 @@ from results_io import save_markdown, save_result
 from transformers import HfArgumentParser
 
 from scl_trainer.compare import main as compare_main
-from scl_trainer.data import DEFAULT_DATA_DIR
 from scl_trainer.paired_stats import paired_difference
+from scl_trainer.records import DEFAULT_DATA_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 ARMS = {

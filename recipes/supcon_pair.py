@@ -17,20 +17,19 @@ from transformers import AutoTokenizer, TrainerCallback, set_seed
 
 from scl_trainer import SCLConfig, SCLTrainer, load_pair_classifier
 from scl_trainer.bi_encoder import load_bi_encoder
-from scl_trainer.data import (
-    balanced_subsample,
-    find_label_conflicts,
-    flip_labels,
-    load_pairs,
-    source_kind,
-    split_by_group,
-    split_train_validation,
-)
+from scl_trainer.data import load_pairs, source_kind
 from scl_trainer.errors import ConfigError, DataError, OutputDirError
 from scl_trainer.parser import ConfigArgumentParser
 from scl_trainer.predict import open_pairs, predict_pairs
 from scl_trainer.recipe_setup import ModelArguments as EncoderArguments
 from scl_trainer.recipe_setup import RunArguments, end_run, finish_run, run_recipe, start_run, truncate
+from scl_trainer.splits import (
+    balanced_subsample,
+    find_label_conflicts,
+    flip_labels,
+    split_by_group,
+    split_train_validation,
+)
 from scl_trainer.utils import from_pretrained
 
 logger = logging.getLogger(__name__)

@@ -2,9 +2,10 @@
 
 from .base_config import BaseConfig
 from .base_trainer import BaseTrainer
-from .data import DEFAULT_DATA_DIR, DataError
+from .errors import DataError
 from .losses import SimCSELoss, SupConLoss
 from .metrics import best_f1_threshold, pair_classification_metrics, sts_metrics
+from .records import DEFAULT_DATA_DIR
 from .scl_config import SCLConfig
 from .scl_trainer import SCLTrainer, load_pair_classifier
 from .simcse_config import SimCSEConfig

@@ -18,10 +18,10 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 
 from .base_trainer import check_max_length
 from .bi_encoder import BI_ENCODER, is_cross_encoder, load_bi_encoder
-from .data import DEFAULT_DATA_DIR
 from .errors import USER_ERRORS, ConfigError, OutputDirError
 from .parser import ConfigArgumentParser
 from .predict import open_pairs, predict_pairs
+from .records import DEFAULT_DATA_DIR
 from .utils import from_pretrained
 
 

@@ -14,36 +14,38 @@ Sources:
 
 For SimCSE: `load_stsb` (STS benchmark pairs with gold scores) and `load_sentences` (an unlabelled training corpus,
 one `text` column, deduplicated).
+
+Reading a file's rows and checking their values is `records`; splits and regimes are `splits`; tokenization is
+`tokenization`.
 """
 
-import csv
-import json
 import logging
-import math
 import os
-import unicodedata
-from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import numpy as np
-from datasets import Dataset, DatasetDict, load_dataset
-from sklearn.model_selection import GroupShuffleSplit, train_test_split
+from datasets import Dataset, load_dataset
 
 from .errors import DataError
+from .records import (
+    DEFAULT_DATA_DIR,
+    RECORD_FILE_SUFFIXES,
+    TextFile,
+    check_text,
+    is_blank,
+    iter_records,
+    parse_label,
+    parse_score,
+    read_tsv,
+    require_file,
+    where,
+)
 
 __all__ = [
-    "balanced_subsample",
+    "NAMED_SOURCES",
     "check_pairs",
     "check_scored_pairs",
     "check_sentences",
-    "count_records",
-    "flip_labels",
-    "DEFAULT_DATA_DIR",
-    "RECORD_FILE_SUFFIXES",
-    "DataError",
-    "find_label_conflicts",
-    "NAMED_SOURCES",
     "iter_ccf_qa_match",
     "iter_hub_pairs",
     "iter_mrpc",
@@ -59,74 +61,9 @@ __all__ = [
     "load_stsb",
     "source_id_columns",
     "source_kind",
-    "split_by_group",
-    "split_train_validation",
-    "tokenize_pairs",
-    "tokenize_separately",
-    "tokenize_sentences",
-    "tokenize_sts",
 ]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_DATA_DIR = "../shared/data"
-# Files read as records with a header (`_iter_records`): .csv, tab-separated .tsv/.txt, one JSON object per line.
-RECORD_FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json")
-
-csv.field_size_limit(2**31 - 1)
-
-
-def _where(source: str | os.PathLike, row: int | None = None, column: str | None = None) -> str:
-    where = str(source)
-    if row is not None:
-        where += f", row {row}"
-    if column is not None:
-        where += f", column '{column}'"
-    return where
-
-
-def _require_file(path: str | os.PathLike, what: str) -> Path:
-    path = Path(path)
-    if path.is_file():
-        return path
-    if path.is_dir():
-        raise DataError(f"{what}: {path} is a directory; give the data file inside it")
-    if not path.parent.is_dir():
-        raise DataError(
-            f"{what}: directory {path.parent} does not exist (looking for {path.name}). "
-            "Set the data directory (`--data_dir`) to the folder that holds the data."
-        )
-    raise DataError(f"{what}: file {path} does not exist")
-
-
-def _parse_label(value, source, row, column) -> int:
-    """0/1 as int, bool, integral float or string; anything else (2, 'yes', '', NaN, None) is an error."""
-    parsed = None
-    if isinstance(value, bool):
-        parsed = int(value)
-    elif isinstance(value, int):
-        parsed = value
-    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        parsed = int(value)
-    elif isinstance(value, str) and value.strip() in {"0", "1", "0.0", "1.0"}:
-        parsed = int(float(value.strip()))
-    if parsed not in (0, 1):
-        raise DataError(f"{_where(source, row, column)}: label must be 0 or 1, got {value!r}")
-    return parsed
-
-
-def _is_blank(text: str) -> bool:
-    """Nothing a model could read: only whitespace, zero-width and control/format characters (NUL, ZWSP, BOM, ...)."""
-    return all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)
-
-
-def _check_text(value, source, row, column) -> str | None:
-    """The text, or None when it is blank (`_is_blank`; the caller decides: error or logged drop)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if not isinstance(value, str):
-        raise DataError(f"{_where(source, row, column)}: expected text, got {type(value).__name__} {value!r}")
-    return None if _is_blank(value) else value
 
 
 def _pairs(
@@ -145,13 +82,13 @@ def _pairs(
         raise ValueError(f"empty_texts must be 'error', 'drop' or 'keep', got {empty_texts!r}")
     dropped = []
     for row, record in rows:
-        text_a = _check_text(record[text_a_column], source, row, text_a_column)
-        text_b = _check_text(record[text_b_column], source, row, text_b_column)
+        text_a = check_text(record[text_a_column], source, row, text_a_column)
+        text_b = check_text(record[text_b_column], source, row, text_b_column)
         if (text_a is None or text_b is None) and empty_texts != "keep":
             column = text_a_column if text_a is None else text_b_column
             if empty_texts == "error":
                 raise DataError(
-                    f"{_where(source, row, column)}: empty or whitespace-only text. Fix the row, or pass "
+                    f"{where(source, row, column)}: empty or whitespace-only text. Fix the row, or pass "
                     "`--drop_empty_texts` to drop such rows with a logged count."
                 )
             dropped.append(row)
@@ -159,7 +96,7 @@ def _pairs(
         out = {name: record[name] for name in id_columns}
         out["text_a"], out["text_b"] = text_a or "", text_b or ""
         if label_column is not None:
-            out["label"] = _parse_label(record[label_column], source, row, label_column)
+            out["label"] = parse_label(record[label_column], source, row, label_column)
         yield out
     if dropped:
         shown = ", ".join(map(str, dropped[:10])) + (", ..." if len(dropped) > 10 else "")
@@ -173,13 +110,13 @@ def check_pairs(dataset: Dataset, source: str, require_both_classes: bool = Fals
     missing = [c for c in ("text_a", "text_b", "label") if c not in dataset.column_names]
     if missing:
         raise DataError(
-            f"{_where(source, None, missing[0])}: column not found; the columns are {dataset.column_names} "
+            f"{where(source, None, missing[0])}: column not found; the columns are {dataset.column_names} "
             "(pairs need text_a, text_b and a 0/1 label)"
         )
     labels = [row["label"] for row in _pairs(enumerate(dataset), source, "text_a", "text_b", "label")]
     if require_both_classes and len(set(labels)) < 2:
         raise DataError(
-            f"{_where(source, None, 'label')}: every one of the {len(labels)} pairs has label {labels[0]}; training "
+            f"{where(source, None, 'label')}: every one of the {len(labels)} pairs has label {labels[0]}; training "
             "needs both classes (a classifier of one class learns nothing, and SupCon has no negatives)"
         )
 
@@ -187,19 +124,19 @@ def check_pairs(dataset: Dataset, source: str, require_both_classes: bool = Fals
 def check_sentences(dataset: Dataset, source: str) -> None:
     """A training corpus built by hand (the Python API): a `text` column, no blank text (rows numbered from 0)."""
     for row, value in enumerate(dataset["text"]):
-        if _check_text(value, source, row, "text") is None:
-            raise DataError(f"{_where(source, row, 'text')}: empty or whitespace-only text")
+        if check_text(value, source, row, "text") is None:
+            raise DataError(f"{where(source, row, 'text')}: empty or whitespace-only text")
 
 
 def _scored_pair(record: dict, source, row: int, columns: tuple[str, str, str], score_range) -> dict:
     """One row of scored sentence pairs, checked: both texts not blank, the score a finite number (in range)."""
     texts = []
     for column in columns[:2]:
-        text = _check_text(record[column], source, row, column)
+        text = check_text(record[column], source, row, column)
         if text is None:
-            raise DataError(f"{_where(source, row, column)}: empty or whitespace-only text")
+            raise DataError(f"{where(source, row, column)}: empty or whitespace-only text")
         texts.append(text)
-    score = _parse_score(record[columns[2]], source, row, columns[2], score_range)
+    score = parse_score(record[columns[2]], source, row, columns[2], score_range)
     return {"sentence1": texts[0], "sentence2": texts[1], "score": score}
 
 
@@ -216,73 +153,20 @@ def _to_dataset(records: Iterable[dict], source: str) -> Dataset:
     return Dataset.from_dict({key: [r[key] for r in records] for key in records[0]})
 
 
-class _TextFile:
-    """A data file opened as UTF-8 (a byte-order mark is accepted), whose decoding errors become a `DataError`
-    naming the file, the row (line) and the encoding, instead of a `UnicodeDecodeError` at a byte offset."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.file = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed in __exit__)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.file.close()
-
-    def __iter__(self):
-        try:
-            yield from self.file
-        except UnicodeDecodeError as e:
-            raise DataError(f"{_where(self.path, _first_undecodable_line(self.path))}: {_not_utf8(e)}") from None
-
-
-def _first_undecodable_line(path: Path) -> int:
-    with open(path, "rb") as f:
-        for number, line in enumerate(f, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                return number
-    return 1
-
-
-def _not_utf8(error: UnicodeDecodeError) -> str:
-    return (
-        f"not UTF-8 text (byte {error.object[error.start : error.start + 1]!r} cannot be decoded); the file is in "
-        "another encoding (e.g. GBK, Latin-1): convert it to UTF-8 first, e.g. `iconv -f GBK -t UTF-8`"
-    )
-
-
-def _read_tsv(path: Path, fields: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
-    """Header-less, quote-less tab-separated file with a fixed layout; yields (line number, {field: value})."""
-    with _TextFile(path) as f:
-        for row, values in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
-            if not values:
-                continue
-            if len(values) != len(fields):
-                hint = " Is the file tab-separated?" if len(values) == 1 else ""
-                raise DataError(
-                    f"{_where(path, row)}: expected {len(fields)} tab-separated fields ({', '.join(fields)}), "
-                    f"found {len(values)}.{hint}"
-                )
-            yield row, dict(zip(fields, values))
-
-
 # ---- CCF BDCI 2020 QA matching ----------------------------------------------------------------------------------
 
 
 def _ccf_queries(data_dir: str | os.PathLike, split: str, empty_texts: str = "error") -> dict[str, str]:
     """Query id -> query text. A blank query is an error here, at its own row of the query file (with
     `empty_texts="error"`), rather than at the first reply that refers to it."""
-    path = _require_file(Path(data_dir) / "ccf_qa_match" / f"{split}.query.tsv", "ccf_qa_match")
+    path = require_file(Path(data_dir) / "ccf_qa_match" / f"{split}.query.tsv", "ccf_qa_match")
     queries = {}
-    for row, record in _read_tsv(path, ("query_id", "query")):
+    for row, record in read_tsv(path, ("query_id", "query")):
         if record["query_id"] in queries:
-            raise DataError(f"{_where(path, row, 'query_id')}: duplicate query id {record['query_id']!r}")
-        if empty_texts == "error" and _is_blank(record["query"]):
+            raise DataError(f"{where(path, row, 'query_id')}: duplicate query id {record['query_id']!r}")
+        if empty_texts == "error" and is_blank(record["query"]):
             raise DataError(
-                f"{_where(path, row, 'query')}: empty or whitespace-only text. Fix the row, or pass "
+                f"{where(path, row, 'query')}: empty or whitespace-only text. Fix the row, or pass "
                 "`--drop_empty_texts` to drop its replies with a logged count."
             )
         queries[record["query_id"]] = record["query"]
@@ -295,15 +179,15 @@ def iter_ccf_qa_match(
     """Stream the (query, reply) pairs of `{split}.reply.tsv` in file order, joined to `{split}.query.tsv` by query
     id: {query_id, reply_id, text_a (query), text_b (reply)[, label]}. `train` has labels, `test` has none."""
     queries = _ccf_queries(data_dir, split, empty_texts)
-    path = _require_file(Path(data_dir) / "ccf_qa_match" / f"{split}.reply.tsv", "ccf_qa_match")
+    path = require_file(Path(data_dir) / "ccf_qa_match" / f"{split}.reply.tsv", "ccf_qa_match")
     labelled = split == "train"
     fields = ("query_id", "reply_id", "reply", "label") if labelled else ("query_id", "reply_id", "reply")
 
     def joined():
-        for row, record in _read_tsv(path, fields):
+        for row, record in read_tsv(path, fields):
             if record["query_id"] not in queries:
                 raise DataError(
-                    f"{_where(path, row, 'query_id')}: query id {record['query_id']!r} has no query in "
+                    f"{where(path, row, 'query_id')}: query id {record['query_id']!r} has no query in "
                     f"{split}.query.tsv"
                 )
             yield row, {**record, "query": queries[record["query_id"]]}
@@ -328,10 +212,10 @@ _MRPC_FIELDS = ("Quality", "#1 ID", "#2 ID", "#1 String", "#2 String")
 def iter_mrpc(path: str | os.PathLike, empty_texts: str = "error") -> Iterator[dict]:
     """Stream the pairs of an MSR paraphrase corpus file: `Quality<TAB>#1 ID<TAB>#2 ID<TAB>#1 String<TAB>#2 String`,
     with or without that header line; quote characters are part of the text."""
-    path = _require_file(path, "mrpc")
+    path = require_file(path, "mrpc")
 
     def rows():
-        for row, record in _read_tsv(path, _MRPC_FIELDS):
+        for row, record in read_tsv(path, _MRPC_FIELDS):
             if row == 1 and record["Quality"] == "Quality":  # optional header line
                 continue
             yield row, record
@@ -347,62 +231,6 @@ def load_mrpc(path: str | os.PathLike, empty_texts: str = "error") -> Dataset:
 # ---- Any CSV / TSV / JSONL file, any hub dataset --------------------------------------------------------------------
 
 
-def _iter_records(path: Path, needed: list[str]) -> Iterator[tuple[int, dict]]:
-    """(row number, {column: value}) of a `.csv` (header row, standard quoting), `.tsv`/`.txt` (header row, tabs, no
-    quoting) or `.jsonl`/`.json` (one object per line) file, checking that the `needed` columns exist."""
-    suffix = path.suffix.lower()
-
-    def check_columns(found: Iterable[str], row: int):
-        missing = [c for c in needed if c not in found]
-        if missing:
-            found = list(found)
-            hint = ""
-            if len(found) == 1 and any(d in found[0] for d in "\t,;|"):
-                hint = f" The header was read as a single column {found[0]!r}: wrong delimiter for a {suffix} file?"
-            raise DataError(f"{_where(path, row, missing[0])}: column not found; the columns are {found}.{hint}")
-
-    with _TextFile(path) as f:
-        if suffix in (".jsonl", ".json"):
-            for row, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{_where(path, row)}: not a JSON object ({e.msg})") from None
-                if not isinstance(record, dict):
-                    raise DataError(f"{_where(path, row)}: expected a JSON object, got {type(record).__name__}")
-                check_columns(record, row)
-                yield row, record
-            return
-        reader = csv.reader(f) if suffix == ".csv" else csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader, None)
-        if header is None:
-            raise DataError(f"{path}: empty file (a header row with the column names is expected)")
-        repeated = sorted({c for c in header if header.count(c) > 1})
-        if repeated:
-            raise DataError(f"{_where(path, 1, repeated[0])}: the header names this column more than once")
-        check_columns(header, 1)
-        start = reader.line_num + 1  # the line a record starts on (a quoted field may span lines)
-        for values in reader:
-            if values and len(values) != len(header):
-                where = _where(path, start)
-                if suffix == ".csv" and reader.line_num > start and any('"' in v or "\n" in v for v in values):
-                    raise DataError(
-                        f"{where}: a quote opened on this row is not closed (the record runs to line "
-                        f"{reader.line_num}); close it, or double the quote inside a quoted field"
-                    )
-                raise DataError(f"{where}: {len(values)} fields, the header has {len(header)}")
-            if values:
-                yield start, dict(zip(header, values))
-            start = reader.line_num + 1
-
-
-def count_records(path: str | os.PathLike) -> int:
-    """The number of data rows of a .csv/.tsv/.txt/.jsonl file, read as `iter_pair_file` reads it (streaming)."""
-    return sum(1 for _ in _iter_records(_require_file(path, "pair file"), []))
-
-
 def iter_pair_file(
     path: str | os.PathLike,
     text_a_column: str = "text_a",
@@ -413,9 +241,9 @@ def iter_pair_file(
 ) -> Iterator[dict]:
     """Stream the pairs of a `.csv` (header row, standard quoting), `.tsv`/`.txt` (header row, tabs, no quoting) or
     `.jsonl`/`.json` (one object per line) file. `label_column=None` reads unlabelled data."""
-    path = _require_file(path, "pair file")
+    path = require_file(path, "pair file")
     needed = [c for c in (*id_columns, text_a_column, text_b_column, label_column) if c is not None]
-    rows = _iter_records(path, needed)
+    rows = iter_records(path, needed)
     yield from _pairs(rows, str(path), text_a_column, text_b_column, label_column, id_columns, empty_texts)
 
 
@@ -449,9 +277,7 @@ def iter_hub_pairs(
     needed = (*id_columns, text_a_column, text_b_column, label_column)
     missing = [c for c in needed if c and c not in dataset.column_names]
     if missing:
-        raise DataError(
-            f"{_where(source, None, missing[0])}: column not found; the columns are {dataset.column_names}"
-        )
+        raise DataError(f"{where(source, None, missing[0])}: column not found; the columns are {dataset.column_names}")
     # Hub rows are numbered from 0, as in the dataset viewer.
     yield from _pairs(enumerate(dataset), source, text_a_column, text_b_column, label_column, id_columns, empty_texts)
 
@@ -541,36 +367,22 @@ def load_stsb(data_dir: str | os.PathLike = DEFAULT_DATA_DIR, split: str = "vali
     two more source fields, which are ignored. Rows are read by splitting on tabs (quote characters are text)."""
     if split not in STSB_FILES:
         raise ValueError(f"STS-B split must be one of {sorted(STSB_FILES)}, got {split!r}")
-    path = _require_file(Path(data_dir) / "stsbenchmark" / STSB_FILES[split], "stsbenchmark")
+    path = require_file(Path(data_dir) / "stsbenchmark" / STSB_FILES[split], "stsbenchmark")
     records = []
-    with _TextFile(path) as f:
+    with TextFile(path) as f:
         for row, line in enumerate(f, start=1):
             fields = line.rstrip("\r\n").split("\t")
             if len(fields) not in (7, 9):
                 raise DataError(
-                    f"{_where(path, row)}: expected 7 tab-separated fields (genre, file, year, id, score, sentence1, "
+                    f"{where(path, row)}: expected 7 tab-separated fields (genre, file, year, id, score, sentence1, "
                     f"sentence2), or 9 with the two source fields; found {len(fields)}"
                 )
-            score = _parse_score(fields[4], path, row, "score", (0.0, 5.0))
+            score = parse_score(fields[4], path, row, "score", (0.0, 5.0))
             for column, text in (("sentence1", fields[5]), ("sentence2", fields[6])):
-                if _is_blank(text):
-                    raise DataError(f"{_where(path, row, column)}: empty or whitespace-only text")
+                if is_blank(text):
+                    raise DataError(f"{where(path, row, column)}: empty or whitespace-only text")
             records.append({"sentence1": fields[5], "sentence2": fields[6], "score": score})
     return _to_dataset(records, str(path))
-
-
-def _parse_score(value, source, row, column: str, score_range: tuple[float, float] | None) -> float:
-    try:
-        score = float(value)
-    except (TypeError, ValueError):
-        raise DataError(f"{_where(source, row, column)}: not a number: {value!r}") from None
-    if score_range is None and not math.isfinite(score):
-        raise DataError(f"{_where(source, row, column)}: must be a finite number, got {value!r}")
-    if score_range is not None and not score_range[0] <= score <= score_range[1]:  # also rejects NaN and inf
-        raise DataError(
-            f"{_where(source, row, column)}: must be within [{score_range[0]:g}, {score_range[1]:g}], got {value!r}"
-        )
-    return score
 
 
 def load_sts_file(
@@ -583,10 +395,10 @@ def load_sts_file(
     """Scored sentence pairs from a .csv/.tsv/.jsonl file with a header: {sentence1, sentence2, score}, every row
     checked (texts not empty, score a finite number within `score_range` when given). Returns the pairs and the
     score range: the one given, or the one found in the file (logged as inferred)."""
-    path = _require_file(path, "STS file")
+    path = require_file(path, "STS file")
     columns = [sentence1_column, sentence2_column, score_column]
     records = [
-        _scored_pair(record, path, row, tuple(columns), score_range) for row, record in _iter_records(path, columns)
+        _scored_pair(record, path, row, tuple(columns), score_range) for row, record in iter_records(path, columns)
     ]
     dataset = _to_dataset(records, str(path))
     if score_range is None:
@@ -614,26 +426,24 @@ def load_sentences(
         texts = [t for pair in zip(pairs["sentence1"], pairs["sentence2"]) for t in pair]
         origin = str(Path(data_dir) / "stsbenchmark" / STSB_FILES["train"])
     elif suffix == ".txt":
-        path = _require_file(source, "sentence file")
-        with _TextFile(path) as f:
+        path = require_file(source, "sentence file")
+        with TextFile(path) as f:
             texts = [line.rstrip("\r\n") for line in f]
         origin = str(path)
     elif kind == "file":  # (.txt was taken above: one sentence per line, no header)
-        path = _require_file(source, "sentence file")
-        rows = _iter_records(path, [column])
-        texts = [_check_text(record[column], path, row, column) for row, record in rows]
+        path = require_file(source, "sentence file")
+        rows = iter_records(path, [column])
+        texts = [check_text(record[column], path, row, column) for row, record in rows]
         origin = str(path)
     elif kind == "hub":
         dataset = load_dataset(source, config_name, split=split)
         if column not in dataset.column_names:
-            raise DataError(
-                f"{_where(source, None, column)}: column not found; the columns are {dataset.column_names}"
-            )
-        texts = [_check_text(value, source, row, column) for row, value in enumerate(dataset[column], start=1)]
+            raise DataError(f"{where(source, None, column)}: column not found; the columns are {dataset.column_names}")
+        texts = [check_text(value, source, row, column) for row, value in enumerate(dataset[column], start=1)]
         origin = source
     else:
         raise DataError(f"{source}: holds labelled pairs, not sentences; give `stsb`, a file or a Hub dataset id")
-    non_empty = [t for t in texts if t is not None and not _is_blank(t)]
+    non_empty = [t for t in texts if t is not None and not is_blank(t)]
     unique = list(dict.fromkeys(non_empty))
     if len(non_empty) < len(texts) or len(unique) < len(non_empty):
         logger.info(
@@ -643,130 +453,3 @@ def load_sentences(
     if not unique:
         raise DataError(f"{origin}: no sentences")
     return Dataset.from_dict({"text": unique})
-
-
-def find_label_conflicts(dataset: Dataset) -> dict[tuple[str, str], int]:
-    """Data conflicts: the (text_a, text_b) pairs that occur with both labels, with how many rows each has."""
-    labels = defaultdict(Counter)  # (text_a, text_b) -> rows per label
-    for text_a, text_b, label in zip(dataset["text_a"], dataset["text_b"], dataset["label"]):
-        labels[text_a, text_b][label] += 1
-    return {pair: sum(counts.values()) for pair, counts in labels.items() if len(counts) > 1}
-
-
-# ---- Splits and tokenization ----------------------------------------------------------------------------------------
-
-
-def split_by_group(dataset: Dataset, group_column: str, validation_size: float, seed: int) -> DatasetDict:
-    """Train/validation split in which every value of `group_column` (e.g. `query_id`) lands in exactly one split.
-    Row order inside each split is the input order."""
-    splitter = GroupShuffleSplit(n_splits=1, test_size=validation_size, random_state=seed)
-    train_idx, val_idx = next(splitter.split(range(len(dataset)), groups=dataset[group_column]))
-    return DatasetDict(train=dataset.select(sorted(train_idx)), validation=dataset.select(sorted(val_idx)))
-
-
-def split_train_validation(dataset: Dataset, validation_size: float, seed: int) -> DatasetDict:
-    """Row-level train/validation split, stratified by `label` so both splits keep the class balance."""
-    train_idx, val_idx = train_test_split(
-        range(len(dataset)), test_size=validation_size, random_state=seed, stratify=dataset["label"]
-    )
-    return DatasetDict(train=dataset.select(sorted(train_idx)), validation=dataset.select(sorted(val_idx)))
-
-
-def balanced_subsample(dataset: Dataset, n: int, seed: int) -> Dataset:
-    """`n` rows drawn without replacement, as many of each label as possible (n // 2 of label 0, the rest of label
-    1; a class with fewer rows gives all of them and the other class fills up), seeded; rows keep their order.
-
-    The few-shot regime of Gunel et al. (ICLR 2021, Sec. 5.2): the same `seed` gives the same subsample."""
-    labels = np.asarray(dataset["label"])
-    if not 2 <= n <= len(labels):
-        raise DataError(f"train_size={n}: must be between 2 and the {len(labels)} training rows")
-    rng = np.random.default_rng([seed, 0])
-    by_class = {label: rng.permutation(np.flatnonzero(labels == label)) for label in (0, 1)}
-    take0 = min(n // 2, len(by_class[0]))
-    take1 = min(n - take0, len(by_class[1]))
-    take0 = n - take1  # when label 1 is short, label 0 fills up
-    chosen = np.concatenate([by_class[0][:take0], by_class[1][:take1]])
-    return dataset.select(np.sort(chosen).tolist())
-
-
-def flip_labels(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, list[int]]:
-    """Flip the 0/1 label of exactly round(fraction x rows) rows chosen uniformly without replacement, seeded.
-    Returns the noisy dataset and the flipped row indices (label noise, Gunel et al. 2021, Sec. 5.3)."""
-    if not 0.0 <= fraction <= 1.0:
-        raise DataError(f"label_noise={fraction}: must be a fraction in [0, 1]")
-    k = round(fraction * len(dataset))
-    flipped = np.sort(np.random.default_rng([seed, 1]).choice(len(dataset), size=k, replace=False)).tolist()
-    flip = set(flipped)
-    noisy = dataset.map(
-        lambda row, i: {"label": 1 - row["label"] if i in flip else row["label"]},
-        with_indices=True,
-        desc="Flipping labels",
-    )
-    return noisy, flipped
-
-
-def _encode(tokenizer, texts, text_pairs, max_length: int) -> tuple[dict, list[bool]]:
-    """Tokenize with truncation to `max_length` and say which inputs were truncated. The first call only measures
-    (it cannot exceed max_length + 1 tokens), so the count is exact and no "too long" warning is raised."""
-    probe = tokenizer(texts, text_pairs, truncation=True, max_length=max_length + 1)
-    encoded = tokenizer(texts, text_pairs, truncation=True, max_length=max_length)
-    return dict(encoded), [len(ids) > max_length for ids in probe["input_ids"]]
-
-
-def _map_counting_truncation(dataset: Dataset, encode, keep: list[str], desc: str) -> tuple[Dataset, int]:
-    remove = [c for c in dataset.column_names if c not in keep]
-    tokenized = dataset.map(encode, batched=True, remove_columns=remove, desc=desc)
-    num_truncated = sum(tokenized["truncated"])
-    return tokenized.remove_columns("truncated"), num_truncated
-
-
-def tokenize_pairs(dataset: Dataset, tokenizer, max_length: int) -> tuple[Dataset, int]:
-    """Tokenize `text_a`/`text_b` pairs (truncated to `max_length`, longest text first). Returns the dataset with the
-    tokenizer's columns plus `label` (when present) and the number of pairs that had to be truncated."""
-
-    def encode(batch):
-        encoded, truncated = _encode(tokenizer, batch["text_a"], batch["text_b"], max_length)
-        return {**encoded, "truncated": truncated}
-
-    keep = ["label"] if "label" in dataset.column_names else []
-    return _map_counting_truncation(dataset, encode, keep, "Tokenizing pairs")
-
-
-def tokenize_sentences(dataset: Dataset, tokenizer, max_length: int, column: str = "text") -> tuple[Dataset, int]:
-    """Tokenize single sentences (truncated to `max_length`); returns the tokenizer's columns and the number of
-    truncated sentences."""
-
-    def encode(batch):
-        encoded, truncated = _encode(tokenizer, batch[column], None, max_length)
-        return {**encoded, "truncated": truncated}
-
-    return _map_counting_truncation(dataset, encode, [], "Tokenizing sentences")
-
-
-def tokenize_separately(
-    dataset: Dataset, tokenizer, max_length: int, first: str, second: str, label: str | None
-) -> tuple[Dataset, int]:
-    """Tokenize the two texts of each row as two separate sentences (for a bi-encoder): `a_*` columns for `first`,
-    `b_*` for `second`, `labels` from the `label` column (when given and present) and `length` (the tokens of both
-    sides, what `group_by_length` sorts by). Returns the dataset and the number of rows with a truncated text."""
-
-    def encode(batch):
-        a, truncated_a = _encode(tokenizer, batch[first], None, max_length)
-        b, truncated_b = _encode(tokenizer, batch[second], None, max_length)
-        labels = {"labels": batch[label]} if label and label in batch else {}
-        return {
-            **{f"a_{k}": v for k, v in a.items()},
-            **{f"b_{k}": v for k, v in b.items()},
-            **labels,
-            "length": [len(x) + len(y) for x, y in zip(a["input_ids"], b["input_ids"])],
-            "truncated": [x or y for x, y in zip(truncated_a, truncated_b)],
-        }
-
-    return _map_counting_truncation(dataset, encode, [], "Tokenizing texts separately")
-
-
-def tokenize_sts(dataset: Dataset, tokenizer, max_length: int) -> tuple[Dataset, int]:
-    """Tokenize STS pairs as two separate sentences: `a_*` columns for sentence1, `b_*` for sentence2, `labels` for
-    the gold score. Returns the dataset and the number of pairs with a truncated sentence."""
-    dataset, num_truncated = tokenize_separately(dataset, tokenizer, max_length, "sentence1", "sentence2", "score")
-    return dataset.remove_columns("length"), num_truncated

@@ -23,9 +23,10 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from .base_trainer import check_max_length
 from .bi_encoder import encode_texts, is_cross_encoder, sentence_model
-from .data import _check_text, _iter_records, _require_file, _where, source_kind
+from .data import source_kind
 from .errors import ConfigError, DataError, OutputDirError
 from .export import _read_json
+from .records import check_text, iter_records, require_file, where
 from .utils import from_pretrained, resolve_model_name_or_path
 
 __all__ = ["EmbedArguments", "embed", "ids_path"]
@@ -79,13 +80,13 @@ def ids_path(output: str | os.PathLike) -> Path:
 def _rows(path: Path, text_column: str, id_column: str | None):
     """(id, text) per data row; a blank text or id is an error naming file, row and column."""
     needed = [text_column] + ([id_column] if id_column else [])
-    for index, (row, record) in enumerate(_iter_records(path, needed)):
-        text = _check_text(record[text_column], str(path), row, text_column)
+    for index, (row, record) in enumerate(iter_records(path, needed)):
+        text = check_text(record[text_column], str(path), row, text_column)
         if text is None:
-            raise DataError(f"{_where(path, row, text_column)}: empty text; every row of the input gets a vector")
+            raise DataError(f"{where(path, row, text_column)}: empty text; every row of the input gets a vector")
         row_id = str(record[id_column]) if id_column else str(index)
         if id_column and (not row_id.strip() or "\n" in row_id):
-            raise DataError(f"{_where(path, row, id_column)}: the id must be one non-empty line, got {row_id!r}")
+            raise DataError(f"{where(path, row, id_column)}: the id must be one non-empty line, got {row_id!r}")
         yield row_id, text
 
 
@@ -111,7 +112,7 @@ def embed(args: EmbedArguments) -> int:
         raise ConfigError(f"--output {args.output}: the vectors are written as a .npy file; name it *.npy")
     if source_kind(args.input) != "file":
         raise ConfigError(f"--input {args.input}: embed reads a .csv/.tsv/.jsonl file with a header")
-    source = _require_file(args.input, "input file")
+    source = require_file(args.input, "input file")
     if any(p.exists() and os.path.realpath(p) == os.path.realpath(source) for p in (output, ids_file)):
         raise OutputDirError(f"--output {args.output}: it (or its ids file) is the input file; choose another")
     if not output.parent.is_dir():
@@ -123,7 +124,7 @@ def embed(args: EmbedArguments) -> int:
     max_length = args.max_length or default_length
     check_max_length(max_length, model, tokenizer)
 
-    first = next(_iter_records(source, [args.text_column]), None)
+    first = next(iter_records(source, [args.text_column]), None)
     id_column = args.id_column or ("id" if first is not None and "id" in first[1] else None)
     total = sum(1 for _ in _rows(source, args.text_column, id_column))  # every row checked before any work
     if total == 0:

@@ -14,8 +14,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .bi_encoder import BiEncoderPairClassifier
-from .data import count_records, iter_pairs, source_id_columns, source_kind
+from .data import iter_pairs, source_id_columns, source_kind
 from .errors import ConfigError, OutputDirError
+from .records import count_records
 
 __all__ = ["open_pairs", "predict_pairs"]
 

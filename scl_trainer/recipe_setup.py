@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import datasets
 import transformers
 
-from .data import DEFAULT_DATA_DIR
 from .errors import USER_ERRORS, ConfigError
 from .model_card import multi_seed_summary
+from .records import DEFAULT_DATA_DIR
 from .utils import check_launch, check_output_dir
 
 __all__ = ["ModelArguments", "RunArguments", "end_run", "finish_run", "run_recipe", "start_run", "truncate"]

@@ -22,13 +22,14 @@ from .bi_encoder import (
     sentence_model,
 )
 from .collators import SentencePairCollator
-from .data import check_pairs, tokenize_pairs, tokenize_separately
+from .data import check_pairs
 from .errors import ConfigError
 from .losses import SimCSELoss, SupConLoss
 from .metrics import pair_baselines, pair_classification_metrics
 from .plots import plot_validation_scores
 from .scl_config import SCLConfig
 from .simcse_model import SimCSEModel, sentence_ids_of
+from .tokenization import tokenize_pairs, tokenize_separately
 from .utils import from_pretrained
 
 __all__ = ["SCLTrainer", "load_pair_classifier"]

@@ -8,7 +8,7 @@ from transformers import AutoModel, set_seed
 
 from .base_trainer import BaseTrainer
 from .collators import SimCSECollator
-from .data import check_scored_pairs, check_sentences, tokenize_sentences, tokenize_sts
+from .data import check_scored_pairs, check_sentences
 from .errors import ConfigError, DataError
 from .export import read_sentence_pooling
 from .losses import SimCSELoss
@@ -16,6 +16,7 @@ from .metrics import similar_and_random_cosines, sts_metrics
 from .plots import plot_cosine_histograms
 from .simcse_config import SimCSEConfig
 from .simcse_model import MLP_WEIGHTS_NAME, SimCSEModel, check_dropout, sentence_ids_of
+from .tokenization import tokenize_sentences, tokenize_sts
 from .utils import from_pretrained, resolve_model_name_or_path
 
 __all__ = ["SimCSETrainer"]

@@ -9,7 +9,7 @@ import pytest
 from transformers import BertForSequenceClassification
 
 from scl_trainer import SCLConfig, SimCSEConfig
-from scl_trainer.data import DataError
+from scl_trainer.errors import DataError
 from scl_trainer.parser import ConfigArgumentParser
 from scl_trainer.recipe_setup import run_recipe
 from tests.helpers import FIXTURES, load_recipe, tiny_bert_config

@@ -18,8 +18,9 @@ from scipy import stats
 
 from scl_trainer.compare import CompareError, load_recipe, parse_arm
 from scl_trainer.compare import main as compare_main
-from scl_trainer.data import DataError, balanced_subsample, flip_labels
+from scl_trainer.errors import DataError
 from scl_trainer.paired_stats import arm_summary, min_wilcoxon_p, paired_difference
+from scl_trainer.splits import balanced_subsample, flip_labels
 from tests.helpers import REPO_ROOT
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}

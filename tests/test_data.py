@@ -5,17 +5,10 @@ import json
 import pytest
 from transformers import BertTokenizer
 
-from scl_trainer.data import (
-    DataError,
-    find_label_conflicts,
-    iter_ccf_qa_match,
-    load_ccf_qa_match,
-    load_mrpc,
-    load_pair_file,
-    split_by_group,
-    split_train_validation,
-    tokenize_pairs,
-)
+from scl_trainer.data import iter_ccf_qa_match, load_ccf_qa_match, load_mrpc, load_pair_file
+from scl_trainer.errors import DataError
+from scl_trainer.splits import find_label_conflicts, split_by_group, split_train_validation
+from scl_trainer.tokenization import tokenize_pairs
 
 
 def test_ccf_train_join_counts_and_order(data_dir):

@@ -18,7 +18,7 @@ from transformers import BertTokenizer
 
 from scl_trainer import SCLConfig, SCLTrainer, SimCSEConfig, SimCSETrainer
 from scl_trainer.collators import SimCSECollator
-from scl_trainer.data import tokenize_pairs, tokenize_sentences
+from scl_trainer.tokenization import tokenize_pairs, tokenize_sentences
 from tests.helpers import FIXTURES, tiny_bert_config
 from tests.test_scl_trainer import toy_pairs
 from tests.test_simcse_trainer import sentences
@@ -66,7 +66,7 @@ def build(kind: str, output_dir: str, chunk_size: int | None, tokenizer):
     elif kind == "bi_encoder":
         from transformers import BertModel
 
-        from scl_trainer.data import tokenize_separately
+        from scl_trainer.tokenization import tokenize_separately
 
         model = BertModel(tiny_bert_config()).double()
         args = SCLConfig(

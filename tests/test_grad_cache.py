@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from scl_trainer import SCLTrainer, SimCSELoss, SimCSETrainer, SupConLoss
 from scl_trainer.collators import SimCSECollator
-from scl_trainer.data import tokenize_sentences
+from scl_trainer.tokenization import tokenize_sentences
 from tests.test_scl_trainer import config as scl_config
 from tests.test_scl_trainer import toy_pairs
 from tests.test_simcse_trainer import config as simcse_config

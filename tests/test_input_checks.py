@@ -4,8 +4,8 @@ queries, splits that cannot hold both classes, out-of-range sample caps."""
 
 import pytest
 
-from scl_trainer.data import DataError, load_ccf_qa_match, load_pair_file, load_sentences
-from scl_trainer.errors import ConfigError
+from scl_trainer.data import load_ccf_qa_match, load_pair_file, load_sentences
+from scl_trainer.errors import ConfigError, DataError
 from scl_trainer.recipe_setup import run_recipe
 from tests.helpers import load_recipe
 

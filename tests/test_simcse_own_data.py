@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from scl_trainer.data import DataError, load_sts_file
+from scl_trainer.data import load_sts_file
+from scl_trainer.errors import DataError
 from scl_trainer.recipe_setup import run_recipe
 from tests.helpers import REPO_ROOT, load_recipe
 

@@ -1,0 +1,218 @@
+"""Reading data files and records, every value checked: the one place a row of a user's file becomes a Python value.
+
+Errors are `DataError`s naming the file, the row (1-based line number for text files) and the column (`where`):
+- text files are UTF-8 (`TextFile`; another encoding is an error naming the line, with the `iconv` fix);
+- `iter_records`: the rows of a `.csv` (header, standard quoting), `.tsv`/`.txt` (header, tabs, no quoting) or
+  `.jsonl`/`.json` (one object per line) file, the needed columns checked; `read_tsv`: a header-less fixed layout;
+- `parse_label`, `check_text`, `parse_score`: one value of a row.
+
+Nothing here imports `datasets`, numpy or scikit-learn: the command line parses its flags and checks its input files
+before the training stack loads.
+"""
+
+import csv
+import json
+import math
+import os
+import unicodedata
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from .errors import DataError
+
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "RECORD_FILE_SUFFIXES",
+    "TextFile",
+    "check_text",
+    "count_records",
+    "is_blank",
+    "iter_records",
+    "parse_label",
+    "parse_score",
+    "read_tsv",
+    "require_file",
+    "where",
+]
+
+DEFAULT_DATA_DIR = "../shared/data"
+# Files read as records with a header (`iter_records`): .csv, tab-separated .tsv/.txt, one JSON object per line.
+RECORD_FILE_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json")
+
+csv.field_size_limit(2**31 - 1)
+
+
+def where(source: str | os.PathLike, row: int | None = None, column: str | None = None) -> str:
+    text = str(source)
+    if row is not None:
+        text += f", row {row}"
+    if column is not None:
+        text += f", column '{column}'"
+    return text
+
+
+def require_file(path: str | os.PathLike, what: str) -> Path:
+    path = Path(path)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise DataError(f"{what}: {path} is a directory; give the data file inside it")
+    if not path.parent.is_dir():
+        raise DataError(
+            f"{what}: directory {path.parent} does not exist (looking for {path.name}). "
+            "Set the data directory (`--data_dir`) to the folder that holds the data."
+        )
+    raise DataError(f"{what}: file {path} does not exist")
+
+
+def parse_label(value, source, row, column) -> int:
+    """0/1 as int, bool, integral float or string; anything else (2, 'yes', '', NaN, None) is an error."""
+    parsed = None
+    if isinstance(value, bool):
+        parsed = int(value)
+    elif isinstance(value, int):
+        parsed = value
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        parsed = int(value)
+    elif isinstance(value, str) and value.strip() in {"0", "1", "0.0", "1.0"}:
+        parsed = int(float(value.strip()))
+    if parsed not in (0, 1):
+        raise DataError(f"{where(source, row, column)}: label must be 0 or 1, got {value!r}")
+    return parsed
+
+
+def is_blank(text: str) -> bool:
+    """Nothing a model could read: only whitespace, zero-width and control/format characters (NUL, ZWSP, BOM, ...)."""
+    return all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)
+
+
+def check_text(value, source, row, column) -> str | None:
+    """The text, or None when it is blank (`is_blank`; the caller decides: error or logged drop)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if not isinstance(value, str):
+        raise DataError(f"{where(source, row, column)}: expected text, got {type(value).__name__} {value!r}")
+    return None if is_blank(value) else value
+
+
+class TextFile:
+    """A data file opened as UTF-8 (a byte-order mark is accepted), whose decoding errors become a `DataError`
+    naming the file, the row (line) and the encoding, instead of a `UnicodeDecodeError` at a byte offset."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.file = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed in __exit__)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+    def __iter__(self):
+        try:
+            yield from self.file
+        except UnicodeDecodeError as e:
+            raise DataError(f"{where(self.path, _first_undecodable_line(self.path))}: {_not_utf8(e)}") from None
+
+
+def _first_undecodable_line(path: Path) -> int:
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return 1
+
+
+def _not_utf8(error: UnicodeDecodeError) -> str:
+    return (
+        f"not UTF-8 text (byte {error.object[error.start : error.start + 1]!r} cannot be decoded); the file is in "
+        "another encoding (e.g. GBK, Latin-1): convert it to UTF-8 first, e.g. `iconv -f GBK -t UTF-8`"
+    )
+
+
+def read_tsv(path: Path, fields: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
+    """Header-less, quote-less tab-separated file with a fixed layout; yields (line number, {field: value})."""
+    with TextFile(path) as f:
+        for row, values in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
+            if not values:
+                continue
+            if len(values) != len(fields):
+                hint = " Is the file tab-separated?" if len(values) == 1 else ""
+                raise DataError(
+                    f"{where(path, row)}: expected {len(fields)} tab-separated fields ({', '.join(fields)}), "
+                    f"found {len(values)}.{hint}"
+                )
+            yield row, dict(zip(fields, values))
+
+
+def iter_records(path: Path, needed: list[str]) -> Iterator[tuple[int, dict]]:
+    """(row number, {column: value}) of a `.csv` (header row, standard quoting), `.tsv`/`.txt` (header row, tabs, no
+    quoting) or `.jsonl`/`.json` (one object per line) file, checking that the `needed` columns exist."""
+    suffix = path.suffix.lower()
+
+    def check_columns(found: Iterable[str], row: int):
+        missing = [c for c in needed if c not in found]
+        if missing:
+            found = list(found)
+            hint = ""
+            if len(found) == 1 and any(d in found[0] for d in "\t,;|"):
+                hint = f" The header was read as a single column {found[0]!r}: wrong delimiter for a {suffix} file?"
+            raise DataError(f"{where(path, row, missing[0])}: column not found; the columns are {found}.{hint}")
+
+    with TextFile(path) as f:
+        if suffix in (".jsonl", ".json"):
+            for row, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{where(path, row)}: not a JSON object ({e.msg})") from None
+                if not isinstance(record, dict):
+                    raise DataError(f"{where(path, row)}: expected a JSON object, got {type(record).__name__}")
+                check_columns(record, row)
+                yield row, record
+            return
+        reader = csv.reader(f) if suffix == ".csv" else csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(reader, None)
+        if header is None:
+            raise DataError(f"{path}: empty file (a header row with the column names is expected)")
+        repeated = sorted({c for c in header if header.count(c) > 1})
+        if repeated:
+            raise DataError(f"{where(path, 1, repeated[0])}: the header names this column more than once")
+        check_columns(header, 1)
+        start = reader.line_num + 1  # the line a record starts on (a quoted field may span lines)
+        for values in reader:
+            if values and len(values) != len(header):
+                at = where(path, start)
+                if suffix == ".csv" and reader.line_num > start and any('"' in v or "\n" in v for v in values):
+                    raise DataError(
+                        f"{at}: a quote opened on this row is not closed (the record runs to line "
+                        f"{reader.line_num}); close it, or double the quote inside a quoted field"
+                    )
+                raise DataError(f"{at}: {len(values)} fields, the header has {len(header)}")
+            if values:
+                yield start, dict(zip(header, values))
+            start = reader.line_num + 1
+
+
+def count_records(path: str | os.PathLike) -> int:
+    """The number of data rows of a .csv/.tsv/.txt/.jsonl file, read as `iter_pair_file` reads it (streaming)."""
+    return sum(1 for _ in iter_records(require_file(path, "pair file"), []))
+
+
+def parse_score(value, source, row, column: str, score_range: tuple[float, float] | None) -> float:
+    try:
+        score = float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"{where(source, row, column)}: not a number: {value!r}") from None
+    if score_range is None and not math.isfinite(score):
+        raise DataError(f"{where(source, row, column)}: must be a finite number, got {value!r}")
+    if score_range is not None and not score_range[0] <= score <= score_range[1]:  # also rejects NaN and inf
+        raise DataError(
+            f"{where(source, row, column)}: must be within [{score_range[0]:g}, {score_range[1]:g}], got {value!r}"
+        )
+    return score

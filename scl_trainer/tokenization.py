@@ -1,0 +1,72 @@
+"""Tokenization of pairs, sentences and sentence pairs for the trainers, counting what had to be truncated."""
+
+from datasets import Dataset
+
+__all__ = ["tokenize_pairs", "tokenize_sentences", "tokenize_separately", "tokenize_sts"]
+
+
+def _encode(tokenizer, texts, text_pairs, max_length: int) -> tuple[dict, list[bool]]:
+    """Tokenize with truncation to `max_length` and say which inputs were truncated. The first call only measures
+    (it cannot exceed max_length + 1 tokens), so the count is exact and no "too long" warning is raised."""
+    probe = tokenizer(texts, text_pairs, truncation=True, max_length=max_length + 1)
+    encoded = tokenizer(texts, text_pairs, truncation=True, max_length=max_length)
+    return dict(encoded), [len(ids) > max_length for ids in probe["input_ids"]]
+
+
+def _map_counting_truncation(dataset: Dataset, encode, keep: list[str], desc: str) -> tuple[Dataset, int]:
+    remove = [c for c in dataset.column_names if c not in keep]
+    tokenized = dataset.map(encode, batched=True, remove_columns=remove, desc=desc)
+    num_truncated = sum(tokenized["truncated"])
+    return tokenized.remove_columns("truncated"), num_truncated
+
+
+def tokenize_pairs(dataset: Dataset, tokenizer, max_length: int) -> tuple[Dataset, int]:
+    """Tokenize `text_a`/`text_b` pairs (truncated to `max_length`, longest text first). Returns the dataset with the
+    tokenizer's columns plus `label` (when present) and the number of pairs that had to be truncated."""
+
+    def encode(batch):
+        encoded, truncated = _encode(tokenizer, batch["text_a"], batch["text_b"], max_length)
+        return {**encoded, "truncated": truncated}
+
+    keep = ["label"] if "label" in dataset.column_names else []
+    return _map_counting_truncation(dataset, encode, keep, "Tokenizing pairs")
+
+
+def tokenize_sentences(dataset: Dataset, tokenizer, max_length: int, column: str = "text") -> tuple[Dataset, int]:
+    """Tokenize single sentences (truncated to `max_length`); returns the tokenizer's columns and the number of
+    truncated sentences."""
+
+    def encode(batch):
+        encoded, truncated = _encode(tokenizer, batch[column], None, max_length)
+        return {**encoded, "truncated": truncated}
+
+    return _map_counting_truncation(dataset, encode, [], "Tokenizing sentences")
+
+
+def tokenize_separately(
+    dataset: Dataset, tokenizer, max_length: int, first: str, second: str, label: str | None
+) -> tuple[Dataset, int]:
+    """Tokenize the two texts of each row as two separate sentences (for a bi-encoder): `a_*` columns for `first`,
+    `b_*` for `second`, `labels` from the `label` column (when given and present) and `length` (the tokens of both
+    sides, what `group_by_length` sorts by). Returns the dataset and the number of rows with a truncated text."""
+
+    def encode(batch):
+        a, truncated_a = _encode(tokenizer, batch[first], None, max_length)
+        b, truncated_b = _encode(tokenizer, batch[second], None, max_length)
+        labels = {"labels": batch[label]} if label and label in batch else {}
+        return {
+            **{f"a_{k}": v for k, v in a.items()},
+            **{f"b_{k}": v for k, v in b.items()},
+            **labels,
+            "length": [len(x) + len(y) for x, y in zip(a["input_ids"], b["input_ids"])],
+            "truncated": [x or y for x, y in zip(truncated_a, truncated_b)],
+        }
+
+    return _map_counting_truncation(dataset, encode, [], "Tokenizing texts separately")
+
+
+def tokenize_sts(dataset: Dataset, tokenizer, max_length: int) -> tuple[Dataset, int]:
+    """Tokenize STS pairs as two separate sentences: `a_*` columns for sentence1, `b_*` for sentence2, `labels` for
+    the gold score. Returns the dataset and the number of pairs with a truncated sentence."""
+    dataset, num_truncated = tokenize_separately(dataset, tokenizer, max_length, "sentence1", "sentence2", "score")
+    return dataset.remove_columns("length"), num_truncated
