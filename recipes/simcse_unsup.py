@@ -13,14 +13,12 @@ import sys
 from dataclasses import dataclass, field
 from functools import partial
 
-from transformers import IntervalStrategy, TrainerCallback
-
-from scl_trainer import SimCSEConfig, SimCSETrainer
-from scl_trainer.data import load_sentences, load_sts_file, load_stsb
+# Module level: only what the arguments need, so `--help` and an argument error answer before the training stack
+# loads (datasets, the Trainer, scikit-learn); the functions below import what they use.
 from scl_trainer.errors import ConfigError
-from scl_trainer.metrics import sts_metrics
 from scl_trainer.parser import ConfigArgumentParser
 from scl_trainer.recipe_setup import ModelArguments, RunArguments, end_run, finish_run, run_recipe, start_run, truncate
+from scl_trainer.simcse_config import SimCSEConfig
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +73,10 @@ class ScriptArguments(RunArguments):
 def load_evaluation(script_args: ScriptArguments, training_args: SimCSEConfig) -> tuple[dict, tuple[float, float]]:
     """The scored pairs to evaluate on ({"dev": ..., "test": ...}, possibly empty) and their score scale: the
     user's files, else STS-B dev/test, else nothing with `--eval_strategy no` (STS-B is then not read at all)."""
+    from transformers import IntervalStrategy
+
+    from scl_trainer.data import load_sts_file, load_stsb
+
     score_range = tuple(script_args.eval_score_range) if script_args.eval_score_range else None
     if score_range is not None and (len(score_range) != 2 or not score_range[0] < score_range[1]):
         raise ConfigError(f"--eval_score_range needs two numbers low < high, got {list(score_range)}")
@@ -96,8 +98,13 @@ def main(
     script_args: ScriptArguments,
     model_args: ModelArguments,
     training_args: SimCSEConfig,
-    callbacks: list[TrainerCallback] | None = None,
+    callbacks: list | None = None,
 ) -> dict[str, float]:
+    """One run: sentences, STS evaluation pairs, training, the saved run. `callbacks`: more `TrainerCallback`s."""
+    from scl_trainer.data import load_sentences
+    from scl_trainer.metrics import sts_metrics
+    from scl_trainer.simcse_trainer import SimCSETrainer
+
     start_run(script_args, training_args, __name__, int(os.environ.get("WORLD_SIZE", "1")))
     corpus = load_sentences(
         script_args.train_file,

@@ -11,26 +11,18 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import datasets
-from transformers import AutoTokenizer, TrainerCallback, set_seed
-
-from scl_trainer import SCLConfig, SCLTrainer, load_pair_classifier
-from scl_trainer.bi_encoder import load_bi_encoder
-from scl_trainer.data import load_pairs, source_kind
+# Module level: only what the arguments need, so `--help` and an argument error answer before the training stack
+# loads (datasets, the Trainer, scikit-learn); the functions below import what they use.
 from scl_trainer.errors import ConfigError, DataError, OutputDirError
 from scl_trainer.parser import ConfigArgumentParser
-from scl_trainer.predict import open_pairs, predict_pairs
 from scl_trainer.recipe_setup import ModelArguments as EncoderArguments
 from scl_trainer.recipe_setup import RunArguments, end_run, finish_run, run_recipe, start_run, truncate
-from scl_trainer.splits import (
-    balanced_subsample,
-    find_label_conflicts,
-    flip_labels,
-    split_by_group,
-    split_train_validation,
-)
-from scl_trainer.utils import from_pretrained
+from scl_trainer.scl_config import SCLConfig
+
+if TYPE_CHECKING:
+    import datasets
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +103,20 @@ class ModelArguments(EncoderArguments):
     )
 
 
-def load_splits(script_args: ScriptArguments, seed: int) -> tuple[datasets.DatasetDict, int]:
+def load_splits(script_args: ScriptArguments, seed: int) -> tuple["datasets.DatasetDict", int]:
     """Training and validation pairs (`text_a`, `text_b`, `label`) of the chosen dataset, after the regime flags
     (`train_size`, `label_noise`), and how many training labels were flipped."""
+    import datasets
+
+    from scl_trainer.data import load_pairs, source_kind
+    from scl_trainer.splits import (
+        balanced_subsample,
+        find_label_conflicts,
+        flip_labels,
+        split_by_group,
+        split_train_validation,
+    )
+
     name = script_args.dataset_name
     read = dict(
         data_dir=script_args.data_dir,
@@ -173,6 +176,8 @@ def load_splits(script_args: ScriptArguments, seed: int) -> tuple[datasets.Datas
 def check_predict_file(script_args: ScriptArguments, output_dir: str) -> str | None:
     """Read every row of the file to predict after training now, so a missing file, column or bad row stops the
     run before training; refuse a predictions path that is the input. Returns the predictions path."""
+    from scl_trainer.predict import open_pairs
+
     if not script_args.predict_file:
         return None
     path = script_args.predictions_path or os.path.join(output_dir, "predictions.tsv")
@@ -187,6 +192,12 @@ def check_predict_file(script_args: ScriptArguments, output_dir: str) -> str | N
 
 
 def load_model(model_args: ModelArguments, architecture: str):
+    from transformers import AutoTokenizer
+
+    from scl_trainer.bi_encoder import load_bi_encoder
+    from scl_trainer.scl_trainer import load_pair_classifier
+    from scl_trainer.utils import from_pretrained
+
     if architecture == "bi_encoder":
         model = load_bi_encoder(model_args.model_name_or_path)
     else:
@@ -198,8 +209,15 @@ def main(
     script_args: ScriptArguments,
     model_args: ModelArguments,
     training_args: SCLConfig,
-    callbacks: list[TrainerCallback] | None = None,
+    callbacks: list | None = None,
 ) -> dict[str, float]:
+    """One run: data, model, training, evaluation, the saved run (and predictions when asked). `callbacks`: more
+    `TrainerCallback`s for the Trainer."""
+    from transformers import set_seed
+
+    from scl_trainer.predict import open_pairs, predict_pairs
+    from scl_trainer.scl_trainer import SCLTrainer
+
     start_run(script_args, training_args, __name__, int(os.environ.get("WORLD_SIZE", "1")))
     splits, flipped = load_splits(script_args, training_args.seed)
     predictions_path = check_predict_file(script_args, training_args.output_dir)  # before training, not after

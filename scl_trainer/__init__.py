@@ -1,35 +1,47 @@
-"""scl_trainer: contrastive fine-tuning of transformer encoders on top of the Hugging Face Trainer."""
+"""scl_trainer: contrastive fine-tuning of transformer encoders on top of the Hugging Face Trainer.
 
-from .base_config import BaseConfig
-from .base_trainer import BaseTrainer
-from .errors import DataError
-from .losses import SimCSELoss, SupConLoss
-from .metrics import best_f1_threshold, pair_classification_metrics, sts_metrics
-from .records import DEFAULT_DATA_DIR
-from .scl_config import SCLConfig
-from .scl_trainer import SCLTrainer, load_pair_classifier
-from .simcse_config import SimCSEConfig
-from .simcse_model import SimCSEModel
-from .simcse_trainer import SimCSETrainer
-from .utils import resolve_model_name_or_path
+The names below load on first use (PEP 562), so `import scl_trainer.<module>` and the command line's `--help` and
+argument errors do not pay for the trainer stack (torch, transformers' Trainer, datasets, scikit-learn, matplotlib).
+"""
 
-__version__ = "0.1.0"
+import importlib
+from importlib.metadata import PackageNotFoundError, version
 
-__all__ = [
-    "BaseConfig",
-    "BaseTrainer",
-    "DEFAULT_DATA_DIR",
-    "DataError",
-    "SCLConfig",
-    "SCLTrainer",
-    "SimCSEConfig",
-    "SimCSELoss",
-    "SimCSEModel",
-    "SimCSETrainer",
-    "SupConLoss",
-    "best_f1_threshold",
-    "load_pair_classifier",
-    "pair_classification_metrics",
-    "resolve_model_name_or_path",
-    "sts_metrics",
-]
+try:
+    __version__ = version("scl_trainer")
+except PackageNotFoundError:  # a source tree on sys.path, not installed
+    __version__ = "0.1.0"
+
+# public name -> the module that defines it
+_MODULES = {
+    "BaseConfig": "base_config",
+    "BaseTrainer": "base_trainer",
+    "DEFAULT_DATA_DIR": "records",
+    "DataError": "errors",
+    "SCLConfig": "scl_config",
+    "SCLTrainer": "scl_trainer",
+    "SimCSEConfig": "simcse_config",
+    "SimCSELoss": "losses",
+    "SimCSEModel": "simcse_model",
+    "SimCSETrainer": "simcse_trainer",
+    "SupConLoss": "losses",
+    "best_f1_threshold": "metrics",
+    "load_pair_classifier": "scl_trainer",
+    "pair_classification_metrics": "metrics",
+    "resolve_model_name_or_path": "utils",
+    "sts_metrics": "metrics",
+}
+
+__all__ = sorted(_MODULES)
+
+
+def __getattr__(name: str):
+    if name not in _MODULES:
+        raise AttributeError(f"module 'scl_trainer' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_MODULES[name]}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULES])

@@ -10,79 +10,27 @@ predict: streaming prediction with a trained pair classifier.
 The input is read lazily and the output written batch by batch, so memory stays flat however large the input is.
 """
 
+import difflib
 import os
 import sys
-from dataclasses import dataclass, field
 
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
-
-from .base_trainer import check_max_length
-from .bi_encoder import BI_ENCODER, is_cross_encoder, load_bi_encoder
+# Only what parsing needs is imported here: `--help`, `--version` and every argument error answer before torch,
+# transformers or the trainer stack load. A command imports its machinery once its arguments are parsed.
+from . import __version__
+from .arguments import EmbedArguments, PredictArguments
 from .errors import USER_ERRORS, ConfigError, OutputDirError
 from .parser import ConfigArgumentParser
-from .predict import open_pairs, predict_pairs
-from .records import DEFAULT_DATA_DIR
-from .utils import from_pretrained
-
-
-@dataclass
-class PredictArguments:
-    model: str = field(
-        metadata={
-            "help": "Trained pair classifier, cross- or bi-encoder (output dir of recipes/supcon_pair.py or hub id)."
-        }
-    )
-    input: str = field(
-        metadata={
-            "help": "`ccf_qa_match` (the CCF test files in data_dir, written as query_id<TAB>reply_id<TAB>label) or "
-            "a .csv/.tsv/.jsonl file with a header."
-        }
-    )
-    output: str = field(metadata={"help": "Output TSV (no header): ids, label[, probability]."})
-    data_dir: str = field(default=DEFAULT_DATA_DIR, metadata={"help": "Folder holding ccf_qa_match/."})
-    split: str = field(default="test", metadata={"help": "CCF split to read ({split}.query.tsv/{split}.reply.tsv)."})
-    text_a_column: str = field(default="text_a", metadata={"help": "First-text column of a file."})
-    text_b_column: str = field(default="text_b", metadata={"help": "Second-text column of a file."})
-    id_columns: list[str] = field(
-        default_factory=list, metadata={"help": "Columns of a file written before the label (default: row index)."}
-    )
-    batch_size: int = field(default=64, metadata={"help": "Pairs per forward pass (>= 1)."})
-    window_size: int = field(
-        default=4096,
-        metadata={
-            "help": "Rows read, tokenized and length-sorted at a time (>= 1): batches are built from rows of similar "
-            "length within a window, the output keeps the input order, and memory is bounded by the window."
-        },
-    )
-    max_length: int | None = field(
-        default=None,
-        metadata={
-            "help": "Max tokens per pair. Default: the max_length the model was trained with (`train_max_length` in "
-            "its config.json), else 128."
-        },
-    )
-    threshold: float | None = field(
-        default=None, metadata={"help": "Decision threshold; default: the model's tuned `decision_threshold`."}
-    )
-    attn_implementation: str | None = field(
-        default=None,
-        metadata={
-            "help": "Attention kernel (`sdpa`, `eager`, `flash_attention_2`, ...). Default: transformers' choice, the "
-            "fastest the model supports without extra packages (`sdpa`, PyTorch's fused attention, else `eager`)."
-        },
-    )
-    write_probability: bool = field(default=False, metadata={"help": "Append the match probability to each line."})
-    resume: bool = field(
-        default=False,
-        metadata={
-            "help": "Continue a partly written output (<output>.partial, or an output cut short) after checking "
-            "that its lines belong to this input and format, instead of starting over."
-        },
-    )
 
 
 def predict(args: PredictArguments) -> int:
     """Check everything (paths, model, settings) before reading a row or touching the output, then predict."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+    from .base_trainer import check_max_length
+    from .bi_encoder import BI_ENCODER, is_cross_encoder, load_bi_encoder
+    from .predict import open_pairs, predict_pairs
+    from .utils import from_pretrained
+
     if os.path.exists(args.input) and os.path.abspath(args.input) == os.path.abspath(args.output):
         raise OutputDirError(f"--output {args.output} is the input file: it would be overwritten; choose another")
     config = from_pretrained(AutoConfig, args.model, field_name="model")
@@ -130,27 +78,39 @@ COMMANDS = {
 }
 
 
+def usage() -> str:
+    lines = [
+        "usage: python -m scl_trainer predict --model DIR --input {ccf_qa_match|FILE} --output FILE [options]",
+        "       python -m scl_trainer embed --model DIR --input FILE --output OUT.npy [--text_column text] [...]",
+        "       python -m scl_trainer compare --recipe NAME --arm NAME:key=value --arm ... --output_dir DIR [...]",
+        "       python -m scl_trainer --version",
+        "",
+        "commands (COMMAND --help lists its options):",
+    ]
+    return "\n".join(lines + [f"  {name:<9} {text}" for name, text in COMMANDS.items()])
+
+
 def main(argv: list[str]) -> None:
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        lines = [
-            "usage: python -m scl_trainer predict --model DIR --input {ccf_qa_match|FILE} --output FILE [options]",
-            "       python -m scl_trainer embed --model DIR --input FILE --output OUT.npy [--text_column text] [...]",
-            "       python -m scl_trainer compare --recipe NAME --arm NAME:key=value --arm ... --output_dir DIR [...]",
-            "",
-            "commands (COMMAND --help lists its options):",
-        ]
-        lines += [f"  {name:<9} {text}" for name, text in COMMANDS.items()]
-        print("\n".join(lines), file=sys.stdout if argv and argv[0] in ("-h", "--help") else sys.stderr)
-        sys.exit(0 if argv and argv[0] in ("-h", "--help") else 2)
+    if argv and argv[0] == "--version":
+        print(f"scl_trainer {__version__}")
+        return
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage(), file=sys.stdout if argv else sys.stderr)
+        sys.exit(0 if argv else 2)
     command, rest = argv[0], argv[1:]
     try:
+        if command not in COMMANDS:
+            close = difflib.get_close_matches(command, list(COMMANDS), n=1)
+            hint = f"did you mean `{close[0]}`? " if close else ""
+            raise ConfigError(f"unknown command {command!r}; {hint}the commands are {', '.join(COMMANDS)}")
+        prog = f"python -m scl_trainer {command}"
         if command == "predict":
-            (args,) = ConfigArgumentParser(PredictArguments, yaml_config=False).parse_args_and_config(rest)
+            (args,) = ConfigArgumentParser(PredictArguments, yaml_config=False, prog=prog).parse_args_and_config(rest)
             predict(args)
         elif command == "embed":
-            from .embed import EmbedArguments, embed
+            (args,) = ConfigArgumentParser(EmbedArguments, yaml_config=False, prog=prog).parse_args_and_config(rest)
+            from .embed import embed
 
-            (args,) = ConfigArgumentParser(EmbedArguments, yaml_config=False).parse_args_and_config(rest)
             embed(args)
         else:
             from .compare import main as compare_main

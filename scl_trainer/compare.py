@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from .errors import ConfigError
 from .model_card import TEMPLATES, format_number
 from .paired_stats import arm_summary, paired_difference
-from .parser import ConfigArgumentParser
+from .parser import ConfigArgumentParser, did_you_mean
 
 __all__ = ["Arm", "CompareArguments", "CompareError", "compare", "parse_arm"]
 
@@ -161,7 +161,8 @@ def parse_arm(text: str, recipe_parser) -> Arm:
         if key in MANAGED_FLAGS:
             raise CompareError(f"{where}: {key} is set by compare for every run and cannot be an arm setting")
         if key not in actions:
-            raise CompareError(f"{where}: unknown key {key!r}: not a field of the recipe or of its config")
+            hint = did_you_mean(key, [name for name in actions if name not in MANAGED_FLAGS])
+            raise CompareError(f"{where}: unknown key {key!r}: not a field of the recipe or of its config.{hint}")
         if key in settings:
             raise CompareError(f"{where}: {key} is given twice")
         _check_value(key, value.strip(), actions[key], where)
@@ -169,17 +170,20 @@ def parse_arm(text: str, recipe_parser) -> Arm:
     return Arm(match["name"], settings)
 
 
-def check_shared_flags(flags: list[str], recipe_parser) -> None:
-    """The recipe flags given to compare (applied to every run) must be recipe fields compare does not manage."""
+def check_shared_flags(flags: list[str], recipe_parser, compare_flags: list[str]) -> None:
+    """The recipe flags given to compare (applied to every run) must be recipe fields compare does not manage; a
+    typo names the closest compare option or recipe field."""
     actions = _recipe_actions(recipe_parser)
     for token in flags:
         if not token.startswith("--"):
             continue
         key = token[2:].split("=", 1)[0]
-        if key in MANAGED_FLAGS:
+        if key.replace("-", "_") in MANAGED_FLAGS:
             raise CompareError(f"{token}: set by compare for every run (use --seeds, --output_dir, --config)")
         if key.replace("-", "_") not in actions:
-            raise CompareError(f"{token}: not a compare option nor a field of the recipe")
+            known = compare_flags + [f"--{name}" for name in actions if name not in MANAGED_FLAGS]
+            hint = did_you_mean(f"--{key}", known)
+            raise CompareError(f"{token}: not a compare option nor a field of the recipe.{hint}")
 
 
 # ---- Runs -----------------------------------------------------------------------------------------------------------
@@ -379,7 +383,7 @@ def write_report(
 # ---- Entry point ----------------------------------------------------------------------------------------------------
 
 
-def compare(args: CompareArguments, shared: list[str], command: str) -> dict:
+def compare(args: CompareArguments, shared: list[str], command: str, compare_flags: list[str] = ()) -> dict:
     """Validate everything, run the missing runs (seed by seed, every arm), write the report; return it."""
     recipe_path = find_recipe(args.recipe)
     recipe = load_recipe(recipe_path)
@@ -394,7 +398,7 @@ def compare(args: CompareArguments, shared: list[str], command: str) -> dict:
     names = [arm.name for arm in arms]
     if len(set(names)) != len(names):
         raise CompareError(f"arm names must differ, got {names}")
-    check_shared_flags(shared, recipe_parser)
+    check_shared_flags(shared, recipe_parser, list(compare_flags))
 
     # Parse every run's full arguments before anything trains: the recipe's own checks run on each.
     out = Path(args.output_dir)  # as given: relative paths keep the run records valid when the checkout moves
@@ -443,12 +447,14 @@ def compare(args: CompareArguments, shared: list[str], command: str) -> dict:
 
 
 def main(argv: list[str]) -> dict:
-    parser = ConfigArgumentParser(CompareArguments, yaml_config=False, allow_abbrev=False)
+    parser = ConfigArgumentParser(
+        CompareArguments, yaml_config=False, allow_abbrev=False, prog="python -m scl_trainer compare"
+    )
     try:
         args, shared = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
     except ValueError as e:
         raise CompareError(str(e)) from None
     command = shlex.join(["python", "-m", "scl_trainer", "compare", *argv])
-    report = compare(args, shared, command)
+    report = compare(args, shared, command, parser.flag_names())
     print(f"compare: {len(report['runs'])} runs; report in {Path(args.output_dir) / 'compare.md'}", file=sys.stderr)
     return report

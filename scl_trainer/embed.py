@@ -13,7 +13,7 @@ records how far it got and for which command; the output and the ids file appear
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
+from .arguments import EmbedArguments
 from .base_trainer import check_max_length
 from .bi_encoder import encode_texts, is_cross_encoder, sentence_model
 from .data import source_kind
@@ -29,46 +30,7 @@ from .export import _read_json
 from .records import check_text, iter_records, require_file, where
 from .utils import from_pretrained, resolve_model_name_or_path
 
-__all__ = ["EmbedArguments", "embed", "ids_path"]
-
-
-@dataclass
-class EmbedArguments:
-    model: str = field(
-        metadata={
-            "help": "A sentence encoder: a bi-encoder (`--architecture bi_encoder`) or SimCSE output dir, any "
-            "sentence-transformers model folder or hub id. Not a cross-encoder."
-        }
-    )
-    input: str = field(metadata={"help": "A .csv/.tsv/.jsonl file with a header."})
-    output: str = field(metadata={"help": "The .npy file of the vectors (rows in input order)."})
-    text_column: str = field(default="text", metadata={"help": "The column to embed."})
-    id_column: str | None = field(
-        default=None,
-        metadata={
-            "help": "The column written to <output stem>.ids.txt, one id per line. Default: `id` when the file has "
-            "it, else the row number (0-based)."
-        },
-    )
-    batch_size: int = field(default=64, metadata={"help": "Texts per forward pass (>= 1)."})
-    window_size: int = field(
-        default=4096,
-        metadata={"help": "Rows read, length-sorted into batches and written at a time (>= 1); bounds memory."},
-    )
-    max_length: int | None = field(
-        default=None,
-        metadata={
-            "help": "Max tokens per text. Default: the model's sentence-transformers max_seq_length, else the "
-            "max_length it was trained with, else 128."
-        },
-    )
-    resume: bool = field(
-        default=False,
-        metadata={
-            "help": "Continue <output>.partial after checking that it was written by this same command (model, "
-            "input, columns, max length), instead of starting over."
-        },
-    )
+__all__ = ["embed", "ids_path"]
 
 
 def ids_path(output: str | os.PathLike) -> Path:

@@ -2,14 +2,22 @@
 
 import argparse
 import dataclasses
+import difflib
 import os
+import sys
 
 import yaml
-from transformers import HfArgumentParser, TrainingArguments
+from transformers import HfArgumentParser
 
 from .errors import ConfigError
 
-__all__ = ["ConfigArgumentParser", "ConfigError"]
+__all__ = ["ConfigArgumentParser", "ConfigError", "did_you_mean"]
+
+
+def did_you_mean(name: str, known: list[str]) -> str:
+    """` did you mean --x or --y?` for the closest of `known` to a mistyped `name` (empty when none is close)."""
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    return f" did you mean {' or '.join(close)}?" if close else ""
 
 
 class ConfigArgumentParser(HfArgumentParser):
@@ -17,7 +25,8 @@ class ConfigArgumentParser(HfArgumentParser):
 
     Every YAML key must be a field of one of the dataclasses; a typo is an error naming the file, not a silently
     ignored setting. `--help` lists `--config` first, then each dataclass's fields, a `TrainingArguments` subclass's
-    own fields before the inherited ones. Any error is a `ConfigError` (one line), never an exit.
+    own fields before the inherited ones. Any error is a `ConfigError` (one line), never an exit; an unknown flag
+    names the closest known ones.
     """
 
     def __init__(self, dataclass_types, yaml_config: bool = True, **kwargs):
@@ -34,11 +43,13 @@ class ConfigArgumentParser(HfArgumentParser):
     def _group_help_by_dataclass(self) -> None:
         """Help sections in reading order: this command's options, then per dataclass its fields (a config's own
         fields before the `TrainingArguments` ones it inherits)."""
-        inherited = {f.name for f in dataclasses.fields(TrainingArguments)}
+        # A dataclass that subclasses TrainingArguments has imported it; commands without one do not load it (torch).
+        training_arguments = getattr(sys.modules.get("transformers.training_args"), "TrainingArguments", None)
+        inherited = {f.name for f in dataclasses.fields(training_arguments)} if training_arguments else set()
         sections = []
         for dtype in self.dataclass_types:
             names = {f.name for f in dataclasses.fields(dtype) if f.init}
-            if issubclass(dtype, TrainingArguments):
+            if training_arguments is not None and issubclass(dtype, training_arguments):
                 sections += [(f"{dtype.__name__} (its own fields)", names - inherited),
                              ("TrainingArguments (transformers)", names & inherited)]  # fmt: skip
             else:
@@ -55,10 +66,27 @@ class ConfigArgumentParser(HfArgumentParser):
         line prints one `error:` line, `compare` checks every run's arguments before training)."""
         raise ConfigError(message)
 
+    def flag_names(self) -> list[str]:
+        """The long flags this parser knows, in their underscore spelling (the `--help` names)."""
+        return sorted({o for a in self._actions for o in a.option_strings if o.startswith("--") and "-" not in o[2:]})
+
+    def check_flags(self, args: list[str]) -> None:
+        """Every `--flag` of `args` must be one of this parser's (or, as argparse allows, a unique prefix of one):
+        a typo is an error naming the closest flags, before argparse would report a required flag as missing."""
+        known = {o for a in self._actions for o in a.option_strings}
+        for token in args:
+            if not token.startswith("--") or token == "--":
+                continue
+            name = token.split("=", 1)[0]
+            prefix_of = [o for o in known if o.startswith(name)] if self.allow_abbrev else []
+            if name not in known and len(prefix_of) != 1:
+                raise ConfigError(f"unknown flag {name};{did_you_mean(name, self.flag_names()) or ' see --help'}")
+
     def parse_args_and_config(self, args: list[str]) -> tuple:
         """The dataclasses from `args` (`--config path` or `--config=path` anywhere in it); a `ValueError` of any
         dataclass's checks comes out as a `ConfigError`."""
         args = [part for arg in args for part in (arg.split("=", 1) if arg.startswith("--config=") else [arg])]
+        self.check_flags(args)
         if "--config" in args:
             i = args.index("--config")
             if i + 1 >= len(args):
@@ -86,8 +114,9 @@ class ConfigArgumentParser(HfArgumentParser):
         actions = {action.dest: action for action in self._actions}
         unknown = sorted(set(values) - set(actions))
         if unknown:
+            hint = did_you_mean(unknown[0], [name.removeprefix("--") for name in self.flag_names()])
             raise ConfigError(
-                f"{path}: unknown field(s) {unknown}; every key must be a recipe or TrainingArguments field"
+                f"{path}: unknown field(s) {unknown}; every key must be a recipe or TrainingArguments field.{hint}"
             )
         for key, value in values.items():
             _check_yaml_value(path, key, value, actions[key])

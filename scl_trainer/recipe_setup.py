@@ -6,9 +6,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import datasets
-import transformers
-
+from .arguments import check_model_path
 from .errors import USER_ERRORS, ConfigError
 from .model_card import multi_seed_summary
 from .records import DEFAULT_DATA_DIR
@@ -69,11 +67,17 @@ class ModelArguments:
         },
     )
 
+    def __post_init__(self):
+        check_model_path(self.model_name_or_path, "model_name_or_path")
+
 
 def start_run(script_args: RunArguments, training_args, logger_name: str, world_size: int) -> None:
     """Logging (our messages at INFO on the main process; transformers/datasets as the training args ask), then
     the checks that need nothing loaded: the launch (`world_size` = processes the launcher started) and the
     output dir."""
+    import datasets
+    import transformers
+
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     for name in (logger_name, "scl_trainer"):
         logging.getLogger(name).setLevel(logging.INFO if training_args.should_log else logging.WARNING)

@@ -149,10 +149,15 @@ def test_bad_sts_scores(simcse_unsup, tiny_encoder_dir, tmp_path, folder, messag
     assert_nothing_written(out)
 
 
-@pytest.mark.parametrize("name", ["no-such-org/no-such-model", "./no/such/local/model"])
-def test_unknown_model_while_offline(supcon_pair, data_dir, tmp_path, name, capsys):
+HUB_MISS = r"is not a local folder and the Hugging Face Hub is (disabled|unreachable).*Pass the path of a local"
+LOCAL_MISS = r"--model_name_or_path ./no/such/local/model: no such local model folder \(no/such/local does not exist"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"), [("no-such-org/no-such-model", HUB_MISS), ("./no/such/local/model", LOCAL_MISS)]
+)
+def test_unknown_model_while_offline(supcon_pair, data_dir, tmp_path, name, message, capsys):
     out = tmp_path / "out"
-    message = r"is not a local folder and the Hugging Face Hub is (disabled|unreachable).*Pass the path of a local"
     with pytest.raises(OSError, match=message):
         run_pair_recipe(
             supcon_pair, name, pair_config(out), data_dir=str(data_dir), max_train_samples=8, max_eval_samples=8

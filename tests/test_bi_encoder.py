@@ -12,8 +12,9 @@ import torch
 from transformers import AutoModel, BertForSequenceClassification, BertModel, EvalPrediction
 
 from scl_trainer import SCLConfig, SCLTrainer, SimCSELoss
+from scl_trainer.arguments import EmbedArguments
 from scl_trainer.bi_encoder import BiEncoderPairClassifier, as_bi_encoder, load_bi_encoder
-from scl_trainer.embed import EmbedArguments, embed, ids_path
+from scl_trainer.embed import embed, ids_path
 from scl_trainer.errors import ConfigError, OutputDirError
 from scl_trainer.export import write_sentence_transformers_config
 from scl_trainer.metrics import pair_classification_metrics

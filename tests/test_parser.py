@@ -78,7 +78,7 @@ def test_any_parse_problem_is_a_one_line_config_error(tmp_path):
     parser = ConfigArgumentParser((Script, SCLConfig))
     for argv, message in [
         (["--scl_weight", "heavy"], "argument --scl_weight.*: invalid float value: 'heavy'"),
-        (["--no_such_flag", "1"], "not used by the HfArgumentParser"),
+        (["--no_such_flag", "1"], "unknown flag --no_such_flag"),
         (["--eval_strategy", "steps", "--save_strategy", "epoch", "--load_best_model_at_end", "true"], "strategy"),
     ]:
         with pytest.raises(ConfigError, match=message):

@@ -7,7 +7,8 @@ import pytest
 import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from scl_trainer.__main__ import PredictArguments, predict
+from scl_trainer.__main__ import predict
+from scl_trainer.arguments import PredictArguments
 from scl_trainer.predict import open_pairs
 
 WORDS = "the house near school good room price floor new city market company report year people share".split()
