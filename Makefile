@@ -53,6 +53,7 @@ bench: $(STAMP) ## run every benchmark in bench/ (~45 min on 2 cores), results i
 	$(PY) bench/gradcache_memory.py --trainer supcon
 	$(PY) bench/predict_memory.py
 	$(PY) bench/predict_speed.py
+	$(PY) bench/cli_start.py
 
 evidence: $(STAMP) ## BCE vs BCE + SupCon on MRPC, paired seeds, N in {64,256,1024,all} + 20% noise (~2 h; resumes)
 	$(PY) bench/scl_evidence.py $(ARGS)

@@ -26,10 +26,9 @@ def predict(args: PredictArguments) -> int:
     """Check everything (paths, model, settings) before reading a row or touching the output, then predict."""
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-    from .base_trainer import check_max_length
     from .bi_encoder import BI_ENCODER, is_cross_encoder, load_bi_encoder
     from .predict import open_pairs, predict_pairs
-    from .utils import from_pretrained
+    from .utils import check_max_length, from_pretrained
 
     if os.path.exists(args.input) and os.path.abspath(args.input) == os.path.abspath(args.output):
         raise OutputDirError(f"--output {args.output} is the input file: it would be overwritten; choose another")

@@ -41,22 +41,11 @@ from .model_card import (
     training_log_table,
 )
 from .plots import plot_training_curves
-from .utils import from_pretrained, pop_step_metrics
+from .utils import check_max_length, from_pretrained, pop_step_metrics
 
-__all__ = ["BaseTrainer", "check_max_length"]
+__all__ = ["BaseTrainer"]
 
 logger = logging.getLogger(__name__)
-
-
-def check_max_length(max_length: int, model, tokenizer, field_name: str = "max_length") -> None:
-    """Refuse a max sequence length the model cannot embed (position embeddings / the tokenizer's limit)."""
-    limits = [getattr(model.config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
-    limits = [limit for limit in limits if isinstance(limit, int) and limit < 1_000_000]
-    if limits and max_length > min(limits):
-        raise ConfigError(
-            f"{field_name}={max_length} is above the limit of the model {model.config._name_or_path!r} "
-            f"({min(limits)} tokens); pass --{field_name} {min(limits)} or less"
-        )
 
 
 class BaseTrainer(Trainer):

@@ -13,7 +13,6 @@ import logging
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.linear_model import LogisticRegression
 from torch import nn
 from transformers import AutoConfig, AutoModel, PreTrainedModel
 
@@ -159,6 +158,8 @@ def fit_scale_and_bias(labels, cosines) -> tuple[float, float]:
     """Logistic regression of the labels on the cosines (almost unregularised): the scale and bias with which
     sigmoid(scale x cos + bias) is a calibrated probability of the untouched encoder's cosine. The ranking is the
     cosine's whenever the scale is positive."""
+    from sklearn.linear_model import LogisticRegression  # training only: predict and embed need not load sklearn
+
     labels = np.asarray(labels).astype(int)
     fit = LogisticRegression(C=1e4).fit(np.asarray(cosines, dtype=np.float64).reshape(-1, 1), labels)
     return float(fit.coef_[0, 0]), float(fit.intercept_[0])

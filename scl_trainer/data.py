@@ -23,8 +23,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-
-from datasets import Dataset, load_dataset
+from typing import TYPE_CHECKING
 
 from .errors import DataError
 from .records import (
@@ -40,6 +39,9 @@ from .records import (
     require_file,
     where,
 )
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 __all__ = [
     "NAMED_SOURCES",
@@ -103,7 +105,7 @@ def _pairs(
         logger.warning(f"{source}: dropped {len(dropped)} rows with empty text (rows {shown})")
 
 
-def check_pairs(dataset: Dataset, source: str, require_both_classes: bool = False) -> None:
+def check_pairs(dataset: "Dataset", source: str, require_both_classes: bool = False) -> None:
     """The checks the loaders make, for a dataset built some other way (the Python API): `text_a`/`text_b` present
     and not blank, `label` present and 0/1 on every row (rows numbered from 0), and with `require_both_classes`
     both labels present. Raises `DataError` naming the dataset, row and column."""
@@ -121,7 +123,7 @@ def check_pairs(dataset: Dataset, source: str, require_both_classes: bool = Fals
         )
 
 
-def check_sentences(dataset: Dataset, source: str) -> None:
+def check_sentences(dataset: "Dataset", source: str) -> None:
     """A training corpus built by hand (the Python API): a `text` column, no blank text (rows numbered from 0)."""
     for row, value in enumerate(dataset["text"]):
         if check_text(value, source, row, "text") is None:
@@ -140,13 +142,15 @@ def _scored_pair(record: dict, source, row: int, columns: tuple[str, str, str], 
     return {"sentence1": texts[0], "sentence2": texts[1], "score": score}
 
 
-def check_scored_pairs(dataset: Dataset, source: str) -> None:
+def check_scored_pairs(dataset: "Dataset", source: str) -> None:
     """STS-style pairs built by hand: texts not blank, `score` a finite number on every row (rows from 0)."""
     for row, record in enumerate(dataset):
         _scored_pair(record, source, row, ("sentence1", "sentence2", "score"), None)
 
 
-def _to_dataset(records: Iterable[dict], source: str) -> Dataset:
+def _to_dataset(records: Iterable[dict], source: str) -> "Dataset":
+    from datasets import Dataset
+
     records = list(records)
     if not records:
         raise DataError(f"{source}: no rows")
@@ -199,7 +203,7 @@ def iter_ccf_qa_match(
 
 def load_ccf_qa_match(
     data_dir: str | os.PathLike = DEFAULT_DATA_DIR, split: str = "train", empty_texts: str = "error"
-) -> Dataset:
+) -> "Dataset":
     """The CCF QA-matching pairs as a Dataset (see `iter_ccf_qa_match`)."""
     return _to_dataset(iter_ccf_qa_match(data_dir, split, empty_texts), f"ccf_qa_match/{split}")
 
@@ -223,7 +227,7 @@ def iter_mrpc(path: str | os.PathLike, empty_texts: str = "error") -> Iterator[d
     yield from _pairs(rows(), str(path), "#1 String", "#2 String", "Quality", empty_texts=empty_texts)
 
 
-def load_mrpc(path: str | os.PathLike, empty_texts: str = "error") -> Dataset:
+def load_mrpc(path: str | os.PathLike, empty_texts: str = "error") -> "Dataset":
     """The MSR paraphrase corpus file as a Dataset (see `iter_mrpc`)."""
     return _to_dataset(iter_mrpc(path, empty_texts), str(path))
 
@@ -253,7 +257,7 @@ def load_pair_file(
     text_b_column: str = "text_b",
     label_column: str | None = "label",
     empty_texts: str = "error",
-) -> Dataset:
+) -> "Dataset":
     """A pair file as a Dataset (see `iter_pair_file`)."""
     return _to_dataset(
         iter_pair_file(path, text_a_column, text_b_column, label_column, empty_texts=empty_texts), str(path)
@@ -272,6 +276,8 @@ def iter_hub_pairs(
 ) -> Iterator[dict]:
     """The pairs of a split of a hub dataset (e.g. `nyu-mll/glue`, config `mrpc`, columns `sentence1`/`sentence2`/
     `label`) or of a local dataset folder, through `datasets.load_dataset`."""
+    from datasets import load_dataset
+
     dataset = load_dataset(name, config_name, split=split)
     source = f"{name}" + (f"/{config_name}" if config_name else "") + f"[{split}]"
     needed = (*id_columns, text_a_column, text_b_column, label_column)
@@ -282,7 +288,7 @@ def iter_hub_pairs(
     yield from _pairs(enumerate(dataset), source, text_a_column, text_b_column, label_column, id_columns, empty_texts)
 
 
-def load_hub_pairs(name: str, config_name: str | None = None, split: str = "train", **columns) -> Dataset:
+def load_hub_pairs(name: str, config_name: str | None = None, split: str = "train", **columns) -> "Dataset":
     """A split of a hub dataset as a Dataset (see `iter_hub_pairs` for the column and empty-text arguments)."""
     source = f"{name}" + (f"/{config_name}" if config_name else "") + f"[{split}]"
     return _to_dataset(iter_hub_pairs(name, config_name, split, **columns), source)
@@ -350,7 +356,7 @@ def source_id_columns(source: str, id_columns: tuple[str, ...] = ()) -> tuple[st
     return ("query_id", "reply_id") if source_kind(source) == "ccf_qa_match" else tuple(id_columns)
 
 
-def load_pairs(source: str, **kwargs) -> Dataset:
+def load_pairs(source: str, **kwargs) -> "Dataset":
     """`iter_pairs` as a Dataset."""
     return _to_dataset(iter_pairs(source, **kwargs), source)
 
@@ -360,7 +366,7 @@ def load_pairs(source: str, **kwargs) -> Dataset:
 STSB_FILES = {"train": "sts-train.csv", "validation": "sts-dev.csv", "dev": "sts-dev.csv", "test": "sts-test.csv"}
 
 
-def load_stsb(data_dir: str | os.PathLike = DEFAULT_DATA_DIR, split: str = "validation") -> Dataset:
+def load_stsb(data_dir: str | os.PathLike = DEFAULT_DATA_DIR, split: str = "validation") -> "Dataset":
     """STS benchmark pairs with their gold similarity: {sentence1, sentence2, score (0-5)}.
 
     The files are tab-separated without quoting: genre, file, year, id, score, sentence1, sentence2, and on some rows
@@ -391,7 +397,7 @@ def load_sts_file(
     sentence1_column: str = "sentence1",
     sentence2_column: str = "sentence2",
     score_column: str = "score",
-) -> tuple[Dataset, tuple[float, float]]:
+) -> tuple["Dataset", tuple[float, float]]:
     """Scored sentence pairs from a .csv/.tsv/.jsonl file with a header: {sentence1, sentence2, score}, every row
     checked (texts not empty, score a finite number within `score_range` when given). Returns the pairs and the
     score range: the one given, or the one found in the file (logged as inferred)."""
@@ -414,7 +420,7 @@ def load_sentences(
     column: str = "text",
     config_name: str | None = None,
     split: str = "train",
-) -> Dataset:
+) -> "Dataset":
     """An unlabelled sentence corpus as a Dataset with one `text` column: empty lines dropped, duplicates removed
     (first occurrence kept, order preserved), both counts logged.
 
@@ -436,6 +442,8 @@ def load_sentences(
         texts = [check_text(record[column], path, row, column) for row, record in rows]
         origin = str(path)
     elif kind == "hub":
+        from datasets import load_dataset
+
         dataset = load_dataset(source, config_name, split=split)
         if column not in dataset.column_names:
             raise DataError(f"{where(source, None, column)}: column not found; the columns are {dataset.column_names}")
@@ -452,4 +460,4 @@ def load_sentences(
         )
     if not unique:
         raise DataError(f"{origin}: no sentences")
-    return Dataset.from_dict({"text": unique})
+    return _to_dataset([{"text": text} for text in unique], origin)

@@ -22,13 +22,12 @@ from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from .arguments import EmbedArguments
-from .base_trainer import check_max_length
 from .bi_encoder import encode_texts, is_cross_encoder, sentence_model
 from .data import source_kind
 from .errors import ConfigError, DataError, OutputDirError
 from .export import _read_json
 from .records import check_text, iter_records, require_file, where
-from .utils import from_pretrained, resolve_model_name_or_path
+from .utils import check_max_length, from_pretrained, resolve_model_name_or_path
 
 __all__ = ["embed", "ids_path"]
 

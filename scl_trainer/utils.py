@@ -13,6 +13,7 @@ from .errors import ConfigError, ModelNotFoundError, OutputDirError
 __all__ = [
     "OFFLINE_COPIES",
     "check_launch",
+    "check_max_length",
     "check_output_dir",
     "from_pretrained",
     "pop_step_metrics",
@@ -57,6 +58,17 @@ def from_pretrained(cls, name_or_path: str, field_name: str = "model_name_or_pat
             f"--{field_name} {name_or_path!r} is not a local folder and {reason}. Pass the path of a local model "
             f"folder (one with config.json and the weights), e.g. --{field_name} /path/to/model. Original error: {e}"
         ) from e
+
+
+def check_max_length(max_length: int, model, tokenizer, field_name: str = "max_length") -> None:
+    """Refuse a max sequence length the model cannot embed (position embeddings / the tokenizer's limit)."""
+    limits = [getattr(model.config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
+    limits = [limit for limit in limits if isinstance(limit, int) and limit < 1_000_000]
+    if limits and max_length > min(limits):
+        raise ConfigError(
+            f"{field_name}={max_length} is above the limit of the model {model.config._name_or_path!r} "
+            f"({min(limits)} tokens); pass --{field_name} {min(limits)} or less"
+        )
 
 
 def check_output_dir(output_dir: str, overwrite: bool, resume_from_checkpoint) -> None:
