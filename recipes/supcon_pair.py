@@ -42,7 +42,16 @@ class ScriptArguments(RunArguments):
     )
     text_a_column: str = field(default="text_a", metadata={"help": "First-text column of a file or hub dataset."})
     text_b_column: str = field(default="text_b", metadata={"help": "Second-text column of a file or hub dataset."})
-    label_column: str = field(default="label", metadata={"help": "0/1 label column of a file or hub dataset."})
+    label_column: str = field(
+        default="label", metadata={"help": "Label column of a file or hub dataset: 0/1 (or names: --positive_label)."}
+    )
+    positive_label: str | None = field(
+        default=None,
+        metadata={
+            "help": "For labels given as names (match/no_match, yes/no, true/false): the one that means a positive "
+            "pair (1); the one other label of the file is 0, a third is an error. Default: labels must be 0/1."
+        },
+    )
     validation_file: str | None = field(
         default=None,
         metadata={
@@ -125,6 +134,7 @@ def load_splits(script_args: ScriptArguments, seed: int) -> tuple["datasets.Data
         label_column=script_args.label_column,
         empty_texts="drop" if script_args.drop_empty_texts else "error",
         dataset_config=script_args.dataset_config,
+        positive_label=script_args.positive_label,
     )
     train = load_pairs(name, split="train", **read)
     validation = None

@@ -29,11 +29,12 @@ from .errors import DataError
 from .records import (
     DEFAULT_DATA_DIR,
     RECORD_FILE_SUFFIXES,
+    BinaryLabels,
     TextFile,
     check_text,
     is_blank,
     iter_records,
-    parse_label,
+    missing_column,
     parse_score,
     read_tsv,
     require_file,
@@ -76,12 +77,15 @@ def _pairs(
     label_column: str | None,
     id_columns: tuple[str, ...] = (),
     empty_texts: str = "error",
+    positive_label: str | None = None,
 ) -> Iterator[dict]:
     """Map source rows to {ids..., text_a, text_b[, label]}, checking every value. An empty or whitespace-only text
     raises (`empty_texts="error"`), drops the row with a logged count (`"drop"`, never silently) or is kept as it is
-    (`"keep"`, for prediction, where every input row needs an output row)."""
+    (`"keep"`, for prediction, where every input row needs an output row). Labels: 0/1, or with `positive_label`
+    that label and one other (`BinaryLabels`)."""
     if empty_texts not in ("error", "drop", "keep"):
         raise ValueError(f"empty_texts must be 'error', 'drop' or 'keep', got {empty_texts!r}")
+    labels = BinaryLabels(positive_label)
     dropped = []
     for row, record in rows:
         text_a = check_text(record[text_a_column], source, row, text_a_column)
@@ -98,11 +102,20 @@ def _pairs(
         out = {name: record[name] for name in id_columns}
         out["text_a"], out["text_b"] = text_a or "", text_b or ""
         if label_column is not None:
-            out["label"] = parse_label(record[label_column], source, row, label_column)
+            out["label"] = labels(record[label_column], source, row, label_column)
         yield out
     if dropped:
         shown = ", ".join(map(str, dropped[:10])) + (", ..." if len(dropped) > 10 else "")
         logger.warning(f"{source}: dropped {len(dropped)} rows with empty text (rows {shown})")
+
+
+def _column_flags(text_a_column, text_b_column, label_column, id_columns) -> dict[str, str]:
+    """The columns a pair source must have -> the flag (and loader argument) that names each."""
+    flags = {column: "id_columns" for column in id_columns}
+    flags.update({text_a_column: "text_a_column", text_b_column: "text_b_column"})
+    if label_column is not None:
+        flags[label_column] = "label_column"
+    return flags
 
 
 def check_pairs(dataset: "Dataset", source: str, require_both_classes: bool = False) -> None:
@@ -242,13 +255,15 @@ def iter_pair_file(
     label_column: str | None = "label",
     id_columns: tuple[str, ...] = (),
     empty_texts: str = "error",
+    positive_label: str | None = None,
 ) -> Iterator[dict]:
     """Stream the pairs of a `.csv` (header row, standard quoting), `.tsv`/`.txt` (header row, tabs, no quoting) or
     `.jsonl`/`.json` (one object per line) file. `label_column=None` reads unlabelled data."""
     path = require_file(path, "pair file")
-    needed = [c for c in (*id_columns, text_a_column, text_b_column, label_column) if c is not None]
-    rows = iter_records(path, needed)
-    yield from _pairs(rows, str(path), text_a_column, text_b_column, label_column, id_columns, empty_texts)
+    rows = iter_records(path, _column_flags(text_a_column, text_b_column, label_column, id_columns))
+    yield from _pairs(
+        rows, str(path), text_a_column, text_b_column, label_column, id_columns, empty_texts, positive_label
+    )
 
 
 def load_pair_file(
@@ -257,11 +272,13 @@ def load_pair_file(
     text_b_column: str = "text_b",
     label_column: str | None = "label",
     empty_texts: str = "error",
+    positive_label: str | None = None,
 ) -> "Dataset":
     """A pair file as a Dataset (see `iter_pair_file`)."""
-    return _to_dataset(
-        iter_pair_file(path, text_a_column, text_b_column, label_column, empty_texts=empty_texts), str(path)
+    pairs = iter_pair_file(
+        path, text_a_column, text_b_column, label_column, empty_texts=empty_texts, positive_label=positive_label
     )
+    return _to_dataset(pairs, str(path))
 
 
 def iter_hub_pairs(
@@ -273,6 +290,7 @@ def iter_hub_pairs(
     label_column: str | None = "label",
     id_columns: tuple[str, ...] = (),
     empty_texts: str = "error",
+    positive_label: str | None = None,
 ) -> Iterator[dict]:
     """The pairs of a split of a hub dataset (e.g. `nyu-mll/glue`, config `mrpc`, columns `sentence1`/`sentence2`/
     `label`) or of a local dataset folder, through `datasets.load_dataset`."""
@@ -280,12 +298,13 @@ def iter_hub_pairs(
 
     dataset = load_dataset(name, config_name, split=split)
     source = f"{name}" + (f"/{config_name}" if config_name else "") + f"[{split}]"
-    needed = (*id_columns, text_a_column, text_b_column, label_column)
-    missing = [c for c in needed if c and c not in dataset.column_names]
-    if missing:
-        raise DataError(f"{where(source, None, missing[0])}: column not found; the columns are {dataset.column_names}")
+    for column, flag in _column_flags(text_a_column, text_b_column, label_column, id_columns).items():
+        if column not in dataset.column_names:
+            raise missing_column(source, None, column, flag, dataset.column_names)
     # Hub rows are numbered from 0, as in the dataset viewer.
-    yield from _pairs(enumerate(dataset), source, text_a_column, text_b_column, label_column, id_columns, empty_texts)
+    yield from _pairs(
+        enumerate(dataset), source, text_a_column, text_b_column, label_column, id_columns, empty_texts, positive_label
+    )
 
 
 def load_hub_pairs(name: str, config_name: str | None = None, split: str = "train", **columns) -> "Dataset":
@@ -326,6 +345,7 @@ def iter_pairs(
     id_columns: tuple[str, ...] = (),
     empty_texts: str = "error",
     dataset_config: str | None = None,
+    positive_label: str | None = None,
 ) -> Iterator[dict]:
     """The pairs a data argument names, lazily, as {id columns..., text_a, text_b[, label]}: the one place that
     turns `--dataset_name`, `--validation_file` or `predict --input` into rows.
@@ -334,7 +354,8 @@ def iter_pairs(
     - `mrpc`: `data_dir/mrpc/msr_paraphrase_{split}.txt`;
     - a .csv/.tsv/.txt/.jsonl file with a header (the column arguments; `split` unused);
     - anything else: a Hub dataset id or local dataset folder, its `split` (and `dataset_config`).
-    `label_column=None` reads unlabelled data. Empty texts: see `empty_texts` of the loaders.
+    `label_column=None` reads unlabelled data. Empty texts: see `empty_texts` of the loaders. `positive_label`:
+    the label that counts as 1 in a file or hub dataset whose labels are names (`BinaryLabels`).
     """
     kind = source_kind(source)
     if kind == "ccf_qa_match":
@@ -342,10 +363,20 @@ def iter_pairs(
     elif kind == "mrpc":
         yield from iter_mrpc(Path(data_dir) / "mrpc" / f"msr_paraphrase_{split}.txt", empty_texts)
     elif kind == "file":
-        yield from iter_pair_file(source, text_a_column, text_b_column, label_column, id_columns, empty_texts)
+        yield from iter_pair_file(
+            source, text_a_column, text_b_column, label_column, id_columns, empty_texts, positive_label
+        )
     elif kind == "hub":
         yield from iter_hub_pairs(
-            source, dataset_config, split, text_a_column, text_b_column, label_column, id_columns, empty_texts
+            source,
+            dataset_config,
+            split,
+            text_a_column,
+            text_b_column,
+            label_column,
+            id_columns,
+            empty_texts,
+            positive_label,
         )
     else:
         raise DataError(f"{source}: holds scored sentence pairs (STS), not labelled pairs")
@@ -402,10 +433,9 @@ def load_sts_file(
     checked (texts not empty, score a finite number within `score_range` when given). Returns the pairs and the
     score range: the one given, or the one found in the file (logged as inferred)."""
     path = require_file(path, "STS file")
-    columns = [sentence1_column, sentence2_column, score_column]
-    records = [
-        _scored_pair(record, path, row, tuple(columns), score_range) for row, record in iter_records(path, columns)
-    ]
+    columns = (sentence1_column, sentence2_column, score_column)
+    needed = dict(zip(columns, ("sentence1_column", "sentence2_column", "score_column")))
+    records = [_scored_pair(record, path, row, columns, score_range) for row, record in iter_records(path, needed)]
     dataset = _to_dataset(records, str(path))
     if score_range is None:
         scores = dataset["score"]
@@ -438,7 +468,7 @@ def load_sentences(
         origin = str(path)
     elif kind == "file":  # (.txt was taken above: one sentence per line, no header)
         path = require_file(source, "sentence file")
-        rows = iter_records(path, [column])
+        rows = iter_records(path, {column: "text_column"})
         texts = [check_text(record[column], path, row, column) for row, record in rows]
         origin = str(path)
     elif kind == "hub":
@@ -446,7 +476,7 @@ def load_sentences(
 
         dataset = load_dataset(source, config_name, split=split)
         if column not in dataset.column_names:
-            raise DataError(f"{where(source, None, column)}: column not found; the columns are {dataset.column_names}")
+            raise missing_column(source, None, column, "text_column", dataset.column_names)
         texts = [check_text(value, source, row, column) for row, value in enumerate(dataset[column], start=1)]
         origin = source
     else:

@@ -40,7 +40,7 @@ def ids_path(output: str | os.PathLike) -> Path:
 
 def _rows(path: Path, text_column: str, id_column: str | None):
     """(id, text) per data row; a blank text or id is an error naming file, row and column."""
-    needed = [text_column] + ([id_column] if id_column else [])
+    needed = {text_column: "text_column", **({id_column: "id_column"} if id_column else {})}
     for index, (row, record) in enumerate(iter_records(path, needed)):
         text = check_text(record[text_column], str(path), row, text_column)
         if text is None:
@@ -85,7 +85,7 @@ def embed(args: EmbedArguments) -> int:
     max_length = args.max_length or default_length
     check_max_length(max_length, model, tokenizer)
 
-    first = next(iter_records(source, [args.text_column]), None)
+    first = next(iter_records(source, {args.text_column: "text_column"}), None)
     id_column = args.id_column or ("id" if first is not None and "id" in first[1] else None)
     total = sum(1 for _ in _rows(source, args.text_column, id_column))  # every row checked before any work
     if total == 0:

@@ -11,6 +11,7 @@ before the training stack loads.
 """
 
 import csv
+import difflib
 import json
 import math
 import os
@@ -23,11 +24,13 @@ from .errors import DataError
 __all__ = [
     "DEFAULT_DATA_DIR",
     "RECORD_FILE_SUFFIXES",
+    "BinaryLabels",
     "TextFile",
     "check_text",
     "count_records",
     "is_blank",
     "iter_records",
+    "missing_column",
     "parse_label",
     "parse_score",
     "read_tsv",
@@ -77,8 +80,43 @@ def parse_label(value, source, row, column) -> int:
     elif isinstance(value, str) and value.strip() in {"0", "1", "0.0", "1.0"}:
         parsed = int(float(value.strip()))
     if parsed not in (0, 1):
-        raise DataError(f"{where(source, row, column)}: label must be 0 or 1, got {value!r}")
+        hint = ""
+        if isinstance(value, (str, bool)) and str(value).strip():
+            hint = (
+                f"; for labels such as {str(value).strip()!r}, name the label of the positive class with "
+                f"--positive_label (e.g. --positive_label {str(value).strip()}): it counts as 1, the one other label "
+                "of the file as 0"
+            )
+        raise DataError(f"{where(source, row, column)}: label must be 0 or 1, got {value!r}{hint}")
     return parsed
+
+
+class BinaryLabels:
+    """The 0/1 labels of one file, row by row: 0/1 as `parse_label` reads them, or with `positive` (the
+    `--positive_label` flag) that label as 1 and the one other label of the file as 0 (`match`/`no_match`,
+    `yes`/`no`, `true`/`false`; compared without case and surrounding spaces). A third label is an error naming
+    both rows."""
+
+    def __init__(self, positive: str | None = None):
+        self.positive = None if positive is None else str(positive).strip()
+        self.negative: tuple[str, int] | None = None  # the other label and the row it was first seen on
+
+    def __call__(self, value, source, row, column) -> int:
+        if self.positive is None:
+            return parse_label(value, source, row, column)
+        text = "" if value is None else str(value).strip()
+        if text.casefold() == self.positive.casefold():
+            return 1
+        if not text:
+            raise DataError(f"{where(source, row, column)}: empty label")
+        if self.negative is None:
+            self.negative = (text, row)
+        elif text.casefold() != self.negative[0].casefold():
+            raise DataError(
+                f"{where(source, row, column)}: label {text!r} is neither the positive label {self.positive!r} nor "
+                f"{self.negative[0]!r} (the other label, first at row {self.negative[1]}); a pair task has two labels"
+            )
+        return 0
 
 
 def is_blank(text: str) -> bool:
@@ -148,19 +186,32 @@ def read_tsv(path: Path, fields: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
             yield row, dict(zip(fields, values))
 
 
-def iter_records(path: Path, needed: list[str]) -> Iterator[tuple[int, dict]]:
+def missing_column(source, row: int | None, column: str, flag: str | None, found: list[str]) -> DataError:
+    """The error for a column the data does not have: where, the columns it has, and the flag that names another
+    (with the closest column as the example)."""
+    message = f"{where(source, row, column)}: column not found; the columns are {found}"
+    if flag:
+        close = difflib.get_close_matches(column, found, n=1, cutoff=0.5)
+        message += f". Name the column to use with --{flag} " + (f"(--{flag} {close[0]}?)" if close else "COLUMN")
+    return DataError(message)
+
+
+def iter_records(path: Path, needed: dict[str, str | None]) -> Iterator[tuple[int, dict]]:
     """(row number, {column: value}) of a `.csv` (header row, standard quoting), `.tsv`/`.txt` (header row, tabs, no
-    quoting) or `.jsonl`/`.json` (one object per line) file, checking that the `needed` columns exist."""
+    quoting) or `.jsonl`/`.json` (one object per line) file, checking that the `needed` columns exist (`needed`: each
+    column -> the flag that picks it, named by the error)."""
     suffix = path.suffix.lower()
 
     def check_columns(found: Iterable[str], row: int):
         missing = [c for c in needed if c not in found]
         if missing:
             found = list(found)
-            hint = ""
             if len(found) == 1 and any(d in found[0] for d in "\t,;|"):
-                hint = f" The header was read as a single column {found[0]!r}: wrong delimiter for a {suffix} file?"
-            raise DataError(f"{where(path, row, missing[0])}: column not found; the columns are {found}.{hint}")
+                raise DataError(
+                    f"{where(path, row, missing[0])}: column not found; the header was read as a single column "
+                    f"{found[0]!r}: wrong delimiter for a {suffix} file?"
+                )
+            raise missing_column(path, row, missing[0], needed[missing[0]], found)
 
     with TextFile(path) as f:
         if suffix in (".jsonl", ".json"):
@@ -201,7 +252,7 @@ def iter_records(path: Path, needed: list[str]) -> Iterator[tuple[int, dict]]:
 
 def count_records(path: str | os.PathLike) -> int:
     """The number of data rows of a .csv/.tsv/.txt/.jsonl file, read as `iter_pair_file` reads it (streaming)."""
-    return sum(1 for _ in iter_records(require_file(path, "pair file"), []))
+    return sum(1 for _ in iter_records(require_file(path, "pair file"), {}))
 
 
 def parse_score(value, source, row, column: str, score_range: tuple[float, float] | None) -> float:

@@ -9,6 +9,7 @@ from scl_trainer.data import iter_ccf_qa_match, load_ccf_qa_match, load_mrpc, lo
 from scl_trainer.errors import DataError
 from scl_trainer.splits import find_label_conflicts, split_by_group, split_train_validation
 from scl_trainer.tokenization import tokenize_pairs
+from tests.helpers import load_recipe
 
 
 def test_ccf_train_join_counts_and_order(data_dir):
@@ -158,3 +159,59 @@ def test_recipe_warns_about_label_conflicts(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         recipe.load_splits(recipe.ScriptArguments(dataset_name=str(path)), seed=0)
     assert "1 text pairs occur with both labels (2 rows), data conflicts kept as they are" in caplog.text
+
+
+def test_a_missing_column_names_the_flag_that_picks_it(tmp_path):
+    path = tmp_path / "qa.csv"
+    path.write_text("question,answer,is_match\nhow old,ten,1\n")
+    with pytest.raises(DataError, match=r"column 'text_a': column not found; the columns are \['question', 'answer', "
+                       r"'is_match'\]. Name the column to use with --text_a_column COLUMN$"):  # fmt: skip
+        load_pair_file(path)
+    with pytest.raises(DataError, match=r"column 'questoin'.*with --text_a_column \(--text_a_column question\?\)"):
+        load_pair_file(path, text_a_column="questoin", text_b_column="answer", label_column="is_match")
+    with pytest.raises(DataError, match=r"column 'label'.*Name the column to use with --label_column COLUMN"):
+        load_pair_file(path, text_a_column="question", text_b_column="answer")
+
+
+@pytest.mark.parametrize(
+    ("labels", "positive", "expected"),
+    [
+        (['"match"', '"no_match"', '" Match "'], "match", [1, 0, 1]),
+        (['"yes"', '"no"', '"no"'], "yes", [1, 0, 0]),
+        (["true", "false", "true"], "true", [1, 0, 1]),  # JSON booleans
+        (['"True"', '"False"', '"false"'], "True", [1, 0, 0]),
+        (['"no_match"', '"no_match"', '"no_match"'], "match", [0, 0, 0]),  # the class check is the recipe's
+    ],
+)
+def test_positive_label_maps_named_labels(tmp_path, labels, positive, expected):
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(f'{{"text_a": "a{i}", "text_b": "b", "label": {v}}}\n' for i, v in enumerate(labels)))
+    assert load_pair_file(path, positive_label=positive)["label"] == expected
+
+
+def test_named_labels_without_or_beyond_the_mapping_are_refused_with_the_fix(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    rows = ["match", "no_match", "maybe"]
+    path.write_text("".join(f'{{"text_a": "a", "text_b": "b", "label": "{v}"}}\n' for v in rows))
+    with pytest.raises(DataError, match=r"row 1, column 'label': label must be 0 or 1, got 'match'; .*"
+                       r"--positive_label \(e.g. --positive_label match\)"):  # fmt: skip
+        load_pair_file(path)
+    with pytest.raises(DataError, match=r"row 3, column 'label': label 'maybe' is neither the positive label 'match' "
+                       r"nor 'no_match' \(the other label, first at row 2\)"):  # fmt: skip
+        load_pair_file(path, positive_label="match")
+
+
+def test_the_pair_recipe_reads_named_labels(tmp_path):
+    recipe = load_recipe("supcon_pair")
+    path = tmp_path / "qa.csv"
+    path.write_text(
+        "question,answer,is_match\n" + "".join(f"q{i},r{i},{('no_match', 'match')[i % 2]}\n" for i in range(20))
+    )
+    (script_args, _, _) = recipe.parser().parse_args_and_config(
+        ["--dataset_name", str(path), "--text_a_column", "question", "--text_b_column", "answer", "--label_column",
+         "is_match", "--positive_label", "match", "--validation_size", "0.5", "--output_dir", str(tmp_path / "out")]
+    )  # fmt: skip
+    splits, _ = recipe.load_splits(script_args, seed=1)
+    assert sorted([*splits["train"]["label"], *splits["validation"]["label"]]) == [0] * 10 + [1] * 10
+    rows = {(a, label) for split in splits.values() for a, label in zip(split["text_a"], split["label"])}
+    assert rows == {(f"q{i}", i % 2) for i in range(20)}
