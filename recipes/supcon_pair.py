@@ -257,10 +257,14 @@ def main(
     # Evaluate the weights in hand (the best checkpoint with load_best_model_at_end): it also tunes the threshold.
     metrics = trainer.evaluate()
     metrics["kept_base_model"] = float(trainer.kept_base_model)  # 1: the untouched bi-encoder beat every checkpoint
+    at_threshold = (
+        f"{metrics['eval_f1_at_threshold']:.4f} at the tuned threshold {metrics['eval_threshold']:.4f}"
+        if metrics.get("eval_threshold_tuned")
+        else "the threshold was not tuned (too few validation pairs of a class)"
+    )
     logger.info(
-        f"validation F1: {metrics['eval_f1_at_0.5']:.4f} at threshold 0.5, {metrics['eval_f1_at_threshold']:.4f} at "
-        f"the tuned threshold {metrics['eval_threshold']:.4f} (ROC-AUC {metrics['eval_roc_auc']:.4f}, AP "
-        f"{metrics['eval_average_precision']:.4f})"
+        f"validation F1: {metrics['eval_f1_at_0.5']:.4f} at threshold 0.5, {at_threshold} (ROC-AUC "
+        f"{metrics['eval_roc_auc']:.4f}, AP {metrics['eval_average_precision']:.4f})"
     )
     if trainer.baselines:
         logger.info(

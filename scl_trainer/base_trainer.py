@@ -24,7 +24,6 @@ from datasets import Dataset
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors import SafetensorError
 from transformers import AutoTokenizer, Trainer, TrainerCallback
-from transformers import __version__ as transformers_version
 from transformers.trainer import TRAINING_ARGS_NAME
 
 from .base_config import BaseConfig
@@ -35,6 +34,7 @@ from .grad_cache import cached_forward
 from .model_card import (
     TEMPLATES,
     base_model_id,
+    framework_versions,
     hub_dataset_id,
     markdown_table,
     multi_seed_summary,
@@ -427,16 +427,17 @@ class BaseTrainer(Trainer):
             card_data,
             template_path=str(TEMPLATES / self._card_template),
             model_name=model_name,
-            repo_id=self.hub_model_id or model_name,
+            # The hub id when one is known (pushed, or --hub_model_id given); else the local folder, which loads too.
+            repo_id=self.hub_model_id or args.hub_model_id or args.output_dir,
             base_model=base_model,
             dataset_name=dataset_name or "unspecified",
             num_train=len(self.train_dataset) if self.train_dataset is not None else None,
             num_eval=len(self.eval_dataset) if isinstance(self.eval_dataset, Dataset) else None,
             hyperparameters=markdown_table(hyperparameters, ("hyperparameter", "value")),
             training_log=training_log_table(self.state.log_history, *content.pop("log_keys")),
-            plots=self.plots,
+            plots=[name for name in self.plots if os.path.isfile(os.path.join(args.output_dir, name))],
             multi_seed=multi_seed_summary(compare_report),
-            versions=f"scl_trainer, transformers {transformers_version}, torch {torch.__version__}",
+            versions=framework_versions(),
             **content,
         )
         card.save(os.path.join(args.output_dir, "README.md"))

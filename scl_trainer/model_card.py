@@ -4,6 +4,7 @@ turn values into what the templates show."""
 import json
 import math
 import os
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from jinja2 import Template
@@ -14,6 +15,7 @@ __all__ = [
     "base_model_id",
     "format_number",
     "format_value",
+    "framework_versions",
     "hub_dataset_id",
     "markdown_table",
     "multi_seed_summary",
@@ -29,6 +31,22 @@ HUB_DATASETS = {"mrpc": "nyu-mll/glue", "stsb": "sentence-transformers/stsb"}
 def base_model_id(name_or_path: str) -> str | None:
     """The Hub id of a base model, or None for a local folder (the Hub rejects paths as `base_model`)."""
     return None if not name_or_path or os.path.isdir(name_or_path) else name_or_path
+
+
+# What a trained model's files depend on, in the card's "Framework versions" (the installed ones only).
+FRAMEWORKS = ("scl_trainer", "transformers", "torch", "accelerate", "datasets", "tokenizers", "huggingface_hub",
+              "sentence-transformers")  # fmt: skip
+
+
+def framework_versions() -> str:
+    """`scl_trainer 0.1.0, transformers 5.x, torch 2.x, ...`: the installed version of every framework."""
+    found = []
+    for name in FRAMEWORKS:
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            continue
+    return ", ".join(found)
 
 
 def hub_dataset_id(name: str | None) -> str | None:

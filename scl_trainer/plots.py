@@ -38,8 +38,9 @@ def _pyplot():
 
 
 def plot_training_curves(log_history: list[dict], path: str | os.PathLike) -> list[str]:
-    """One small panel per logged value: training values (loss terms, health) as lines, validation and test values
-    as points at their steps. Returns the names plotted (empty: nothing logged, no file written)."""
+    """One small panel per logged value with at least two points (a curve): training values (loss terms, health) as
+    lines, validation and test values as points at their steps; values logged once (a baseline, a final score) are
+    in the metrics files, not drawn. Returns the names plotted (empty: no curve, no file written)."""
     series: dict[str, list[tuple[int, float]]] = {}
     for log in log_history:
         step = log.get("step")
@@ -52,6 +53,7 @@ def plot_training_curves(log_history: list[dict], path: str | os.PathLike) -> li
             if points and points[-1][0] == step:  # the end-of-training re-evaluation of the kept weights
                 continue
             points.append((step, float(value)))
+    series = {name: points for name, points in series.items() if len(points) >= 2}
     if not series:
         return []
     kind = lambda name: 2 if name.startswith("test_") else 1 if name.startswith("eval_") else 0  # noqa: E731
@@ -62,18 +64,16 @@ def plot_training_curves(log_history: list[dict], path: str | os.PathLike) -> li
     fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 2.6 * rows), squeeze=False)
     for ax, name in zip(axes.flat, names):
         steps, values = zip(*series[name])
-        # Evaluations are points (a single end-of-training test score too); training values are lines.
-        style = "o-" if kind(name) or len(steps) == 1 else "-"
+        style = "o-" if kind(name) else "-"  # evaluations are points joined, training values lines
         ax.plot(steps, values, style, ms=3, lw=1, color=("tab:blue", "tab:orange", "tab:green")[kind(name)])
         ax.set_title(name, fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(names) :]:
         ax.axis("off")
-    fig.suptitle(
-        "training (blue, per logging step), validation (orange, per evaluation) and test (green) against the step",
-        fontsize=9,
-    )
+    legend = ("training (blue, per logging step)", "validation (orange, per evaluation)", "test (green)")
+    shown = [legend[k] for k in sorted({kind(name) for name in names})]
+    fig.suptitle(", ".join(shown) + " against the optimizer step", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -4,6 +4,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +136,17 @@ def test_a_missing_local_model_folder_is_refused_without_a_hub_lookup(tmp_path, 
     # A hub id, or an existing folder, is left to the loader.
     for value in ("sentence-transformers/all-MiniLM-L6-v2", "bert-base-uncased", "outputs", str(tmp_path)):
         check_model_path(value, "model")
+
+
+def test_the_offline_model_folder_for_other_libraries():
+    """README: `resolve_model_name_or_path` gives other libraries the folder of the installed offline copy."""
+    from sentence_transformers import SentenceTransformer
+
+    from scl_trainer import resolve_model_name_or_path
+
+    folder = resolve_model_name_or_path("sentence-transformers/all-MiniLM-L6-v2")
+    assert (Path(folder) / "config.json").is_file() and (Path(folder) / "modules.json").is_file()
+    encoder = SentenceTransformer(folder)  # HF_HUB_OFFLINE=1 in the tests: nothing is downloaded
+    assert encoder.encode(["a sentence"]).shape == (1, 384)
+    for other in ("bert-base-uncased", str(Path.cwd())):
+        assert resolve_model_name_or_path(other) == other

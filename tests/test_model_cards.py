@@ -3,13 +3,16 @@ BibTeX, the training-log table, the plots; the SimCSE card's base-model rows; wh
 recipe would upload (tiny models, offline: the Hub calls are intercepted)."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
+import transformers
 from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from transformers import BertModel
 
+from scl_trainer import __version__
 from scl_trainer.data import load_stsb
 from scl_trainer.export import write_sentence_transformers_config
 from scl_trainer.recipe_setup import run_recipe
@@ -39,14 +42,18 @@ def st_encoder_dir(tmp_path, tiny_tokenizer):
     return path
 
 
-def test_pair_card(tmp_path, tiny_encoder_dir, data_dir):
+@pytest.mark.parametrize("tuned", [False, True], ids=["untuned", "tuned"])
+def test_pair_card(tmp_path, tiny_encoder_dir, data_dir, tuned, caplog):
     recipe = load_recipe("supcon_pair")
     out = tmp_path / "pair"
     argv = ["--dataset_name", "mrpc", "--data_dir", str(data_dir), "--max_train_samples", "64",
             "--max_eval_samples", "24", "--model_name_or_path", tiny_encoder_dir, "--output_dir", str(out),
             "--per_device_train_batch_size", "16", "--max_length", "48", "--license", "apache-2.0", "--language", "en",
             *STEPS]  # fmt: skip
-    run_recipe(recipe.main, recipe.parser(), argv)
+    if tuned:  # 24 validation pairs hold at least 2 of each class; the model is to be pushed as someone/mrpc-pair
+        argv += ["--threshold_min_per_class", "2", "--hub_model_id", "someone/mrpc-pair"]
+    with caplog.at_level("INFO"):
+        run_recipe(recipe.main, recipe.parser(), argv)
     card, data = load_card(out / "README.md")
     assert data["license"] == "apache-2.0" and data["language"] == ["en"]
     assert data["datasets"] == ["nyu-mll/glue"]
@@ -59,10 +66,24 @@ def test_pair_card(tmp_path, tiny_encoder_dir, data_dir):
                    "| step | epoch | train loss |", "![training_curves.png](training_curves.png)",
                    "![validation_scores.png](validation_scores.png)", "decision_threshold"):  # fmt: skip
         assert needle in text, needle
-    # 24 validation pairs: fewer than 30 of each class, so the threshold was not tuned, and the card says why.
-    assert "is the neutral 0.5" in text and "too few to tune it" in text
     for plot in ("training_curves.png", "validation_scores.png"):
         assert (out / plot).stat().st_size > 10_000
+    # The sentences that depend on the run say what happened in it.
+    listed = set(re.findall(r"^!\[(.+?)\]\(\1\)$", text, flags=re.M))
+    assert listed == {path.name for path in out.glob("*.png")}
+    flat, log = " ".join(text.split()), caplog.text
+    assert f"## Framework versions scl_trainer {__version__}, transformers {transformers.__version__}, torch" in flat
+    if tuned:
+        assert 'pipeline("text-classification", model="someone/mrpc-pair")' in text
+        assert "was tuned for F1 on 24 validation pairs" in flat
+        assert "F1-maximising threshold tuned on the same validation data" in flat
+        assert "at the tuned threshold" in log
+    else:  # 24 validation pairs: fewer than 30 of each class, so the threshold was not tuned, and the card says why.
+        assert f'pipeline("text-classification", model="{out}")' in text  # no hub id: the folder, which loads
+        assert "is the neutral 0.5" in flat and "too few to tune it" in flat
+        assert "The threshold was not tuned (see above)" in flat
+        assert "tuned on the same validation data" not in flat and "tuned threshold" not in log
+        assert "the threshold was not tuned (too few validation pairs of a class)" in log
 
 
 def test_simcse_card_with_base_rows(tmp_path, st_encoder_dir, data_dir):
