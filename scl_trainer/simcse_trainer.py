@@ -19,9 +19,21 @@ from .simcse_model import MLP_WEIGHTS_NAME, SimCSEModel, check_dropout, sentence
 from .tokenization import tokenize_sentences, tokenize_sts
 from .utils import from_pretrained, resolve_model_name_or_path
 
-__all__ = ["SimCSETrainer"]
+__all__ = ["SimCSETrainer", "default_pooler"]
 
 logger = logging.getLogger(__name__)
+
+
+def default_pooler(name_or_path: str) -> str:
+    """`SimCSEConfig.pooler`'s default: the pooling a sentence-transformers base model declares ([CLS] without the
+    MLP for a CLS-pooled one), else `cls` with the training-only MLP (the paper's setting for a plain BERT)."""
+    declared = read_sentence_pooling(resolve_model_name_or_path(name_or_path))
+    if declared is None:
+        logger.info(f"pooler: cls ([CLS] + training-only MLP, the paper's setting; {name_or_path} declares none)")
+        return "cls"
+    pooler = "cls_before_pooler" if declared.pooler == "cls" else declared.pooler
+    logger.info(f"pooler: {pooler} (the pooling {name_or_path} declares)")
+    return pooler
 
 
 class SimCSETrainer(BaseTrainer):
@@ -72,6 +84,9 @@ class SimCSETrainer(BaseTrainer):
         if isinstance(model, str):
             name, model = model, from_pretrained(AutoModel, model, field_name="model")
             model.config._name_or_path = name  # the hub id in the card, not the path of an offline copy
+        if args.pooler is None:  # the default: what the model already is, else the base model's own pooling
+            own = isinstance(model, SimCSEModel)
+            args.pooler = model.pooler if own else default_pooler(model.config._name_or_path)
         if not isinstance(model, SimCSEModel):
             set_seed(args.seed)  # the MLP's initialisation, reproducible like everything the Trainer seeds
             model = SimCSEModel(model, args.pooler, args.mlp_init)

@@ -17,6 +17,7 @@ data, outputs written in the scratch directory), as a user who pasted it would r
     recipe README shows, executed above.
 """
 
+import dataclasses
 import os
 import re
 import shlex
@@ -238,3 +239,64 @@ def test_readmes_quote_the_result_tables_as_generated(generated, docs):
         text = (REPO_ROOT / doc).read_text(encoding="utf-8")
         missing = [line for line in table if line not in text]
         assert not missing, f"{doc} does not quote bench/results/{generated}; first missing row: {missing[0]}"
+
+
+def _table_after(doc: str, header_start: str) -> list[dict[str, str]]:
+    """The rows of the Markdown table whose header row starts with `header_start`, as {column: cell}."""
+    lines = (REPO_ROOT / doc).read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    cells = lambda line: [cell.strip().strip("`") for cell in line.strip().strip("|").split("|")]  # noqa: E731
+    header, rows = cells(lines[start]), []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append(dict(zip(header, cells(line), strict=True)))
+    return rows
+
+
+def test_the_simcse_readme_says_what_each_config_sets():
+    """The SimCSE README's table of configs is what the YAML files and `SimCSEConfig`'s defaults say (a README that
+    describes a setting a config no longer has fails here)."""
+    from scl_trainer.simcse_config import SimCSEConfig
+
+    rows = _table_after("recipes/simcse_unsup/README.md", "| config | pooler |")
+    configs = [row["config"] for row in rows]
+    assert configs == ["stsb_minilm.yaml", "wiki1m_bert.yaml", "library defaults (no `--config`)"]
+    defaults = {f.name: f.default for f in dataclasses.fields(SimCSEConfig)}
+    for row in rows:
+        if row["config"].endswith(".yaml"):
+            values = yaml.safe_load((REPO_ROOT / "recipes" / "simcse_unsup" / row["config"]).read_text())
+        else:
+            values = dict(defaults)
+            assert values["pooler"] is None and row["pooler"] == "the base model's own, else `cls"
+            values["pooler"] = row["pooler"]  # resolved per base model (tests/test_simcse_trainer.py)
+        for column, cell in row.items():
+            if column == "config":
+                continue
+            value = values[column]
+            assert (float(cell) == float(value)) if isinstance(value, (int, float)) else cell == value, (row, column)
+    for yaml_name in ("stsb_minilm.yaml", "wiki1m_bert.yaml"):  # the same in the YAML's own header comment
+        text = (REPO_ROOT / "recipes" / "simcse_unsup" / yaml_name).read_text()
+        assert ("pooler: mean" in text) == (yaml_name == "stsb_minilm.yaml")
+
+
+def test_readme_commands_for_own_data_run_the_chosen_simcse_setting():
+    """Every SimCSE command of the READMEs trains with the setting chosen on dev for the offline MiniLM (mean pooling,
+    lr 1e-5): through stsb_minilm.yaml, or through the library defaults, which resolve to the same."""
+    parser = load_recipe(REPO_ROOT / "recipes" / "simcse_unsup.py").parser()
+    for doc in DOCS:
+        for language, block in code_blocks(doc):
+            for argv, runnable in shell_commands(block) if language == "bash" else []:
+                if not runnable or not any(token.endswith("simcse_unsup.py") for token in argv):
+                    continue
+                _, _, recipe_args = _recipe_argv(argv)
+                old = Path.cwd()
+                os.chdir(REPO_ROOT)
+                try:
+                    _, model_args, config = parser.parse_args_and_config(recipe_args)
+                finally:
+                    os.chdir(old)
+                if "minilm" not in model_args.model_name_or_path.lower():
+                    continue
+                assert config.learning_rate == 1e-5, shlex.join(argv)
+                assert config.pooler in ("mean", None), shlex.join(argv)  # None: MiniLM's own, mean

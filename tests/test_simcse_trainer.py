@@ -450,3 +450,26 @@ def test_export_keeps_normalize_of_the_base(sentence_transformers_encoder_dir, t
             .last_hidden_state[:, 0]
         )
     np.testing.assert_allclose(vectors, torch.nn.functional.normalize(cls, dim=-1).numpy(), atol=1e-5)
+
+
+def test_the_default_pooler_is_the_base_models_own(tmp_path, tiny_encoder_dir, tiny_tokenizer):
+    """No `pooler` given: a sentence-transformers base model keeps the pooling it declares (mean for MiniLM, [CLS]
+    without MLP for a CLS-pooled one), a plain BERT gets the paper's [CLS] + training-only MLP; the learning rate
+    default is the one chosen on dev."""
+    assert SimCSEConfig(output_dir=str(tmp_path), report_to="none").learning_rate == 1e-5
+    expected = {}
+    for name, declared in (("mean-st", "mean"), ("cls-st", "cls"), ("plain", None)):
+        path = tmp_path / name
+        BertModel(tiny_bert_config()).save_pretrained(path)
+        tiny_tokenizer.save_pretrained(path)
+        if declared:
+            write_sentence_transformers_config(str(path), declared, 32, 32, normalize=True)
+        expected[str(path)] = {"mean": "mean", "cls": "cls_before_pooler", None: "cls"}[declared]
+    for path, pooler in expected.items():
+        args = config(tmp_path)
+        assert args.pooler is None
+        trainer = SimCSETrainer(path, args, train_dataset=sentences(16))
+        assert trainer.args.pooler == pooler and trainer.model.pooler == pooler
+        assert (trainer.model.mlp is not None) == (pooler == "cls")
+    given = SimCSETrainer(str(tmp_path / "mean-st"), config(tmp_path, pooler="cls"), train_dataset=sentences(16))
+    assert given.model.pooler == "cls"  # an explicit choice wins
