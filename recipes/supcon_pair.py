@@ -205,7 +205,7 @@ def load_model(model_args: ModelArguments, architecture: str):
     from transformers import AutoTokenizer
 
     from scl_trainer.bi_encoder import load_bi_encoder
-    from scl_trainer.scl_trainer import load_pair_classifier
+    from scl_trainer.classifier import load_pair_classifier
     from scl_trainer.utils import from_pretrained
 
     if architecture == "bi_encoder":

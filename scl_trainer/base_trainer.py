@@ -79,6 +79,7 @@ class BaseTrainer(Trainer):
     ):
         if not isinstance(args, self.config_class):
             raise TypeError(f"{type(self).__name__} needs a {self.config_class.__name__}, got {type(args).__name__}")
+        self._read_training_data(args, train_dataset)
         model = self._prepare_model(model, args)
         if processing_class is None:
             processing_class = from_pretrained(AutoTokenizer, model.config._name_or_path, field_name="model")
@@ -112,6 +113,9 @@ class BaseTrainer(Trainer):
         self.plots: list[str] = []  # written by `save_plots`, listed in the card
 
     # ---- What a method defines ----
+
+    def _read_training_data(self, args, train_dataset) -> None:
+        """Complete `args` from the training data before the model is built (e.g. its classes)."""
 
     def _prepare_model(self, model, args):
         """The model to train, from what the user passed (a model, or an id / path to load one)."""

@@ -64,6 +64,7 @@ __all__ = [
     "load_stsb",
     "source_id_columns",
     "source_kind",
+    "to_dataset",
 ]
 
 logger = logging.getLogger(__name__)
@@ -161,7 +162,7 @@ def check_scored_pairs(dataset: "Dataset", source: str) -> None:
         _scored_pair(record, source, row, ("sentence1", "sentence2", "score"), None)
 
 
-def _to_dataset(records: Iterable[dict], source: str) -> "Dataset":
+def to_dataset(records: Iterable[dict], source: str) -> "Dataset":
     from datasets import Dataset
 
     records = list(records)
@@ -218,7 +219,7 @@ def load_ccf_qa_match(
     data_dir: str | os.PathLike = DEFAULT_DATA_DIR, split: str = "train", empty_texts: str = "error"
 ) -> "Dataset":
     """The CCF QA-matching pairs as a Dataset (see `iter_ccf_qa_match`)."""
-    return _to_dataset(iter_ccf_qa_match(data_dir, split, empty_texts), f"ccf_qa_match/{split}")
+    return to_dataset(iter_ccf_qa_match(data_dir, split, empty_texts), f"ccf_qa_match/{split}")
 
 
 # ---- MRPC -----------------------------------------------------------------------------------------------------------
@@ -242,7 +243,7 @@ def iter_mrpc(path: str | os.PathLike, empty_texts: str = "error") -> Iterator[d
 
 def load_mrpc(path: str | os.PathLike, empty_texts: str = "error") -> "Dataset":
     """The MSR paraphrase corpus file as a Dataset (see `iter_mrpc`)."""
-    return _to_dataset(iter_mrpc(path, empty_texts), str(path))
+    return to_dataset(iter_mrpc(path, empty_texts), str(path))
 
 
 # ---- Any CSV / TSV / JSONL file, any hub dataset --------------------------------------------------------------------
@@ -278,7 +279,7 @@ def load_pair_file(
     pairs = iter_pair_file(
         path, text_a_column, text_b_column, label_column, empty_texts=empty_texts, positive_label=positive_label
     )
-    return _to_dataset(pairs, str(path))
+    return to_dataset(pairs, str(path))
 
 
 def iter_hub_pairs(
@@ -310,7 +311,7 @@ def iter_hub_pairs(
 def load_hub_pairs(name: str, config_name: str | None = None, split: str = "train", **columns) -> "Dataset":
     """A split of a hub dataset as a Dataset (see `iter_hub_pairs` for the column and empty-text arguments)."""
     source = f"{name}" + (f"/{config_name}" if config_name else "") + f"[{split}]"
-    return _to_dataset(iter_hub_pairs(name, config_name, split, **columns), source)
+    return to_dataset(iter_hub_pairs(name, config_name, split, **columns), source)
 
 
 # ---- One data argument -> rows: named datasets, files, hub ids ------------------------------------------------------
@@ -389,7 +390,7 @@ def source_id_columns(source: str, id_columns: tuple[str, ...] = ()) -> tuple[st
 
 def load_pairs(source: str, **kwargs) -> "Dataset":
     """`iter_pairs` as a Dataset."""
-    return _to_dataset(iter_pairs(source, **kwargs), source)
+    return to_dataset(iter_pairs(source, **kwargs), source)
 
 
 # ---- STS benchmark and sentence corpora (SimCSE) -------------------------------------------------------------------
@@ -419,7 +420,7 @@ def load_stsb(data_dir: str | os.PathLike = DEFAULT_DATA_DIR, split: str = "vali
                 if is_blank(text):
                     raise DataError(f"{where(path, row, column)}: empty or whitespace-only text")
             records.append({"sentence1": fields[5], "sentence2": fields[6], "score": score})
-    return _to_dataset(records, str(path))
+    return to_dataset(records, str(path))
 
 
 def load_sts_file(
@@ -436,7 +437,7 @@ def load_sts_file(
     columns = (sentence1_column, sentence2_column, score_column)
     needed = dict(zip(columns, ("sentence1_column", "sentence2_column", "score_column")))
     records = [_scored_pair(record, path, row, columns, score_range) for row, record in iter_records(path, needed)]
-    dataset = _to_dataset(records, str(path))
+    dataset = to_dataset(records, str(path))
     if score_range is None:
         scores = dataset["score"]
         score_range = (min(scores), max(scores))
@@ -490,4 +491,4 @@ def load_sentences(
         )
     if not unique:
         raise DataError(f"{origin}: no sentences")
-    return _to_dataset([{"text": text} for text in unique], origin)
+    return to_dataset([{"text": text} for text in unique], origin)

@@ -1,4 +1,7 @@
-"""Evaluation metrics: one-logit pair classifiers (scikit-learn does the counting) and STS (scipy)."""
+"""Evaluation metrics: one-logit (binary) classifiers, K-class classifiers (scikit-learn does the counting), their
+baselines, and STS (scipy)."""
+
+import re
 
 import numpy as np
 from scipy.spatial.distance import pdist
@@ -19,6 +22,9 @@ from transformers import EvalPrediction
 
 __all__ = [
     "best_f1_threshold",
+    "class_metrics",
+    "classification_baselines",
+    "multiclass_metrics",
     "pair_baselines",
     "pair_classification_metrics",
     "similar_and_random_cosines",
@@ -54,6 +60,7 @@ def _at_threshold(labels: np.ndarray, scores: np.ndarray, threshold: float) -> d
         "recall": recall_score(labels, predicted, zero_division=0.0),
         "accuracy": accuracy_score(labels, predicted),
         "mcc": matthews_corrcoef(labels, predicted),
+        "macro_f1": f1_score(labels, predicted, average="macro", labels=[0, 1], zero_division=0.0),
     }
 
 
@@ -109,6 +116,50 @@ def pair_baselines(labels, cosines) -> dict[str, float]:
     threshold = best_f1_threshold(labels, cosines) if labels.any() else 0.5
     zero_shot = {**_ranking(labels, cosines), **_at_threshold(labels, cosines, threshold), "threshold": threshold}
     metrics.update({f"baseline_zero_shot_{k}": v for k, v in zero_shot.items() if k not in ("precision", "recall")})
+    return {key: float(value) for key, value in metrics.items()}
+
+
+def class_metrics(labels, predicted, class_names: list[str]) -> dict[str, float]:
+    """Accuracy, macro- and weighted-F1, and per class (`<metric>_<class name>`, non-word characters as `_`)
+    precision, recall and F1 of `predicted` class indices against `labels` (both (N,) in 0..K-1)."""
+    labels, predicted = np.asarray(labels).reshape(-1), np.asarray(predicted).reshape(-1)
+    indices = list(range(len(class_names)))
+    metrics = {
+        "accuracy": accuracy_score(labels, predicted),
+        "macro_f1": f1_score(labels, predicted, average="macro", labels=indices, zero_division=0.0),
+        "weighted_f1": f1_score(labels, predicted, average="weighted", labels=indices, zero_division=0.0),
+    }
+    keys = [re.sub(r"\W+", "_", name) for name in class_names]
+    for name, score in (("precision", precision_score), ("recall", recall_score), ("f1", f1_score)):
+        values = score(labels, predicted, average=None, labels=indices, zero_division=0.0)
+        metrics.update({f"{name}_{key}": value for key, value in zip(keys, values, strict=True)})
+    return {key: float(value) for key, value in metrics.items()}
+
+
+def multiclass_metrics(eval_pred: EvalPrediction, class_names: list[str]) -> dict[str, float]:
+    """`class_metrics` of the argmax of the (N, K) logits; `label_ids` are the (N,) class indices."""
+    logits = np.asarray(eval_pred.predictions, dtype=np.float64)
+    return class_metrics(eval_pred.label_ids, logits.argmax(-1), class_names)
+
+
+def classification_baselines(train_labels, labels, train_features, features, seed: int = 0) -> dict[str, float]:
+    """What a user has without fine-tuning, on the same evaluation rows (`labels`, class indices):
+
+    - `baseline_majority_*`: the class most frequent in the training labels for every row (ties: the lower index):
+      `accuracy`, `macro_f1`, and `class`;
+    - `baseline_frozen_lr_*`: a scikit-learn logistic regression on the untouched encoder's vectors (`features`,
+      (N, D); SetFit's head-only baseline), fit on the training rows: `accuracy`, `macro_f1`, `weighted_f1`."""
+    from sklearn.linear_model import LogisticRegression
+
+    train_labels, labels = np.asarray(train_labels).reshape(-1), np.asarray(labels).reshape(-1)
+    names = [str(i) for i in range(int(max(train_labels.max(), labels.max())) + 1)]
+    majority = int(np.bincount(train_labels).argmax())
+    constant = class_metrics(labels, np.full(len(labels), majority), names)
+    metrics = {f"baseline_majority_{k}": constant[k] for k in ("accuracy", "macro_f1")}
+    metrics["baseline_majority_class"] = majority
+    classifier = LogisticRegression(max_iter=2000, random_state=seed).fit(train_features, train_labels)
+    frozen = class_metrics(labels, classifier.predict(features), names)
+    metrics.update({f"baseline_frozen_lr_{k}": frozen[k] for k in ("accuracy", "macro_f1", "weighted_f1")})
     return {key: float(value) for key, value in metrics.items()}
 
 

@@ -2,6 +2,7 @@
 
 - `training_curves.png` (both methods): every logged training loss term and health value, and every validation
   metric, against the optimizer step;
+- K-class (and single-text) classifiers: `confusion_matrix.png`, validation counts per true and predicted class;
 - pairs: `validation_scores.png`, the validation match probabilities per class with the decision threshold, and the
   precision-recall curve with the chosen point;
 - SimCSE: `cosine_histograms.png`, cosine similarities of similar pairs vs random pairs, before and after training.
@@ -12,7 +13,7 @@ import os
 
 import numpy as np
 
-__all__ = ["plot_cosine_histograms", "plot_training_curves", "plot_validation_scores"]
+__all__ = ["plot_confusion_matrix", "plot_cosine_histograms", "plot_training_curves", "plot_validation_scores"]
 
 SKIP = {
     "epoch",
@@ -140,6 +141,24 @@ def plot_cosine_histograms(cosines: dict[str, dict[str, np.ndarray]], path: str 
         ax.set_xlabel("cosine similarity")
         ax.legend(fontsize=8, loc="upper left")
         ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_confusion_matrix(labels, predicted, class_names: list[str], path: str | os.PathLike) -> None:
+    """Validation rows per (true class, predicted class), counts and row shares (scikit-learn's display)."""
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    plt = _pyplot()
+    size = 2.5 + 0.6 * len(class_names)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ConfusionMatrixDisplay.from_predictions(
+        labels, predicted, labels=list(range(len(class_names))), display_labels=class_names, ax=ax, colorbar=False,
+        xticks_rotation=45,
+    )  # fmt: skip
+    accuracy = float(np.mean(np.asarray(labels) == np.asarray(predicted)))
+    ax.set_title(f"validation: {len(labels)} rows, accuracy {accuracy:.3f}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

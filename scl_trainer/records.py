@@ -87,6 +87,8 @@ def parse_label(value, source, row, column) -> int:
                 f"--positive_label (e.g. --positive_label {str(value).strip()}): it counts as 1, the one other label "
                 "of the file as 0"
             )
+        if not hint and isinstance(value, int) and value > 1:
+            hint = "; for three classes or more, name them all (--label_names, SCLConfig(label_names=...))"
         raise DataError(f"{where(source, row, column)}: label must be 0 or 1, got {value!r}{hint}")
     return parsed
 

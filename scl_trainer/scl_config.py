@@ -11,11 +11,18 @@ __all__ = ["SCLConfig"]
 
 @dataclass
 class SCLConfig(BaseConfig):
-    r"""Configuration for [`SCLTrainer`]: BCE on a one-logit head + `scl_weight` x SupCon on the final-layer [CLS].
+    r"""Configuration for [`SCLTrainer`]: a classification loss + `scl_weight` x SupCon on the final-layer [CLS].
+
+    Two classes: BCE on a one-logit head (and a decision threshold tuned on validation); K >= 3 classes
+    (`label_names`): softmax cross-entropy on K logits. Gunel et al.'s `(1 - lambda) CE + lambda SCL` is
+    `(1 - lambda) x (CE + scl_weight x SCL)` with `scl_weight = lambda / (1 - lambda)` (lambda 0.9: `scl_weight` 9).
+    The factor `1 - lambda` only scales the gradient, which AdamW's update normalises away (up to its epsilon and
+    the gradient clipping at `max_grad_norm`), so the same learning rate applies.
 
     Defaults follow the CCF QA-matching seed (`SupervisedContrastiveLearning(alpha=0.1, T=0.2)`). The fields shared
     with SimCSE (`max_length`, `gather_across_devices`, `contrastive_chunk_size`) are in [`BaseConfig`]; every
-    `TrainingArguments` field is available as well.
+    `TrainingArguments` field is available as well (`label_names` takes the meaning below: the trainer's batches
+    always carry their targets as `labels`).
     """
 
     architecture: str = field(
@@ -46,7 +53,16 @@ class SCLConfig(BaseConfig):
         },
     )
 
-    # TrainingArguments fields with a different default.
+    # TrainingArguments fields with another meaning or a different default.
+    label_names: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "The class names, in index order (logit i is class i): three or more for a K-class classifier; "
+            "two for a binary one, the second being the positive class. Datasets may give labels as these names or "
+            "as indices. Default: the training data's labels, sorted (integers numerically); two classes when they "
+            "are 0/1."
+        },
+    )
     metric_for_best_model: str | None = field(
         default="f1_at_threshold",
         metadata={
@@ -62,9 +78,19 @@ class SCLConfig(BaseConfig):
             )
         if self.architecture == "bi_encoder":
             # Batches carry two separately tokenized texts (`a_*`, `b_*` columns) that no forward signature names:
-            # the Trainer must keep every column the trainer built, and read the 0/1 targets from `labels`.
+            # the Trainer must keep every column the trainer built (the targets are `labels`, as for every batch).
             self.remove_unused_columns = False
-            self.label_names = self.label_names or ["labels"]
+        if self.label_names is not None:
+            repeated = sorted({name for name in self.label_names if self.label_names.count(name) > 1})
+            if len(self.label_names) < 2 or repeated:
+                raise ConfigError(
+                    f"SCLConfig: label_names must name two classes or more, each once, got {self.label_names}"
+                )
+            if self.architecture == "bi_encoder" and len(self.label_names) != 2:
+                raise ConfigError(
+                    f"SCLConfig: architecture=bi_encoder scores pairs as matching or not (two classes), got "
+                    f"label_names {self.label_names}; use the cross-encoder for {len(self.label_names)} classes"
+                )
         if not self.scl_weight >= 0:
             raise ConfigError(f"SCLConfig: scl_weight must be >= 0, got {self.scl_weight}")
         if not math.isfinite(self.scl_weight):

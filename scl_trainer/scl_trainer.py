@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from datasets import Dataset
 from scipy.special import expit
-from transformers import AutoConfig, AutoModelForSequenceClassification, DataCollatorWithPadding
+from transformers import DataCollatorWithPadding
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .base_trainer import BaseTrainer
@@ -21,54 +21,37 @@ from .bi_encoder import (
     load_bi_encoder,
     sentence_model,
 )
+from .classification_data import check_labelled, class_names, encode_labels
+from .classifier import load_classifier
 from .collators import SentencePairCollator
 from .data import check_pairs
 from .errors import ConfigError
 from .losses import SimCSELoss, SupConLoss
-from .metrics import pair_baselines, pair_classification_metrics
-from .plots import plot_validation_scores
+from .metrics import classification_baselines, multiclass_metrics, pair_baselines, pair_classification_metrics
+from .plots import plot_confusion_matrix, plot_validation_scores
+from .scl_card import scl_card_content
 from .scl_config import SCLConfig
 from .simcse_model import SimCSEModel, sentence_ids_of
-from .tokenization import tokenize_pairs, tokenize_separately
-from .utils import from_pretrained
+from .tokenization import tokenize_pairs, tokenize_separately, tokenize_texts
 
-__all__ = ["SCLTrainer", "load_pair_classifier"]
+__all__ = ["SCLTrainer"]
 
 logger = logging.getLogger(__name__)
 
 
-def load_pair_classifier(name_or_path: str, label_name: str = "match", field_name: str = "model_name_or_path"):
-    """An encoder (hub id or local folder; the offline copy when one is installed, see
-    `utils.resolve_model_name_or_path`) with a new one-logit head, read as a probability by BCE and by
-    `pipeline("text-classification")`, whose label is `label_name`. A checkpoint that already has a head with another
-    number of labels is refused: its head cannot be reused as one logit."""
-    config = from_pretrained(AutoConfig, name_or_path, field_name)
-    has_head = any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
-    if has_head and config.num_labels != 1:
-        raise ConfigError(
-            f"--{field_name} {name_or_path!r} has a sequence classification head with num_labels={config.num_labels}; "
-            "a pair classifier here has a one-logit head (num_labels=1). Start from the base encoder instead."
-        )
-    model = from_pretrained(
-        AutoModelForSequenceClassification,
-        name_or_path,
-        field_name,
-        num_labels=1,
-        problem_type="multi_label_classification",
-        id2label={0: label_name},
-        label2id={label_name: 0},
-    )
-    model.config._name_or_path = name_or_path  # the hub id in the card, not the path of an offline copy
-    return model
-
-
 class SCLTrainer(BaseTrainer):
-    r"""Pair classification with a one-logit head: BCE + `scl_weight` x SupCon on the final-layer [CLS] vector.
+    r"""Classification of text pairs or single texts: BCE (two classes, one logit) or cross-entropy (K >= 3 classes,
+    K logits) + `scl_weight` x SupCon on the final-layer [CLS] vector.
 
-    One forward pass of an `AutoModelForSequenceClassification` with `num_labels=1` gives both the logit (for BCE) and
-    the last hidden state, whose [CLS] vector goes to [`SupConLoss`]; loss = bce + scl_weight * supcon.
+    One forward pass of an `AutoModelForSequenceClassification` gives both the logits (for BCE / CE) and the last
+    hidden state, whose [CLS] vector goes to [`SupConLoss`] with the class labels; loss = bce (or ce) + scl_weight *
+    supcon.
 
-    Datasets may be raw (`text_a`, `text_b`, `label` columns, as returned by `scl_trainer.data`) or already tokenized.
+    Datasets may be raw or already tokenized. Raw: `text_a`, `text_b` (pairs) or `text` (single texts) and `label`,
+    0/1 or a class index or name (`args.label_names`, by default the training data's labels sorted). K >= 3 classes
+    report accuracy, macro/weighted F1 and per-class precision/recall/F1, and the baselines `baseline_majority_*`
+    and `baseline_frozen_lr_*` (a logistic regression on the untouched encoder's vectors). What follows describes the
+    two-class pair classifier.
     Evaluation reports F1/precision/recall/accuracy at 0.5 and at the F1-maximising threshold, plus ROC-AUC; the
     threshold tuned on the trainer's validation data is stored as `decision_threshold` in the model's `config.json`
     (so every checkpoint carries the threshold tuned for its weights) and is what prediction uses.
@@ -112,21 +95,50 @@ class SCLTrainer(BaseTrainer):
     # Training pairs whose cosines the bi-encoder's initial scale and bias are fitted on (a seeded sample).
     calibration_pairs = 2048
 
+    single_text = False  # set from the training data (`_read_training_data`)
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.label_names = ["labels"]  # the batch key of the targets (`args.label_names` names the classes here)
+        if self.single_text:
+            self._tag_names = ["scl_trainer", "supervised-contrastive-learning", "text-classification"]
         self.bi_encoder = self.args.architecture == "bi_encoder"
         self.supcon_loss = SupConLoss(temperature=self.args.scl_temperature)
         self.pair_loss = SimCSELoss(temperature=self.args.scl_temperature)  # supervised SimCSE (bi-encoder)
         self._threshold_warnings: set[str] = set()  # each threshold warning once per run
         self.baselines: dict[str, float] = {}  # `evaluate_baselines`, before training
         self.below_zero_shot = False  # the final model ranks validation pairs worse than the untouched encoder
+        self.below_frozen_lr = False  # the final classifier's macro-F1 is below the frozen-encoder baseline's
         if self.bi_encoder and not getattr(self.model, "calibrated", True) and self.train_dataset is not None:
             self._calibrate()
 
     def _default_compute_metrics(self, eval_pred):
+        if self.num_logits > 1:
+            return multiclass_metrics(eval_pred, self.args.label_names)
         return pair_classification_metrics(eval_pred, min_per_class=self.args.threshold_min_per_class)
 
+    @property
+    def pair_binary(self) -> bool:
+        """Two classes of text pairs: the seed's task (a threshold, pair baselines, ROC-AUC)."""
+        return self.num_logits == 1 and not self.single_text
+
+    def _read_training_data(self, args: SCLConfig, train_dataset) -> None:
+        """The classes and the input kind (single texts or pairs) from a raw training dataset: `label_names` default
+        to its labels, sorted, when they are class names (indices are 0/1, or name their classes in `label_names`)."""
+        columns = getattr(train_dataset, "column_names", None) or []
+        self.single_text = "text" in columns and "text_a" not in columns
+        if args.label_names is None and "label" in columns and "input_ids" not in columns:
+            labels = train_dataset["label"]
+            if labels and all(isinstance(label, str) for label in labels):  # class names; indices need label_names
+                args.label_names = class_names(labels)
+                logger.info(f"classes (label_names) read from the training data: {args.label_names}")
+        names = args.label_names
+        self.num_logits = len(names) if names and len(names) > 2 else 1  # K logits for K >= 3 classes, one for two
+
     def _prepare_model(self, model, args: SCLConfig):
+        if self.num_logits > 1 and args.metric_for_best_model in ("f1_at_threshold", "eval_f1_at_threshold"):
+            args.metric_for_best_model = "macro_f1"  # the default names a two-class metric
+            logger.info("metric_for_best_model: macro_f1 (K classes have no tuned threshold)")
         if args.architecture == "bi_encoder":
             if isinstance(model, str):
                 model = load_bi_encoder(model, field_name="model")
@@ -142,17 +154,22 @@ class SCLTrainer(BaseTrainer):
             model.config.train_max_length = args.max_length  # prediction truncates as training did
             return model
         if isinstance(model, str):
-            model = load_pair_classifier(model, field_name="model")
-        if isinstance(model, SimCSEModel) or model.config.num_labels != 1:
+            model = load_classifier(model, args.label_names, field_name="model")
+        if isinstance(model, SimCSEModel) or model.config.num_labels != self.num_logits:
+            kind = f"{self.num_logits} logits (softmax + CE)" if self.num_logits > 1 else "one logit (sigmoid + BCE)"
             raise ConfigError(
-                f"SCLTrainer (architecture=cross_encoder) needs a one-logit head (num_labels=1, sigmoid + BCE), but "
-                f"the model {model.config._name_or_path!r} ({type(model).__name__}) has "
-                f"num_labels={model.config.num_labels}. Load the encoder with "
-                "AutoModelForSequenceClassification.from_pretrained(name, num_labels=1)."
+                f"SCLTrainer (architecture=cross_encoder) needs a head with {kind} for the classes "
+                f"{args.label_names or [0, 1]}, but the model {model.config._name_or_path!r} ({type(model).__name__}) "
+                f"has num_labels={model.config.num_labels}. Load the encoder with "
+                f"AutoModelForSequenceClassification.from_pretrained(name, num_labels={self.num_logits})."
             )
-        # One logit read as a probability: BCE in the model's own loss, sigmoid in `pipeline("text-classification")`.
-        model.config.problem_type = "multi_label_classification"
+        # One logit is a probability: BCE in the model's own loss, sigmoid in `pipeline("text-classification")`.
+        model.config.problem_type = (
+            "multi_label_classification" if self.num_logits == 1 else "single_label_classification"
+        )
         model.config.train_max_length = args.max_length  # prediction truncates as training did
+        model.config.class_names = args.label_names  # prediction writes class names
+        model.config.text_input = "single" if self.single_text else "pair"
         return model
 
     def _default_collator(self, tokenizer, args):
@@ -163,7 +180,15 @@ class SCLTrainer(BaseTrainer):
         )
 
     def _tokenize(self, dataset, tokenizer, args: SCLConfig, name: str):
-        # What the recipes' loaders check, for datasets built by hand: texts, 0/1 labels, both classes to train on.
+        # What the recipes' loaders check, for datasets built by hand: texts, labels, every class to train on.
+        if args.label_names is not None and "label" in dataset.column_names:
+            dataset = encode_labels(dataset, args.label_names, f"the {name} dataset")
+        if not self.pair_binary:
+            if args.architecture == "bi_encoder":
+                raise ConfigError("architecture=bi_encoder classifies text pairs as matching or not, not single texts")
+            check_labelled(dataset, f"the {name} dataset", len(args.label_names or [0, 1]), name == "train")
+            dataset, num_truncated = tokenize_texts(dataset, tokenizer, args.max_length)
+            return dataset, num_truncated, "texts" if self.single_text else "pairs", "max_length"
         check_pairs(dataset, f"the {name} dataset", require_both_classes=name == "train")
         if args.architecture == "bi_encoder":
             dataset, num_truncated = tokenize_separately(
@@ -209,13 +234,31 @@ class SCLTrainer(BaseTrainer):
         logger.info(f"bi-encoder: probability = sigmoid({scale:.3f} x cosine {bias:+.3f}), fitted on {len(rows)} "
                     "training pairs")  # fmt: skip
 
+    def _frozen_features(self, dataset: Dataset) -> np.ndarray:
+        """The untouched encoder's vectors of a raw dataset (its own pooling): u for single texts, the SentEval pair
+        features [u, v, |u - v|, u * v] for pairs."""
+        model, args = self._sentence_model(), self.args
+        encode = lambda texts: encode_texts(model, self.processing_class, texts, args.max_length,  # noqa: E731
+                                            args.per_device_eval_batch_size).numpy()  # fmt: skip
+        if self.single_text:
+            return encode(dataset["text"])
+        u, v = encode(dataset["text_a"]), encode(dataset["text_b"])
+        return np.concatenate([u, v, np.abs(u - v), u * v], axis=1)
+
     def evaluate_baselines(self) -> dict[str, float]:
-        """The majority-class and zero-shot rows of the validation pairs (`pair_baselines`), with the encoder as it
-        is now (call before training: `train()` does). Empty when the validation data was given tokenized."""
-        validation = self.raw_datasets.get("eval")
-        if validation is None:
+        """The rows the validation metrics stand beside, with the encoder as it is now (call before training:
+        `train()` does): for two classes of pairs the majority class and the zero-shot cosine (`pair_baselines`),
+        otherwise the majority class and a logistic regression on the frozen encoder's vectors, fit on the training
+        data (`classification_baselines`). Empty when the data was given tokenized."""
+        validation, train = self.raw_datasets.get("eval"), self.raw_datasets.get("train")
+        if validation is None or (train is None and not self.pair_binary):
             return {}
-        self.baselines = pair_baselines(validation["label"], self._pair_cosines(validation))
+        if self.pair_binary:
+            self.baselines = pair_baselines(validation["label"], self._pair_cosines(validation))
+        else:
+            labels = [encode_labels(d, self.args.label_names or ["0", "1"])["label"] for d in (train, validation)]
+            features = [self._frozen_features(d) for d in (train, validation)]
+            self.baselines = classification_baselines(labels[0], labels[1], *features, seed=self.args.seed)
         if self.is_world_process_zero():
             logger.info("validation baselines: " + ", ".join(f"{k} {v:.4f}" for k, v in self.baselines.items()))
         return self.baselines
@@ -234,14 +277,23 @@ class SCLTrainer(BaseTrainer):
                 f"(ROC-AUC {final:.4f} vs {zero_shot:.4f} zero-shot): the base model, used as a bi-encoder without "
                 "training, is the better pair scorer here (try --architecture bi_encoder)"
             )
+        final, frozen = self.kept_eval_log().get("eval_macro_f1"), self.baselines.get("baseline_frozen_lr_macro_f1")
+        self.below_frozen_lr = final is not None and frozen is not None and final < frozen
+        if self.below_frozen_lr and self.is_world_process_zero():
+            logger.warning(
+                f"the trained classifier's validation macro-F1 {final:.4f} is below a logistic regression on the "
+                f"untouched encoder's vectors ({frozen:.4f}): the frozen encoder with a linear head is the better "
+                "classifier here"
+            )
         return output
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = dict(inputs)
         labels = inputs.pop("labels", None)
         if labels is None:
-            raise ValueError("SCLTrainer needs 0/1 labels in every batch (a `label` column in the dataset)")
+            raise ValueError("SCLTrainer needs labels in every batch (a `label` column in the dataset)")
         labels = labels.reshape(-1)  # (B,)
+        num_logits = self.num_logits
 
         if self.bi_encoder:
             rows = self._embed(model, inputs, lambda batch: model(**batch))  # (B, 1 + 2H): [logit | u | v]
@@ -254,26 +306,29 @@ class SCLTrainer(BaseTrainer):
             name = "contrastive"
         else:
 
-            def forward(batch):  # [logit | final-layer CLS, before any pooler] per row
+            def forward(batch):  # [logits | final-layer CLS, before any pooler] per row
                 out = model(**batch, output_hidden_states=True)
-                return torch.cat([out.logits, out.hidden_states[-1][:, 0]], dim=1)  # (B, 1 + H)
+                return torch.cat([out.logits, out.hidden_states[-1][:, 0]], dim=1)  # (B, C + H)
 
             rows = self._embed(model, inputs, forward)
-            logits, cls = rows[:, 0], rows[:, 1:]  # (B,), (B, H)
+            logits, cls = rows[:, :num_logits].squeeze(-1), rows[:, num_logits:]  # (B,) or (B, C); (B, H)
             candidates, anchors, (candidate_labels,), scale = self._gather(cls, labels)
             term = lambda c: self.supcon_loss(c, candidate_labels, anchors, return_stats=True)  # noqa: E731
             name = "supcon"
-        bce = F.binary_cross_entropy_with_logits(logits.float(), labels.float())  # mean over this process's rows
+        if num_logits == 1:
+            task_name, task = "bce", F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+        else:  # mean over this process's rows, as BCE
+            task_name, task = "ce", F.cross_entropy(logits.float(), labels.long())
 
         if self.args.scl_weight > 0:
             contrastive, stats = term(candidates)
             contrastive = contrastive * scale
-            loss = bce + self.args.scl_weight * contrastive
-        else:  # logged for comparison, but outside the graph: training is exactly plain BCE
+            loss = task + self.args.scl_weight * contrastive
+        else:  # logged for comparison, but outside the graph: training is exactly plain BCE / CE
             with torch.no_grad():
                 contrastive, stats = term(candidates.detach())
                 contrastive = contrastive * scale
-            loss = bce
+            loss = task
 
         if self.bi_encoder:
             health = {
@@ -287,9 +342,10 @@ class SCLTrainer(BaseTrainer):
             }
             if not torch.isnan(stats["pos_neg_gap"]):
                 health["supcon_pos_neg_gap"] = stats["pos_neg_gap"]
-        self._record(model, bce=bce, **{name: contrastive}, **health)
-        # Only the logits go to the evaluation loop (not the hidden states or sentence vectors).
-        return (loss, SequenceClassifierOutput(loss=loss, logits=logits.unsqueeze(-1))) if return_outputs else loss
+        self._record(model, **{task_name: task, name: contrastive}, **health)
+        # Only the logits go to the evaluation loop (not the hidden states or sentence vectors): (B, 1) or (B, C).
+        logits = logits.unsqueeze(-1) if logits.dim() == 1 else logits
+        return (loss, SequenceClassifierOutput(loss=loss, logits=logits)) if return_outputs else loss
 
     def _on_evaluate(self, metrics, metric_key_prefix, on_validation):
         if on_validation:  # the rows the validation metrics stand beside (returned, saved in eval_results.json)
@@ -320,26 +376,6 @@ class SCLTrainer(BaseTrainer):
             self._threshold_warnings.add(key)
             logger.warning(message)
 
-    def _widget(self) -> list[dict] | None:
-        """Three real validation pairs for the Hub widget. A cross-encoder's widget takes one text: `text_a [SEP]
-        text_b`, the way the model reads a pair (split back by token type where the tokenizer has them); a
-        bi-encoder's is the sentence-similarity widget: the first text_a against three text_b."""
-        tokenizer, widget = self.processing_class, []
-        if self.bi_encoder:
-            rows = self.raw_eval_examples
-            if not rows:
-                return None
-            return [{"source_sentence": rows[0]["text_a"], "sentences": [row["text_b"] for row in rows]}]
-        sep = f" {tokenizer.sep_token or '|'} "
-        if self.raw_eval_examples:  # as written
-            return [{"text": sep.join((row["text_a"], row["text_b"]))} for row in self.raw_eval_examples]
-        for row in self.first_eval_rows(3):
-            types = row.get("token_type_ids") or [0] * len(row["input_ids"])
-            parts = [[i for i, t in zip(row["input_ids"], types) if t == side] for side in (0, 1)]
-            texts = [tokenizer.decode(part, skip_special_tokens=True) for part in parts if part]
-            widget.append({"text": sep.join(texts)})
-        return widget or None
-
     def _method_plots(self, output_dir: str) -> list[str]:
         if self.eval_dataset is None or isinstance(self.eval_dataset, dict):
             return []
@@ -347,6 +383,13 @@ class SCLTrainer(BaseTrainer):
         if not self.is_world_process_zero():
             return []
         os.makedirs(output_dir, exist_ok=True)
+        labels = np.asarray(output.label_ids).reshape(-1).astype(int)
+        if self.num_logits > 1:
+            predicted = np.asarray(output.predictions).argmax(-1)
+            plot_confusion_matrix(
+                labels, predicted, self.args.label_names, os.path.join(output_dir, "confusion_matrix.png")
+            )
+            return ["confusion_matrix.png"]
         probabilities = expit(np.asarray(output.predictions, dtype=np.float64).reshape(-1))
         labels = np.asarray(output.label_ids).reshape(-1).astype(int)
         threshold = getattr(self.model.config, "decision_threshold", 0.5)
@@ -382,52 +425,4 @@ class SCLTrainer(BaseTrainer):
                 model.bias.fill_(config["pair_bias"])
 
     def _card_content(self) -> dict:
-        args, evaluation = self.args, self.kept_eval_log()
-        model = self.accelerator.unwrap_model(self.model)
-        threshold = getattr(model.config, "decision_threshold", 0.5)
-        skip = {"eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "epoch", "step"}
-        validation = {k.removeprefix("eval_"): v for k, v in evaluation.items() if k not in skip}
-        eval_results = [
-            {"split": "validation", "metric": metric, "metric_name": name, "value": validation[key]}
-            for key, metric, name in (
-                ("f1_at_0.5", "f1", "F1 at 0.5"),
-                ("f1_at_threshold", "f1", "F1 at the tuned threshold"),
-                ("accuracy_at_0.5", "accuracy", "Accuracy at 0.5"),
-                ("roc_auc", "roc_auc", "ROC-AUC"),
-                ("average_precision", "average_precision", "Average precision"),
-            )
-            if key in validation and math.isfinite(validation[key])
-        ]
-        architecture = {"architecture": args.architecture}
-        if self.bi_encoder:
-            architecture.update(
-                pooling=model.pooler.replace("cls_before_pooler", "CLS") + (" + Normalize" if model.normalize else ""),
-                scale=f"{model.scale.item():.4f}",
-                bias=f"{model.bias.item():+.4f}",
-            )
-        return {
-            "task_type": "text-classification",
-            "pipeline_tag": "sentence-similarity" if self.bi_encoder else "text-classification",
-            "library_name": "sentence-transformers" if self.bi_encoder else "transformers",
-            "hyperparameters": {
-                "architecture": args.architecture,
-                "scl_weight": args.scl_weight,
-                "scl_temperature": args.scl_temperature,
-                "max_length": args.max_length,
-            },
-            "eval_results": eval_results,
-            "widget": self._widget(),
-            "log_keys": (
-                ["loss", "bce", "contrastive" if self.bi_encoder else "supcon"],
-                ["eval_loss", "eval_f1_at_0.5", "eval_f1_at_threshold", "eval_threshold", "eval_roc_auc"],
-            ),
-            "threshold": f"{threshold:.4f}",
-            "threshold_tuned": bool(validation.get("threshold_tuned", 0.0)),
-            "tuned_on": getattr(model.config, "threshold_tuned_on", None),
-            "min_per_class": args.threshold_min_per_class,
-            "evaluation": validation,
-            "baselines": self.baselines,
-            "below_zero_shot": self.below_zero_shot,
-            "kept_base_model": self.kept_base_model,
-            **architecture,
-        }
+        return scl_card_content(self)

@@ -1,6 +1,7 @@
 """Training and validation splits and the regimes drawn from a training split: held-out validation (stratified, or
 grouped by query), class-balanced subsamples, label noise, and the data conflicts worth a warning."""
 
+import logging
 from collections import Counter, defaultdict
 
 import numpy as np
@@ -9,7 +10,16 @@ from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from .errors import DataError
 
-__all__ = ["balanced_subsample", "find_label_conflicts", "flip_labels", "split_by_group", "split_train_validation"]
+__all__ = [
+    "balanced_subsample",
+    "find_label_conflicts",
+    "flip_labels",
+    "sample_per_class",
+    "split_by_group",
+    "split_train_validation",
+]
+
+logger = logging.getLogger(__name__)
 
 
 def find_label_conflicts(dataset: Dataset) -> dict[tuple[str, str], int]:
@@ -53,16 +63,35 @@ def balanced_subsample(dataset: Dataset, n: int, seed: int) -> Dataset:
     return dataset.select(np.sort(chosen).tolist())
 
 
-def flip_labels(dataset: Dataset, fraction: float, seed: int) -> tuple[Dataset, list[int]]:
-    """Flip the 0/1 label of exactly round(fraction x rows) rows chosen uniformly without replacement, seeded.
-    Returns the noisy dataset and the flipped row indices (label noise, Gunel et al. 2021, Sec. 5.3)."""
+def sample_per_class(dataset: Dataset, k: int, seed: int) -> Dataset:
+    """`k` rows of every label, drawn without replacement and seeded (SetFit's `sample_dataset` regime; the same
+    `seed` gives the same rows); a class with fewer rows keeps all of them, and the log says so. Rows keep their
+    order."""
+    if not k >= 1:
+        raise DataError(f"samples_per_class={k}: must be >= 1")
+    labels = np.asarray(dataset["label"])
+    rng = np.random.default_rng([seed, 3])
+    chosen = []
+    for label in sorted(set(labels.tolist())):
+        rows = rng.permutation(np.flatnonzero(labels == label))
+        if len(rows) < k:
+            logger.warning(f"samples_per_class={k}: class {label} has only {len(rows)} training rows, all kept")
+        chosen.append(rows[:k])
+    return dataset.select(np.sort(np.concatenate(chosen)).tolist())
+
+
+def flip_labels(dataset: Dataset, fraction: float, seed: int, num_classes: int = 2) -> tuple[Dataset, list[int]]:
+    """Replace the label of exactly round(fraction x rows) rows, chosen uniformly without replacement and seeded, by
+    another class drawn uniformly (with two classes: the other one, 1 - label). Returns the noisy dataset and the
+    changed row indices (label noise, Gunel et al. 2021, Sec. 5.3)."""
     if not 0.0 <= fraction <= 1.0:
         raise DataError(f"label_noise={fraction}: must be a fraction in [0, 1]")
     k = round(fraction * len(dataset))
     flipped = np.sort(np.random.default_rng([seed, 1]).choice(len(dataset), size=k, replace=False)).tolist()
-    flip = set(flipped)
+    # A draw in 1..K-1 added to the label (mod K) is a uniformly drawn other class; with K = 2 it is always 1.
+    shifts = dict(zip(flipped, np.random.default_rng([seed, 2]).integers(1, num_classes, size=k).tolist()))
     noisy = dataset.map(
-        lambda row, i: {"label": 1 - row["label"] if i in flip else row["label"]},
+        lambda row, i: {"label": (row["label"] + shifts[i]) % num_classes if i in shifts else row["label"]},
         with_indices=True,
         desc="Flipping labels",
     )

@@ -2,7 +2,7 @@
 
 from datasets import Dataset
 
-__all__ = ["tokenize_pairs", "tokenize_sentences", "tokenize_separately", "tokenize_sts"]
+__all__ = ["tokenize_pairs", "tokenize_sentences", "tokenize_separately", "tokenize_sts", "tokenize_texts"]
 
 
 def _encode(tokenizer, texts, text_pairs, max_length: int) -> tuple[dict, list[bool]]:
@@ -30,6 +30,20 @@ def tokenize_pairs(dataset: Dataset, tokenizer, max_length: int) -> tuple[Datase
 
     keep = ["label"] if "label" in dataset.column_names else []
     return _map_counting_truncation(dataset, encode, keep, "Tokenizing pairs")
+
+
+def tokenize_texts(dataset: Dataset, tokenizer, max_length: int) -> tuple[Dataset, int]:
+    """A classification dataset as one sequence per row: `text` (single texts) or `text_a`/`text_b` (pairs, read
+    together), truncated to `max_length`; keeps `label` when present. Returns it and the number of truncated rows."""
+    if "text_a" in dataset.column_names:
+        return tokenize_pairs(dataset, tokenizer, max_length)
+
+    def encode(batch):
+        encoded, truncated = _encode(tokenizer, batch["text"], None, max_length)
+        return {**encoded, "truncated": truncated}
+
+    keep = ["label"] if "label" in dataset.column_names else []
+    return _map_counting_truncation(dataset, encode, keep, "Tokenizing texts")
 
 
 def tokenize_sentences(dataset: Dataset, tokenizer, max_length: int, column: str = "text") -> tuple[Dataset, int]:

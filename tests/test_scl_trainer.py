@@ -207,7 +207,7 @@ def test_evaluate_on_another_split_does_not_move_the_threshold(tmp_path, tiny_cl
 
 def test_rejects_multi_logit_head(tmp_path, tiny_tokenizer):
     model = BertForSequenceClassification(tiny_bert_config(num_labels=2))
-    with pytest.raises(ValueError, match=r"needs a one-logit head .* has num_labels=2"):
+    with pytest.raises(ValueError, match=r"needs a head with one logit \(sigmoid \+ BCE\) .* has num_labels=2"):
         SCLTrainer(model, config(tmp_path), processing_class=tiny_tokenizer)
 
 

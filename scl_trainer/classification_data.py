@@ -1,0 +1,173 @@
+"""Labelled texts for classification: single texts or text pairs with class labels (names or integers), K >= 2.
+
+A dataset holds `text` (single texts) or `text_a` + `text_b` (pairs), and `label`: the class name as read (a string)
+until `encode_labels` turns it into the class index. The class names come from the training data, sorted (integers
+numerically), or from the user (`--label_names`, which also fixes their order); a validation or prediction label
+outside them is an error naming the file, the row and the value.
+
+Named datasets (in `data_dir`, see its README): `trec`, `sst2`, `cr`, `subj` (`text_classification/<name>/train.jsonl`,
+`text` and `label`) and `sick` (`sick/sick_train.tsv`: `sentence_A`, `sentence_B`, `entailment_judgment`).
+"""
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .data import source_kind, to_dataset
+from .errors import DataError
+from .records import DEFAULT_DATA_DIR, check_text, iter_records, require_file, where
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+__all__ = [
+    "CLASSIFICATION_SOURCES",
+    "check_labelled",
+    "class_names",
+    "encode_labels",
+    "iter_labelled",
+    "load_labelled",
+]
+
+logger = logging.getLogger(__name__)
+
+# name -> (file in data_dir, its text column, its second text column or None, its label column)
+CLASSIFICATION_SOURCES = {
+    **{
+        name: (f"text_classification/{name}/train.jsonl", "text", None, "label")
+        for name in ("trec", "sst2", "cr", "subj")
+    },
+    "sick": ("sick/sick_train.tsv", "sentence_A", "sentence_B", "entailment_judgment"),
+}
+
+
+def iter_labelled(
+    source: str,
+    data_dir: str | os.PathLike = DEFAULT_DATA_DIR,
+    text_column: str = "text",
+    text_b_column: str | None = None,
+    label_column: str | None = "label",
+    id_columns: tuple[str, ...] = (),
+    empty_texts: str = "error",
+    classes: list[str] | None = None,
+) -> Iterator[dict]:
+    """The rows of a named classification dataset or a .csv/.tsv/.jsonl file: {ids..., text | text_a + text_b[,
+    label]}, every value checked. Labels are kept as read (a string); with `classes` (the training data's class names)
+    a label outside them is an error. `label_column=None` reads unlabelled rows (prediction). Empty texts: "error",
+    "drop" (logged) or "keep" (as for the pair loaders)."""
+    if source in CLASSIFICATION_SOURCES:
+        file, text_column, text_b_column, named_label = CLASSIFICATION_SOURCES[source]
+        path = require_file(Path(data_dir) / file, source)
+        label_column = named_label if label_column is not None else None
+    elif source_kind(source) == "file":
+        path = require_file(source, "classification file")
+    else:
+        raise DataError(
+            f"{source}: a classification dataset is one of {sorted(CLASSIFICATION_SOURCES)} or a .csv/.tsv/.jsonl file"
+        )
+    flags = {column: "id_columns" for column in id_columns}
+    flags[text_column] = "text_column"
+    if text_b_column is not None:
+        flags[text_b_column] = "text_b_column"
+    if label_column is not None:
+        flags[label_column] = "label_column"
+    allowed = None if classes is None else set(classes)
+    dropped = []
+    for row, record in iter_records(path, flags):
+        texts = [check_text(record[column], path, row, column) for column in (text_column, text_b_column) if column]
+        if None in texts and empty_texts != "keep":
+            column = (text_column, text_b_column)[texts.index(None)]
+            if empty_texts == "error":
+                raise DataError(
+                    f"{where(path, row, column)}: empty or whitespace-only text. Fix the row, or pass "
+                    "`--drop_empty_texts` to drop such rows with a logged count."
+                )
+            dropped.append(row)
+            continue
+        out = {name: record[name] for name in id_columns}
+        if text_b_column is None:
+            out["text"] = texts[0] or ""
+        else:
+            out["text_a"], out["text_b"] = texts[0] or "", texts[1] or ""
+        if label_column is not None:
+            value = record[label_column]
+            label = "" if value is None else str(value).strip()
+            if not label or isinstance(value, (dict, list)):
+                raise DataError(f"{where(path, row, label_column)}: expected a class label, got {value!r}")
+            if allowed is not None and label not in allowed:
+                raise DataError(
+                    f"{where(path, row, label_column)}: label {label!r} is not one of the training data's classes "
+                    f"{list(classes)}"
+                )
+            out["label"] = label
+        yield out
+    if dropped:
+        shown = ", ".join(map(str, dropped[:10])) + (", ..." if len(dropped) > 10 else "")
+        logger.warning(f"{path}: dropped {len(dropped)} rows with empty text (rows {shown})")
+
+
+def load_labelled(source: str, **kwargs) -> "Dataset":
+    """`iter_labelled` as a Dataset."""
+    return to_dataset(iter_labelled(source, **kwargs), source)
+
+
+def class_names(labels: list[str], given: list[str] | None = None, source: str = "the training data") -> list[str]:
+    """The classes, in index order: `given` (`--label_names`: it must name every label found, each once), else the
+    labels found, sorted (numerically when they are all integers). Two classes or more."""
+    found = sorted(set(labels), key=lambda x: (0, int(x), x) if x.lstrip("-").isdigit() else (1, 0, x))
+    if given:
+        repeated = sorted({name for name in given if given.count(name) > 1})
+        if repeated:
+            raise DataError(f"--label_names names {repeated} more than once")
+        unknown = [label for label in found if label not in given]
+        if unknown:
+            raise DataError(f"{source}: label {unknown[0]!r} is not one of --label_names {given}")
+        names = list(given)
+    else:
+        names = found
+    if len(names) < 2:
+        only = names[0] if names else None
+        raise DataError(f"{source}: every row has the label {only!r}; training needs two classes or more")
+    return names
+
+
+def encode_labels(dataset: "Dataset", names: list[str], source: str = "the dataset") -> "Dataset":
+    """The `label` column as class indices: a name becomes its position in `names`; an index stays (checked by
+    `check_labelled`). A name outside `names` is an error naming the row (from 0) and the value."""
+    labels = dataset["label"]
+    if all(isinstance(label, int) and not isinstance(label, bool) for label in labels):
+        return dataset
+    index = {name: i for i, name in enumerate(names)}
+    for row, label in enumerate(labels):
+        if str(label) not in index:
+            raise DataError(f"{where(source, row, 'label')}: label {label!r} is not one of the classes {names}")
+    return dataset.map(lambda row: {"label": index[str(row["label"])]}, desc="Encoding labels")
+
+
+def check_labelled(dataset: "Dataset", source: str, num_classes: int, require_two_classes: bool = False) -> None:
+    """A classification dataset built by hand (the Python API): `text` or `text_a` + `text_b` not blank, `label` a
+    class index in 0..K-1 on every row (rows from 0); with `require_two_classes`, two classes or more present."""
+    texts = (
+        ["text"] if "text" in dataset.column_names and "text_a" not in dataset.column_names else ["text_a", "text_b"]
+    )
+    missing = [c for c in (*texts, "label") if c not in dataset.column_names]
+    if missing:
+        raise DataError(
+            f"{where(source, None, missing[0])}: column not found; the columns are {dataset.column_names} (single "
+            "texts need `text` and `label`, pairs `text_a`, `text_b` and `label`)"
+        )
+    for row, record in enumerate(dataset.select_columns([*texts, "label"])):
+        for column in texts:
+            if check_text(record[column], source, row, column) is None:
+                raise DataError(f"{where(source, row, column)}: empty or whitespace-only text")
+        label = record["label"]
+        if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < num_classes:
+            raise DataError(
+                f"{where(source, row, 'label')}: label must be a class index 0..{num_classes - 1}, got {label!r}"
+            )
+    if require_two_classes and len(set(dataset["label"])) < 2:
+        raise DataError(
+            f"{where(source, None, 'label')}: every row has label {dataset[0]['label']}; training needs two classes"
+        )

@@ -1,0 +1,104 @@
+"""The model card content of `SCLTrainer` runs: the template variables of `templates/scl_model_card.md` (the prose
+is there), the model-index results and the widget."""
+
+import math
+
+__all__ = ["card_widget", "scl_card_content"]
+
+
+# (metric key, model-index metric type, its name) of the card's model-index, per task.
+MODEL_INDEX = {
+    "pair_binary": (
+        ("f1_at_0.5", "f1", "F1 at 0.5"),
+        ("f1_at_threshold", "f1", "F1 at the tuned threshold"),
+        ("accuracy_at_0.5", "accuracy", "Accuracy at 0.5"),
+        ("roc_auc", "roc_auc", "ROC-AUC"),
+        ("average_precision", "average_precision", "Average precision"),
+    ),
+    "binary": (
+        ("accuracy_at_0.5", "accuracy", "Accuracy at 0.5"),
+        ("accuracy_at_threshold", "accuracy", "Accuracy at the tuned threshold"),
+        ("macro_f1_at_0.5", "f1", "Macro F1 at 0.5"),
+        ("macro_f1_at_threshold", "f1", "Macro F1 at the tuned threshold"),
+        ("roc_auc", "roc_auc", "ROC-AUC"),
+    ),
+    "multiclass": (("accuracy", "accuracy", "Accuracy"), ("macro_f1", "f1", "Macro F1")),
+}
+
+
+def scl_card_content(trainer) -> dict:
+    args, evaluation = trainer.args, trainer.kept_eval_log()
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    threshold = getattr(model.config, "decision_threshold", 0.5)
+    skip = {"eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "epoch", "step"}
+    validation = {k.removeprefix("eval_"): v for k, v in evaluation.items() if k not in skip}
+    task = "pair_binary" if trainer.pair_binary else "binary" if trainer.num_logits == 1 else "multiclass"
+    eval_results = [
+        {"split": "validation", "metric": metric, "metric_name": name, "value": validation[key]}
+        for key, metric, name in MODEL_INDEX[task]
+        if key in validation and math.isfinite(validation[key])
+    ]
+    eval_keys = ["eval_loss", "eval_f1_at_0.5", "eval_f1_at_threshold", "eval_threshold", "eval_roc_auc"]
+    if task != "pair_binary":
+        eval_keys = ["eval_loss", "eval_accuracy", "eval_macro_f1"] if task == "multiclass" else [
+            "eval_loss", "eval_accuracy_at_threshold", "eval_macro_f1_at_threshold", "eval_threshold"]  # fmt: skip
+    architecture = {"architecture": args.architecture}
+    if trainer.bi_encoder:
+        architecture.update(
+            pooling=model.pooler.replace("cls_before_pooler", "CLS") + (" + Normalize" if model.normalize else ""),
+            scale=f"{model.scale.item():.4f}",
+            bias=f"{model.bias.item():+.4f}",
+        )
+    return {
+        "task_type": "text-classification",
+        "pipeline_tag": "sentence-similarity" if trainer.bi_encoder else "text-classification",
+        "library_name": "sentence-transformers" if trainer.bi_encoder else "transformers",
+        "hyperparameters": {
+            "architecture": args.architecture,
+            "scl_weight": args.scl_weight,
+            "scl_temperature": args.scl_temperature,
+            "max_length": args.max_length,
+        },
+        "eval_results": eval_results,
+        "widget": card_widget(trainer),
+        "log_keys": (
+            ["loss", "ce" if task == "multiclass" else "bce", "contrastive" if trainer.bi_encoder else "supcon"],
+            eval_keys,
+        ),
+        "task": task,
+        "single_text": trainer.single_text,
+        "class_names": args.label_names,
+        "below_frozen_lr": trainer.below_frozen_lr,
+        "threshold": f"{threshold:.4f}",
+        "threshold_tuned": bool(validation.get("threshold_tuned", 0.0)),
+        "tuned_on": getattr(model.config, "threshold_tuned_on", None),
+        "min_per_class": args.threshold_min_per_class,
+        "evaluation": validation,
+        "baselines": trainer.baselines,
+        "below_zero_shot": trainer.below_zero_shot,
+        "kept_base_model": trainer.kept_base_model,
+        **architecture,
+    }
+
+
+def card_widget(trainer) -> list[dict] | None:
+    """Three real validation pairs for the Hub widget. A cross-encoder's widget takes one text: `text_a [SEP]
+    text_b`, the way the model reads a pair (split back by token type where the tokenizer has them); a
+    bi-encoder's is the sentence-similarity widget: the first text_a against three text_b."""
+    tokenizer, widget = trainer.processing_class, []
+    if trainer.single_text:
+        return [{"text": row["text"]} for row in trainer.raw_eval_examples] or None
+    if trainer.bi_encoder:
+        rows = trainer.raw_eval_examples
+        if not rows:
+            return None
+        return [{"source_sentence": rows[0]["text_a"], "sentences": [row["text_b"] for row in rows]}]
+    sep = f" {tokenizer.sep_token or '|'} "
+    if trainer.raw_eval_examples:  # as written
+        return [{"text": sep.join((row["text_a"], row["text_b"]))} for row in trainer.raw_eval_examples]
+    for row in trainer.first_eval_rows(3):
+        types = row.get("token_type_ids") or [0] * len(row["input_ids"])
+        parts = [[i for i, t in zip(row["input_ids"], types) if t == side] for side in (0, 1)]
+        texts = [tokenizer.decode(part, skip_special_tokens=True) for part in parts if part]
+        widget.append({"text": sep.join(texts)})
+    return widget or None
