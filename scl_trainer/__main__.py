@@ -27,18 +27,19 @@ def predict(args: PredictArguments) -> int:
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     from .bi_encoder import BI_ENCODER, is_cross_encoder, load_bi_encoder
-    from .predict import open_pairs, predict_pairs
+    from .predict import open_pairs, open_texts, predict_pairs
     from .utils import check_max_length, from_pretrained
 
     if os.path.exists(args.input) and os.path.abspath(args.input) == os.path.abspath(args.output):
         raise OutputDirError(f"--output {args.output} is the input file: it would be overwritten; choose another")
     config = from_pretrained(AutoConfig, args.model, field_name="model")
     bi_encoder = getattr(config, "pair_architecture", None) == BI_ENCODER
-    if not bi_encoder and (not is_cross_encoder(config) or config.num_labels != 1):
+    classes = getattr(config, "class_names", None)
+    if not bi_encoder and (not is_cross_encoder(config) or (config.num_labels != 1 and not classes)):
         raise ConfigError(
-            f"--model {args.model}: not a one-logit pair classifier nor a bi-encoder (architectures "
-            f"{config.architectures}, num_labels={config.num_labels}, no pair_scale); predict needs the output of "
-            "recipes/supcon_pair.py (--architecture cross_encoder or bi_encoder)"
+            f"--model {args.model}: not a classifier of scl_trainer (architectures {config.architectures}, "
+            f"num_labels={config.num_labels}, no class_names, no pair_scale); predict needs the output of "
+            "recipes/supcon_pair.py (--architecture cross_encoder or bi_encoder) or recipes/supcon_classify.py"
         )
     tokenizer = from_pretrained(AutoTokenizer, args.model, field_name="model")
     attention = {"attn_implementation": args.attn_implementation} if args.attn_implementation else {}
@@ -49,9 +50,12 @@ def predict(args: PredictArguments) -> int:
     print(f"attention: {model.config._attn_implementation}", file=sys.stderr)
     max_length = args.max_length or getattr(model.config, "train_max_length", None) or 128
     check_max_length(max_length, model, tokenizer)
-    pairs, id_columns, total = open_pairs(
-        args.input, args.data_dir, args.text_a_column, args.text_b_column, tuple(args.id_columns), args.split
-    )
+    if getattr(config, "text_input", "pair") == "single":
+        pairs, id_columns, total = open_texts(args.input, args.text_column, tuple(args.id_columns))
+    else:
+        pairs, id_columns, total = open_pairs(
+            args.input, args.data_dir, args.text_a_column, args.text_b_column, tuple(args.id_columns), args.split
+        )
     n = predict_pairs(
         model,
         tokenizer,

@@ -37,7 +37,8 @@ def check_model_path(value: str, flag: str) -> None:
 class PredictArguments:
     model: str = field(
         metadata={
-            "help": "Trained pair classifier, cross- or bi-encoder (output dir of recipes/supcon_pair.py or hub id)."
+            "help": "Trained classifier: a pair classifier, cross- or bi-encoder (recipes/supcon_pair.py), or a "
+            "classifier of single texts or pairs into K classes (recipes/supcon_classify.py); a folder or hub id."
         }
     )
     input: str = field(
@@ -46,9 +47,12 @@ class PredictArguments:
             "a .csv/.tsv/.jsonl file with a header."
         }
     )
-    output: str = field(metadata={"help": "Output TSV (no header): ids, label[, probability]."})
+    output: str = field(
+        metadata={"help": "Output TSV (no header): ids, label (0/1, or the class name)[, probabilities]."}
+    )
     data_dir: str = field(default=DEFAULT_DATA_DIR, metadata={"help": "Folder holding ccf_qa_match/."})
     split: str = field(default="test", metadata={"help": "CCF split to read ({split}.query.tsv/{split}.reply.tsv)."})
+    text_column: str = field(default="text", metadata={"help": "Text column of a file, for a single-text classifier."})
     text_a_column: str = field(default="text_a", metadata={"help": "First-text column of a file."})
     text_b_column: str = field(default="text_b", metadata={"help": "Second-text column of a file."})
     id_columns: list[str] = field(
@@ -79,7 +83,12 @@ class PredictArguments:
             "fastest the model supports without extra packages (`sdpa`, PyTorch's fused attention, else `eager`)."
         },
     )
-    write_probability: bool = field(default=False, metadata={"help": "Append the match probability to each line."})
+    write_probability: bool = field(
+        default=False,
+        metadata={
+            "help": "Append the probability to each line: the positive class's (two classes), or every class's."
+        },
+    )
     resume: bool = field(
         default=False,
         metadata={

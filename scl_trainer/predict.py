@@ -1,5 +1,5 @@
-"""Streaming prediction for pair classifiers (cross- or bi-encoder): rows in, one output line per row, in input
-order.
+"""Streaming prediction for the classifiers of `SCLTrainer` (pairs, cross- or bi-encoder; single texts; K classes):
+rows in, one output line per row, in input order.
 
 Rows are read lazily, tokenized and scored batch by batch and written as they come, so memory does not grow with the
 input; a partly written output can be continued with `resume=True` (the rows already written are skipped).
@@ -18,7 +18,7 @@ from .data import iter_pairs, source_id_columns, source_kind
 from .errors import ConfigError, OutputDirError
 from .records import count_records
 
-__all__ = ["open_pairs", "predict_pairs"]
+__all__ = ["open_pairs", "open_texts", "predict_pairs"]
 
 
 def open_pairs(
@@ -54,6 +54,17 @@ def open_pairs(
         empty_texts="keep",
     )
     return pairs, id_columns, total
+
+
+def open_texts(
+    source: str, text_column: str = "text", id_columns: tuple[str, ...] = ()
+) -> tuple[Iterator[dict], tuple[str, ...], int | None]:
+    """The single texts of a .csv/.tsv/.jsonl file to classify, lazily (`text`, the id columns), with the id columns
+    to write and the row count. Labels are not read; empty texts are kept (every row gets an output line)."""
+    from .classification_data import iter_labelled
+
+    rows = iter_labelled(source, text_column=text_column, label_column=None, id_columns=id_columns, empty_texts="keep")
+    return rows, tuple(id_columns), count_records(source) if Path(source).is_file() else None
 
 
 def _complete_lines(path) -> int:
@@ -117,13 +128,16 @@ def predict_pairs(
     resume: bool = False,
     total: int | None = None,
 ) -> int:
-    """Score `text_a`/`text_b` pairs with a pair classifier (a one-logit cross-encoder, or a
-    `BiEncoderPairClassifier`, which embeds each text alone) and write `id_1<TAB>...<TAB>label[<TAB>probability]`
-    lines (no header).
+    """Classify rows, `text_a`/`text_b` pairs or `text` single texts, with a classifier of `SCLTrainer` (a
+    cross-encoder with one logit or K, or a `BiEncoderPairClassifier`, which embeds each text alone) and write
+    `id_1<TAB>...<TAB>label[<TAB>probability...]` lines (no header).
 
     With `id_columns=("query_id", "reply_id")` this is the CCF submission format `query_id<TAB>reply_id<TAB>label`.
-    Without id columns the row index (0-based) is written first. `label` is 1 when sigmoid(logit) >= threshold, the
-    model's tuned `config.decision_threshold` by default (0.5 if it has none). Returns the number of rows written.
+    Without id columns the row index (0-based) is written first. One logit: `label` is 1 when sigmoid(logit) >=
+    threshold, the model's tuned `config.decision_threshold` by default (0.5 if it has none), written as the class
+    name when the model has `class_names` (`[negative, positive]`), and the probability is the positive class's. K
+    logits: `label` is the class name of the argmax, and `write_probability` writes every class's probability (in
+    `class_names` order). Returns the number of rows written.
 
     Speed: the input is read in windows of `window_size` rows; each window is tokenized at once, its rows sorted by
     length into batches of `batch_size` (so a batch pads to rows of similar length), and written back in input
@@ -141,7 +155,9 @@ def predict_pairs(
             raise ConfigError(f"{name} must be >= 1, got {value}")
     output_path = Path(output_path)
     partial = output_path.with_name(output_path.name + ".partial")
-    fields = max(len(id_columns), 1) + 1 + int(write_probability)
+    names = getattr(model.config, "class_names", None)
+    num_logits = model.config.num_labels if not isinstance(model, BiEncoderPairClassifier) else 1
+    fields = max(len(id_columns), 1) + 1 + (num_logits if num_logits > 1 else 1) * int(write_probability)
     rows = enumerate(pairs)
     done = 0
     if resume and not partial.exists() and output_path.exists():
@@ -158,7 +174,9 @@ def predict_pairs(
         tqdm(total=total, initial=done, unit="pairs", desc="Predicting") as progress,
     ):
         for window in _batches(rows, window_size):
-            texts_a, texts_b = [row["text_a"] for _, row in window], [row["text_b"] for _, row in window]
+            single = "text" in window[0][1]
+            texts_a = [row["text" if single else "text_a"] for _, row in window]
+            texts_b = None if single else [row["text_b"] for _, row in window]
             if bi_encoder:  # each text alone: a_* and b_* features, padded per side
                 sides = [tokenizer(texts, truncation=True, max_length=max_length) for texts in (texts_a, texts_b)]
                 lengths = [len(x) + len(y) for x, y in zip(sides[0]["input_ids"], sides[1]["input_ids"])]
@@ -166,7 +184,7 @@ def predict_pairs(
                 sides = [tokenizer(texts_a, texts_b, truncation=True, max_length=max_length)]
                 lengths = [len(x) for x in sides[0]["input_ids"]]
             order = sorted(range(len(window)), key=lambda i: lengths[i])
-            probabilities = [0.0] * len(window)
+            probabilities = [[0.0]] * len(window)
             for batch in _batches(order, batch_size):
                 padded = [tokenizer.pad({k: [v[i] for i in batch] for k, v in side.items()}, return_tensors="pt")
                           for side in sides]  # fmt: skip
@@ -174,12 +192,18 @@ def predict_pairs(
                     features = {f"{name}_{k}": v for name, side in zip("ab", padded) for k, v in side.items()}
                     logits = model(**{k: v.to(device) for k, v in features.items()})[:, 0]
                 else:
-                    logits = model(**padded[0].to(device)).logits.float().squeeze(-1)
-                for i, p in zip(batch, torch.sigmoid(logits).tolist()):
+                    logits = model(**padded[0].to(device)).logits.float()  # (B, 1) or (B, K)
+                scores = torch.sigmoid(logits.reshape(-1, 1)) if num_logits == 1 else logits.softmax(-1)
+                for i, p in zip(batch, scores.tolist()):
                     probabilities[i] = p
             for (index, row), p in zip(window, probabilities):
-                line = [*_row_ids(index, row, id_columns), str(int(p >= threshold))]
-                out.write("\t".join(line + ([f"{p:.6f}"] if write_probability else [])) + "\n")
+                if num_logits == 1:
+                    label = int(p[0] >= threshold)
+                    label = names[label] if names else str(label)
+                else:
+                    label = names[max(range(num_logits), key=p.__getitem__)] if names else str(p.index(max(p)))
+                line = [*_row_ids(index, row, id_columns), label]
+                out.write("\t".join(line + ([f"{x:.6f}" for x in p] if write_probability else [])) + "\n")
             out.flush()
             written += len(window)
             progress.update(len(window))

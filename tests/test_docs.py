@@ -35,7 +35,12 @@ from tests.helpers import FIXTURES, REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
-DOCS = ["README.md", "recipes/supcon_pair/README.md", "recipes/simcse_unsup/README.md"]
+DOCS = [
+    "README.md",
+    "recipes/supcon_pair/README.md",
+    "recipes/simcse_unsup/README.md",
+    "recipes/supcon_classify/README.md",
+]
 
 # (old, new) per Python snippet: `{data_dir}` is the real data folder.
 PYTHON_EDITS = [
@@ -50,6 +55,8 @@ TINY_FLAGS = {
                     "--per_device_train_batch_size", "8", "--overwrite_output_dir", "true"],
     "simcse_unsup": ["--max_steps", "2", "--max_train_samples", "64", "--max_eval_samples", "48",
                      "--per_device_train_batch_size", "8", "--overwrite_output_dir", "true"],
+    "supcon_classify": ["--max_steps", "2", "--max_train_samples", "64", "--max_eval_samples", "48",
+                        "--per_device_train_batch_size", "8", "--overwrite_output_dir", "true"],
     "compare": ["--seeds", "1", "--max_steps", "2", "--max_train_samples", "64", "--max_eval_samples", "48",
                 "--per_device_train_batch_size", "8"],
 }  # fmt: skip
@@ -96,6 +103,9 @@ def workdir(tmp_path_factory, data_dir) -> Path:
     (root / "repo").mkdir()
     (root / "repo" / "recipes").symlink_to(REPO_ROOT / "recipes")
     (root / "shared").symlink_to(data_dir.parent)
+    intents = {"booking": "book a table for", "weather": "what is the weather in", "music": "play some songs by"}
+    rows = [f"{text} {i},{intent}\n" for i in range(10) for intent, text in intents.items()]
+    (root / "repo" / "my_intents.csv").write_text("utterance,intent\n" + "".join(rows), encoding="utf-8")
     lines = (data_dir / "stsbenchmark" / "sts-dev.csv").read_text(encoding="utf-8").splitlines()[:60]
     rows = [line.split("\t") for line in lines]
     (root / "repo" / "my_sentences.txt").write_text("\n".join(r[5] for r in rows) + "\n", encoding="utf-8")
