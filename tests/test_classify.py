@@ -1,0 +1,169 @@
+"""K-class classification of single texts and pairs (`SCLTrainer` with `label_names`, `recipes/supcon_classify.py`):
+the loss against a naive reference, inputs, class names through `pipeline` and `predict`, the few-shot and noise
+regimes, and label errors before training."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from datasets import Dataset
+from transformers import BertForSequenceClassification, pipeline
+
+from scl_trainer import SCLConfig, SCLTrainer
+from scl_trainer.__main__ import main as cli
+from scl_trainer.classification_data import class_names
+from scl_trainer.errors import DataError
+from scl_trainer.recipe_setup import run_recipe
+from scl_trainer.splits import flip_labels, sample_per_class
+from tests.helpers import load_recipe, tiny_bert_config
+from tests.test_supcon_loss import seed_supcon_loop
+
+WORDS = "the house near school good room price floor new city market company report year people share".split()
+CLASSES = ["city", "market", "school"]
+
+
+def texts(n: int, seed: int = 0) -> list[str]:
+    g = torch.Generator().manual_seed(seed)
+    return [" ".join(WORDS[i] for i in torch.randint(len(WORDS), (5,), generator=g)) for _ in range(n)]
+
+
+def single_texts(n: int = 24, seed: int = 0) -> Dataset:
+    """Texts labelled by the class word they contain (learnable), as class names."""
+    rows = texts(n, seed)
+    labels = [CLASSES[i % 3] for i in range(n)]
+    return Dataset.from_dict({"text": [f"{t} {label}" for t, label in zip(rows, labels)], "label": labels})
+
+
+def config(tmp_path, **overrides) -> SCLConfig:
+    values = dict(output_dir=str(tmp_path / "out"), per_device_train_batch_size=12, per_device_eval_batch_size=12,
+                  max_steps=3, learning_rate=1e-3, save_strategy="no", report_to="none", seed=3, max_length=16,
+                  disable_tqdm=True, scl_weight=0.5)  # fmt: skip
+    values.update(overrides)
+    return SCLConfig(**values)
+
+
+def test_k_class_loss_is_cross_entropy_plus_supcon_of_the_naive_loop(tmp_path, tiny_encoder_dir, tiny_tokenizer):
+    trainer = SCLTrainer(str(tiny_encoder_dir), config(tmp_path), train_dataset=single_texts(12))
+    assert trainer.args.label_names == CLASSES and trainer.model.config.num_labels == 3  # sorted class names
+    model = trainer.model.eval()  # no dropout: the reference sees the same forward pass
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(12)])
+    labels = batch["labels"]
+    assert labels.tolist() == [CLASSES.index(CLASSES[i % 3]) for i in range(12)]
+    with torch.no_grad():
+        out = model(**{k: v for k, v in batch.items() if k != "labels"}, output_hidden_states=True)
+        loss = trainer.compute_loss(model, batch)
+    supcon, _ = seed_supcon_loop(out.hidden_states[-1][:, 0], labels, 0.2)  # every class has 4 rows: seed's mean
+    expected = F.cross_entropy(out.logits, labels).item() + 0.5 * supcon
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["single", "pairs"])
+def test_single_texts_and_pairs_train_save_and_predict_class_names(tmp_path, tiny_encoder_dir, kind):
+    data = single_texts(36)
+    if kind == "pairs":
+        data = Dataset.from_dict({"text_a": data["text"], "text_b": texts(36, seed=1), "label": data["label"]})
+    args = config(tmp_path, eval_strategy="steps", eval_steps=3)
+    trainer = SCLTrainer(str(tiny_encoder_dir), args, train_dataset=data.select(range(24)),
+                         eval_dataset=data.select(range(24, 36)))  # fmt: skip
+    trainer.train()
+    metrics = trainer.evaluate()
+    for key in ("eval_accuracy", "eval_macro_f1", "eval_weighted_f1", "eval_f1_city", "eval_recall_school",
+                "baseline_majority_accuracy", "baseline_frozen_lr_macro_f1"):  # fmt: skip
+        assert key in metrics, key
+    trainer.save_model()
+    out = tmp_path / "out"
+    config_json = json.loads((out / "config.json").read_text())
+    assert config_json["id2label"] == {"0": "city", "1": "market", "2": "school"}
+    assert config_json["class_names"] == CLASSES
+    assert config_json["text_input"] == ("single" if kind == "single" else "pair")
+    # The pipeline returns class names; predict writes them, with every class's probability.
+    classifier = pipeline("text-classification", model=str(out), device="cpu")
+    example = data[30]["text"] if kind == "single" else {"text": data[30]["text_a"], "text_pair": data[30]["text_b"]}
+    assert {row["label"] for row in classifier(example, top_k=None)} == set(CLASSES)
+    rows = data.select(range(24, 36)).remove_columns("label").add_column("id", [f"r{i}" for i in range(12)])
+    rows.to_json(tmp_path / "in.jsonl")
+    cli(["predict", "--model", str(out), "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "o.tsv"),
+         "--id_columns", "id", "--write_probability"])  # fmt: skip
+    lines = [line.split("\t") for line in (tmp_path / "o.tsv").read_text().splitlines()]
+    assert [line[0] for line in lines] == [f"r{i}" for i in range(12)] and all(len(line) == 5 for line in lines)
+    for line in lines:
+        probabilities = [float(x) for x in line[2:]]
+        assert sum(probabilities) == pytest.approx(1.0, abs=1e-4)
+        assert line[1] == CLASSES[int(np.argmax(probabilities))]
+
+
+def test_a_k_logit_model_must_match_the_classes(tmp_path, tiny_tokenizer):
+    model = BertForSequenceClassification(tiny_bert_config(num_labels=1))
+    with pytest.raises(ValueError, match=r"needs a head with 3 logits \(softmax \+ CE\) for the classes \['city'"):
+        SCLTrainer(model, config(tmp_path), train_dataset=single_texts(6), processing_class=tiny_tokenizer)
+    with pytest.raises(ValueError, match=r"the eval dataset, row 1, column 'label': label 'park' is not one of"):
+        SCLTrainer(BertForSequenceClassification(tiny_bert_config(num_labels=3)), config(tmp_path),
+                   train_dataset=single_texts(6), processing_class=tiny_tokenizer,
+                   eval_dataset=Dataset.from_dict({"text": ["a", "b"], "label": ["city", "park"]}))  # fmt: skip
+
+
+def test_samples_per_class_exact_counts_and_seeding(caplog):
+    labels = [0] * 50 + [1] * 30 + [2] * 5
+    data = Dataset.from_dict({"text": [str(i) for i in range(len(labels))], "label": labels})
+    with caplog.at_level("WARNING"):
+        few = sample_per_class(data, 8, seed=1)
+    assert np.bincount(few["label"]).tolist() == [8, 8, 5]  # class 2 keeps all five
+    assert "class 2 has only 5 training rows, all kept" in caplog.text
+    assert few["text"] == sample_per_class(data, 8, seed=1)["text"]  # same seed, same rows
+    assert few["text"] != sample_per_class(data, 8, seed=2)["text"]
+    assert [int(t) for t in few["text"]] == sorted(int(t) for t in few["text"])  # input order kept
+    assert set(sample_per_class(data, 8, seed=1)["text"][:8]) <= set(sample_per_class(data, 20, seed=1)["text"])
+
+
+def test_multiclass_label_noise_never_keeps_the_old_label():
+    labels = [i % 5 for i in range(1000)]
+    data = Dataset.from_dict({"label": labels})
+    noisy, changed = flip_labels(data, 0.3, seed=4, num_classes=5)
+    assert len(changed) == 300
+    new = np.asarray(noisy["label"])
+    assert all(new[i] != labels[i] for i in changed)
+    assert all(new[i] == labels[i] for i in set(range(1000)) - set(changed))
+    # The new class is uniform over the four others: every (old, new) combination occurs.
+    pairs = {(labels[i], int(new[i])) for i in changed}
+    assert pairs == {(a, b) for a in range(5) for b in range(5) if a != b}
+    binary, flipped = flip_labels(Dataset.from_dict({"label": [0, 1] * 50}), 0.2, seed=4)
+    assert all(binary["label"][i] == 1 - [0, 1][i % 2] for i in flipped)  # two classes: the other one
+
+
+@pytest.mark.parametrize(
+    ("train", "validation", "message"),
+    [
+        ("abc", "abd", r"valid.csv, row 4, column 'label': label 'd' is not one of the training data's classes "
+                       r"\['a', 'b', 'c'\]"),
+        ("aaa", None, r"every row has the label 'a'; training needs two classes or more"),
+    ],
+)  # fmt: skip
+def test_label_errors_are_one_line_before_training(tmp_path, tiny_encoder_dir, capsys, train, validation, message):
+    recipe = load_recipe("supcon_classify")
+
+    def write(name, classes):
+        rows = "".join(f"text number {i},{classes[i % len(classes)]}\n" for i in range(12))
+        (tmp_path / name).write_text("text,label\n" + rows)
+        return str(tmp_path / name)
+
+    argv = ["--dataset_name", write("train.csv", train), "--model_name_or_path", str(tiny_encoder_dir),
+            "--output_dir", str(tmp_path / "out"), "--max_steps", "1", "--report_to", "none"]  # fmt: skip
+    if validation:
+        argv += ["--validation_file", write("valid.csv", validation)]
+    with pytest.raises(SystemExit):
+        run_recipe(recipe.main, recipe.parser(), argv)
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert re.search(message, err), err
+    assert not (tmp_path / "out").exists()  # nothing trained, nothing written
+
+
+def test_label_names_must_cover_the_training_labels():
+    assert class_names(["b", "a", "c"]) == ["a", "b", "c"]
+    assert class_names(["10", "2", "1"]) == ["1", "2", "10"]  # integers numerically
+    assert class_names(["pos", "neg"], ["pos", "neg"]) == ["pos", "neg"]  # the user's order
+    with pytest.raises(DataError, match=r"label 'neutral' is not one of --label_names \['pos', 'neg'\]"):
+        class_names(["pos", "neg", "neutral"], ["pos", "neg"])
