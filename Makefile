@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: help install test test-fast lint format demo simcse bench evidence pair-evidence simcse-select group-by-length clean
+.PHONY: help install test test-fast lint format demo simcse bench evidence pair-evidence classify-evidence simcse-select group-by-length clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ evidence: $(STAMP) ## BCE vs BCE + SupCon on MRPC, paired seeds, N in {64,256,10
 
 pair-evidence: $(STAMP) ## cross- vs bi-encoder vs the untouched encoder vs sentence-transformers on MRPC, paired seeds, 5 regimes (resumes)
 	$(PY) bench/pair_architectures.py $(ARGS)
+
+classify-evidence: $(STAMP) ## CE vs CE + SupCon vs SetFit on SST-2, TREC (8, 64 per class, all) and SICK, paired seeds (resumes)
+	$(PY) bench/classify_evidence.py $(ARGS)
 
 simcse-select: $(STAMP) ## choose the offline SimCSE default: cls/mean pooling x lr {1e-5,3e-5}, 3 seeds, on dev (~2 h: 12 runs of 10-12 min)
 	$(PY) bench/simcse_default.py $(ARGS)

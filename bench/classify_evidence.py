@@ -1,0 +1,259 @@
+"""Does SupCon help a classifier, at how many examples per class? CE alone vs CE + SupCon (the seed's setting and Gunel
+et al.'s) on SST-2 and TREC (8 and 64 examples per class, all data) and SICK entailment pairs (64 per class, all),
+beside the majority class, a logistic regression on the frozen encoder (SetFit's head-only baseline) and SetFit.
+
+Rows, all on the same validation rows (the held-out 10% of the training file, stratified, seeded like every draw):
+- `majority`, `frozen_lr`: from every run's baselines (the training subsample of that seed, the untouched MiniLM's
+  vectors in its own pooling; for SICK pairs [u, v, |u - v|, u * v]);
+- `ce`: `recipes/supcon_classify.py` with `scl_weight=0`; `scl_seed`: + SupCon at the seed's (0.1, T 0.2);
+  `scl_gunel`: Gunel et al.'s lambda 0.9, T 0.3 (`scl_weight` 9 = 0.9 / 0.1); `scl_chosen`: of the two SupCon arms,
+  the one with the higher mean validation macro-F1 in that regime (chosen on validation, as a user would);
+- `setfit`: SetFit 1.2.0 (contrastive fine-tuning of the same MiniLM on pairs, then a logistic-regression head) on the
+  same training rows, scored on the same validation rows; skipped with the reason when `setfit` is not installed.
+
+One `compare` per regime (`bench/results/classify_evidence/<regime>/`); settings fixed before any run, nothing tuned
+on results. Metrics: accuracy and macro-F1 (two classes: at 0.5, the model's argmax). All selected and measured on
+validation (no test split here): absolute numbers are optimistic for every trained arm alike; differences are paired.
+
+    python bench/classify_evidence.py [--regimes trec-8 ...] [--setfit true]
+
+Resumes: finished runs are skipped. Writes bench/results/classify_evidence.json, .md and .png.
+"""
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from results_io import RESULTS_DIR, save_markdown, save_result
+from transformers import HfArgumentParser
+
+from scl_trainer.compare import find_recipe, load_recipe
+from scl_trainer.compare import main as compare_main
+from scl_trainer.paired_stats import arm_summary, paired_difference
+from scl_trainer.records import DEFAULT_DATA_DIR
+
+REPO = Path(__file__).resolve().parent.parent
+ARMS = {"ce": "scl_weight=0", "scl_seed": "scl_weight=0.1,scl_temperature=0.2",
+        "scl_gunel": "scl_weight=9,scl_temperature=0.3"}  # fmt: skip
+FEW, ALL = [1, 2, 3, 4, 5], [1, 2, 3]
+# Budgets: few-shot runs take more epochs over fewer rows, evaluated about 6 times; all data runs one epoch.
+
+
+def regime(dataset: str, per_class: int | None, epochs: int, eval_steps: int) -> dict:
+    seeds = FEW if per_class else ALL
+    return {"dataset": dataset, "per_class": per_class, "seeds": seeds,
+            "flags": {"num_train_epochs": epochs, "eval_steps": eval_steps}}  # fmt: skip
+
+
+REGIMES = {
+    "sst2-8": regime("sst2", 8, 30, 5),
+    "sst2-64": regime("sst2", 64, 10, 16),
+    "sst2-all": regime("sst2", None, 1, 42),
+    "trec-8": regime("trec", 8, 30, 15),
+    "trec-64": regime("trec", 64, 10, 40),
+    "trec-all": regime("trec", None, 1, 31),
+    "sick-64": regime("sick", 64, 10, 20),
+    "sick-all": regime("sick", None, 1, 28),
+}
+COMMON = {"per_device_train_batch_size": 16, "eval_strategy": "steps", "save_strategy": "steps"}
+METRICS = {"accuracy": "accuracy", "macro_f1": "macro_f1"}
+ROW_ORDER = ["majority", "frozen_lr", "setfit", "ce", "scl_seed", "scl_gunel", "scl_chosen"]
+
+
+@dataclass
+class ClassifyEvidenceArguments:
+    regimes: list[str] = field(default_factory=lambda: list(REGIMES), metadata={"help": f"Of {list(REGIMES)}."})
+    setfit: bool = field(default=True, metadata={"help": "Run the SetFit peer (needs `pip install setfit`)."})
+    data_dir: str = field(default=DEFAULT_DATA_DIR, metadata={"help": "Folder holding text_classification/, sick/."})
+    output_dir: str = field(default="bench/results/classify_evidence", metadata={"help": "Where the runs go."})
+    seeds: list[int] | None = field(default=None, metadata={"help": "Override every regime's seeds (a quick check)."})
+    extra_flags: list[str] = field(
+        default_factory=list, metadata={"help": "More recipe settings for every run, e.g. `max_steps=2` (a check)."}
+    )
+
+
+def metric_keys(dataset: str) -> dict[str, str]:
+    """eval_results.json keys of accuracy and macro-F1: two classes report them at 0.5 (and at the tuned threshold)."""
+    suffix = "_at_0.5" if dataset == "sst2" else ""
+    return {metric: f"eval_{key}{suffix}" for metric, key in METRICS.items()}
+
+
+def compare_argv(args: ClassifyEvidenceArguments, name: str) -> list[str]:
+    regime = REGIMES[name]
+    flags = {**COMMON, **regime["flags"], "save_steps": regime["flags"]["eval_steps"]}
+    argv = [
+        "--recipe", "supcon_classify", "--config", f"recipes/supcon_classify/{regime['dataset']}_minilm.yaml",
+        "--output_dir", str(Path(args.output_dir) / name), "--prune_runs", "true",
+        *[token for arm, settings in ARMS.items() for token in ("--arm", f"{arm}:{settings}")],
+        "--seeds", *map(str, args.seeds or regime["seeds"]),
+        *[token for key in metric_keys(regime["dataset"]).values() for token in ("--metric", key)],
+        "--data_dir", args.data_dir, "--disable_tqdm", "true", "--save_total_limit", "1",
+        *[token for key, value in flags.items() for token in (f"--{key}", str(value))],
+    ]  # fmt: skip
+    for setting in args.extra_flags:
+        key, _, value = setting.partition("=")
+        argv += [f"--{key}", value]
+    if regime["per_class"] is not None:
+        argv += ["--samples_per_class", str(regime["per_class"])]
+    return argv
+
+
+def run_setfit(args: ClassifyEvidenceArguments, name: str, seed: int) -> dict:
+    """One SetFit run on the recipe's own split and subsample for `seed`: SetFit's defaults (batch 16, 20 pair
+    iterations, one epoch, logistic-regression head) in the few-shot regimes; with all the data one pair iteration
+    (20 would be ~20x the training rows in pairs, hours on 2 CPU cores)."""
+    record_path = Path(args.output_dir) / name / "setfit" / f"seed{seed}.json"
+    if record_path.is_file():
+        return json.loads(record_path.read_text(encoding="utf-8"))
+    from setfit import SetFitModel, Trainer, TrainingArguments
+
+    from scl_trainer.metrics import class_metrics
+    from scl_trainer.utils import resolve_model_name_or_path
+
+    regime = REGIMES[name]
+    recipe = load_recipe(find_recipe("supcon_classify"))
+    argv = ["--config", f"recipes/supcon_classify/{regime['dataset']}_minilm.yaml", "--data_dir", args.data_dir,
+            "--seed", str(seed)]  # fmt: skip
+    if regime["per_class"] is not None:
+        argv += ["--samples_per_class", str(regime["per_class"])]
+    script_args, _, training_args = recipe.parser().parse_args_and_config(argv)
+    splits, _ = recipe.load_splits(script_args, training_args, seed)
+    names = training_args.label_names
+    pairs = "text_a" in splits["train"].column_names
+
+    def as_text(rows) -> list[str]:  # SetFit reads one text: a pair as `a [SEP] b`
+        return [f"{a} [SEP] {b}" for a, b in zip(rows["text_a"], rows["text_b"])] if pairs else rows["text"]
+
+    train = splits["train"].map(lambda rows: {"text": as_text(rows)}, batched=True).select_columns(["text", "label"])
+    start = time.perf_counter()
+    model = SetFitModel.from_pretrained(resolve_model_name_or_path("sentence-transformers/all-MiniLM-L6-v2"))
+    run_dir = record_path.parent / f"seed{seed}-run"
+    setfit_args = TrainingArguments(output_dir=str(run_dir), batch_size=16, num_epochs=1, seed=seed,
+                                    num_iterations=20 if regime["per_class"] else 1, report_to="none")  # fmt: skip
+    trainer = Trainer(model=model, args=setfit_args, train_dataset=train)
+    trainer.train()
+    predicted = model.predict(as_text(splits["validation"]), as_numpy=True)
+    metrics = class_metrics(splits["validation"]["label"], np.asarray(predicted).astype(int), names)
+    record = {"seed": seed, "metrics": {m: metrics[key] for m, key in METRICS.items()},
+              "wall_time_s": time.perf_counter() - start, "train_rows": len(train)}  # fmt: skip
+    shutil.rmtree(run_dir, ignore_errors=True)
+    record_path.parent.mkdir(parents=True, exist_ok=True)
+    record_path.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    return record
+
+
+def regime_rows(args: ClassifyEvidenceArguments, name: str) -> dict:
+    """Per row and metric the per-seed values of one regime, from its compare report and the SetFit records."""
+    report = compare_main(compare_argv(args, name))
+    keys = metric_keys(REGIMES[name]["dataset"])
+    seeds, values, wall = report["seeds"], {}, {}
+    for run in report["runs"]:
+        for metric, key in keys.items():
+            values.setdefault(run["arm"], {}).setdefault(metric, {})[run["seed"]] = run["metrics"].get(key)
+            for row, prefix in (("majority", "baseline_majority_"), ("frozen_lr", "baseline_frozen_lr_")):
+                if prefix + metric in run["metrics"]:
+                    values.setdefault(row, {}).setdefault(metric, {})[run["seed"]] = run["metrics"][prefix + metric]
+        wall[run["arm"]] = wall.get(run["arm"], 0.0) + run["wall_time_s"]
+    # Chosen on validation: the SupCon setting with the higher mean macro-F1 in this regime.
+    chosen = max(("scl_seed", "scl_gunel"), key=lambda arm: np.mean(list(values[arm]["macro_f1"].values())))
+    values["scl_chosen"] = values[chosen]
+    setfit_note = None
+    if args.setfit:
+        try:
+            for seed in seeds:
+                record = run_setfit(args, name, seed)
+                for metric in METRICS:
+                    values.setdefault("setfit", {}).setdefault(metric, {})[seed] = record["metrics"][metric]
+                wall["setfit"] = wall.get("setfit", 0.0) + record["wall_time_s"]
+        except ImportError as e:
+            setfit_note = f"SetFit not run: {e} (pip install 'scl_trainer[bench]')"
+    return {"seeds": seeds, "values": values, "wall_time_s": wall, "chosen": chosen, "setfit_note": setfit_note}
+
+
+def summarize(name: str, rows: dict) -> dict:
+    seeds, values = rows["seeds"], rows["values"]
+    present = [row for row in ROW_ORDER if row in values]
+    summary = {
+        row: {
+            metric: {**arm_summary([values[row][metric][s] for s in seeds if values[row][metric].get(s) is not None]),
+                     "values": {s: values[row][metric].get(s) for s in seeds}}
+            for metric in METRICS
+        }
+        for row in present
+    }  # fmt: skip
+    differences = []
+    for pair in (("scl_chosen", "ce"), ("scl_seed", "ce"), ("scl_gunel", "ce"), ("scl_chosen", "frozen_lr"),
+                 ("scl_chosen", "setfit"), ("ce", "setfit")):  # fmt: skip
+        if not all(row in values for row in pair):
+            continue
+        for metric in METRICS:
+            a, b = values[pair[1]][metric], values[pair[0]][metric]
+            both = [s for s in seeds if a.get(s) is not None and b.get(s) is not None]
+            if len(both) >= 2:
+                d = paired_difference([a[s] for s in both], [b[s] for s in both], n_resamples=10_000, seed=0)
+                differences.append({"pair": f"{pair[0]} - {pair[1]}", "metric": metric, **d, "seeds": both})
+    regime = REGIMES[name]
+    return {"regime": name, "dataset": regime["dataset"], "per_class": regime["per_class"], "seeds": seeds,
+            "rows": present, "summary": summary, "chosen": rows["chosen"], "differences": differences,
+            "setfit_note": rows["setfit_note"], "wall_time_s": rows["wall_time_s"]}  # fmt: skip
+
+
+def plot(path: Path, regimes: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colors = {"majority": "0.6", "frozen_lr": "black", "setfit": "tab:green", "ce": "tab:orange",
+              "scl_seed": "tab:red", "scl_gunel": "tab:purple", "scl_chosen": "tab:blue"}  # fmt: skip
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(6 * len(METRICS), 4.2), squeeze=False)
+    for ax, metric in zip(axes[0], METRICS):
+        for j, row in enumerate(ROW_ORDER):
+            points = [(i + (j - 3) * 0.09, r["summary"][row][metric]) for i, r in enumerate(regimes)
+                      if row in r["summary"] and r["summary"][row][metric]["n"]]  # fmt: skip
+            if points:
+                xs, stats = zip(*points)
+                ax.errorbar(xs, [s["mean"] for s in stats], yerr=[s["sd"] if s["n"] > 1 else 0 for s in stats],
+                            fmt="o", color=colors[row], label=row, capsize=3, ms=4)  # fmt: skip
+        ax.set_xticks(range(len(regimes)), [r["regime"] for r in regimes], rotation=20, fontsize=8)
+        ax.set_title(f"validation {metric} (mean ± sd over seeds)", fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(args: ClassifyEvidenceArguments) -> dict:
+    unknown = [name for name in args.regimes if name not in REGIMES]
+    if unknown:
+        sys.exit(f"error: unknown regime(s) {unknown}; choose from {list(REGIMES)}")
+    start = time.perf_counter()
+    regimes = []
+    for name in args.regimes:
+        print(f"== regime {name}", file=sys.stderr)
+        regimes.append(summarize(name, regime_rows(args, name)))
+    result = {
+        "arms": {**ARMS, "setfit": "SetFit 1.2.0 defaults (all data: 1 pair iteration)"},
+        "metrics": list(METRICS),
+        "regimes": regimes,
+        "wall_time_this_call_s": time.perf_counter() - start,
+        "wall_time_all_runs_s": sum(sum(row["wall_time_s"].values()) for row in regimes),
+    }
+    if args.output_dir == ClassifyEvidenceArguments.output_dir and not args.extra_flags and not args.seeds:
+        plot(RESULTS_DIR / "classify_evidence.png", regimes)
+        save_markdown("classify_evidence", result)
+        return save_result("classify_evidence.json", result)
+    print(json.dumps(result, indent=1, default=str))  # a check run: nothing in bench/results
+    return result
+
+
+if __name__ == "__main__":
+    os.chdir(REPO)  # every path below is relative to the repository, so the run records stay valid if it moves
+    (evidence_args,) = HfArgumentParser(ClassifyEvidenceArguments).parse_args_into_dataclasses()
+    main(evidence_args)
