@@ -30,6 +30,7 @@ import yaml
 from transformers import BertModel, BertTokenizerFast
 
 from scl_trainer.compare import load_recipe
+from scl_trainer.recipe_setup import run_recipe
 from scl_trainer.utils import resolve_model_name_or_path
 from tests.helpers import FIXTURES, REPO_ROOT
 
@@ -148,10 +149,32 @@ def check_not_run(argv: list[str], cwd: Path) -> None:
         os.chdir(old)
 
 
+_RAN: set[tuple[str, ...]] = set()  # a command shown in two docs runs once (the scratch checkout is shared)
+
+
+def _in_process(run, cwd: Path) -> str:
+    """`run()` in `cwd`, in this process: a `python recipes/X.py` or `python -m scl_trainer predict|embed` command
+    is the same code without a new interpreter's imports (the launchers and `compare` keep their own processes)."""
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        run()
+    finally:
+        os.chdir(old)
+    return ""
+
+
 def run_shell_command(argv: list[str], cwd: Path, tiny_model: str) -> str:
+    if tuple(argv) in _RAN:
+        return ""
+    _RAN.add(tuple(argv))
     if argv[0] == "make":
         return _run(["make", "-n", *argv[1:]], REPO_ROOT)
     if argv[:3] == ["python", "-m", "scl_trainer"]:
+        if argv[3] in ("predict", "embed"):
+            from scl_trainer.__main__ import main as cli
+
+            return _in_process(lambda: cli(argv[3:]), cwd)
         extra = TINY_FLAGS["compare"] if argv[3] == "compare" else []
         return _run([sys.executable, *argv[1:], *extra], cwd)
     recipe, launcher, recipe_args = _recipe_argv(argv)
@@ -164,8 +187,9 @@ def run_shell_command(argv: list[str], cwd: Path, tiny_model: str) -> str:
         os.chdir(old)
     if not os.path.isdir(resolve_model_name_or_path(model)):
         args += ["--model_name_or_path", tiny_model]  # not downloadable here: the tiny BERT stands in
-    if launcher[0] == "python":
-        return _run([sys.executable, *launcher[1:], argv[len(launcher)], *args], cwd)
+    if launcher == ["python"]:
+        module = load_recipe(REPO_ROOT / "recipes" / f"{recipe}.py")
+        return _in_process(lambda: run_recipe(module.main, module.parser(), args), cwd)
     assert launcher[:2] == ["accelerate", "launch"], f"unknown launcher {launcher}"
     launch = [sys.executable, "-m", "accelerate.commands.launch", *launcher[2:]]
     if "--config_file" in launch:  # relative to the repository, as in the docs
