@@ -134,7 +134,8 @@ def detached_gather(tensor):
     return torch.cat([everything[: rank * n], tensor, everything[(rank + 1) * n :]]), slice(rank * n, (rank + 1) * n)
 
 
-def worker(rank: int, port: int, kind: str, chunk_size, output_dir: str, detach: bool = False):
+def worker(rank: int, port: int, kind: str, chunk_sizes: list, output_dir: str, detach: bool = False):
+    """Each of `chunk_sizes` in turn, in one process group (one spawn per kind: the processes start once)."""
     if detach:
         import scl_trainer.base_trainer
 
@@ -149,24 +150,30 @@ def worker(rank: int, port: int, kind: str, chunk_size, output_dir: str, detach:
         LOCAL_WORLD_SIZE=str(WORLD_SIZE),
     )
     torch.set_num_threads(1)
-    trainer, features = build(kind, output_dir, chunk_size, tokenizer)
-    assert trainer.accelerator.num_processes == WORLD_SIZE
-    rows = len(features) // WORLD_SIZE
-    batch = collate(trainer, features[rank * rows : (rank + 1) * rows])
-    ddp = DistributedDataParallel(trainer.model, find_unused_parameters=True)
-    loss, grads = loss_and_grads(trainer, ddp, batch)
-    torch.save({"loss": loss, "grads": grads, "log": dict(trainer._metrics["train"])}, f"{output_dir}/rank{rank}.pt")
+    for chunk_size in chunk_sizes:
+        trainer, features = build(kind, output_dir, chunk_size, tokenizer)
+        assert trainer.accelerator.num_processes == WORLD_SIZE
+        rows = len(features) // WORLD_SIZE
+        batch = collate(trainer, features[rank * rows : (rank + 1) * rows])
+        ddp = DistributedDataParallel(trainer.model, find_unused_parameters=True)
+        loss, grads = loss_and_grads(trainer, ddp, batch)
+        record = {"loss": loss, "grads": grads, "log": dict(trainer._metrics["train"])}
+        torch.save(record, f"{output_dir}/rank{rank}-chunk{chunk_size}.pt")
 
 
-@pytest.mark.parametrize("chunk_size", [None, 3], ids=["plain", "gradcache"])
 @pytest.mark.parametrize("kind", ["supcon", "simcse", "bi_encoder"])
-def test_two_processes_match_one_process_holding_the_whole_batch(tmp_path, tiny_tokenizer, kind, chunk_size):
+def test_two_processes_match_one_process_holding_the_whole_batch(tmp_path, tiny_tokenizer, kind):
+    """Plain and with GradCache (chunks of 3 rows), both in one spawn of two processes."""
+    mp.spawn(worker, args=(free_port(), kind, [None, 3], str(tmp_path)), nprocs=WORLD_SIZE)
+    for chunk_size in (None, 3):
+        check_against_one_process(tmp_path, tiny_tokenizer, kind, chunk_size)
+
+
+def check_against_one_process(tmp_path, tiny_tokenizer, kind, chunk_size):
     trainer, features = build(kind, str(tmp_path), None, tiny_tokenizer)
     reference = copy.deepcopy(trainer.model)
     expected_loss, expected_grads = loss_and_grads(trainer, reference, collate(trainer, features))
-
-    mp.spawn(worker, args=(free_port(), kind, chunk_size, str(tmp_path)), nprocs=WORLD_SIZE)
-    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD_SIZE)]
+    ranks = [torch.load(tmp_path / f"rank{r}-chunk{chunk_size}.pt") for r in range(WORLD_SIZE)]
 
     # The logged loss is the mean over processes (the Trainer's reduction): the global loss.
     mean_loss = sum(r["loss"] for r in ranks) / WORLD_SIZE
@@ -195,8 +202,8 @@ def test_a_gather_without_gradient_is_caught(tmp_path, tiny_tokenizer):
     gradient) the loss is the same but the gradients are not."""
     trainer, features = build("supcon", str(tmp_path), None, tiny_tokenizer)
     expected_loss, expected_grads = loss_and_grads(trainer, copy.deepcopy(trainer.model), collate(trainer, features))
-    mp.spawn(worker, args=(free_port(), "supcon", None, str(tmp_path), True), nprocs=WORLD_SIZE)
-    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD_SIZE)]
+    mp.spawn(worker, args=(free_port(), "supcon", [None], str(tmp_path), True), nprocs=WORLD_SIZE)
+    ranks = [torch.load(tmp_path / f"rank{r}-chunkNone.pt") for r in range(WORLD_SIZE)]
     assert (sum(r["loss"] for r in ranks) / WORLD_SIZE).item() == pytest.approx(expected_loss.item(), abs=1e-6)
     with pytest.raises(AssertionError):  # the message is the parameter name of the first mismatch
         for name, grad in expected_grads.items():
