@@ -105,7 +105,8 @@ def main(
     from scl_trainer.metrics import sts_metrics
     from scl_trainer.simcse_trainer import SimCSETrainer
 
-    start_run(script_args, training_args, __name__, int(os.environ.get("WORLD_SIZE", "1")))
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    start_run(script_args, training_args, __name__, world_size, model_args.model_name_or_path)
     corpus = load_sentences(
         script_args.train_file,
         script_args.data_dir,

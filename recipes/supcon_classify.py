@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 # Module level: only what the arguments need, so `--help` and an argument error answer before the training stack
 # loads (datasets, the Trainer, scikit-learn); the functions below import what they use.
-from scl_trainer.errors import ConfigError, DataError, OutputDirError
+from scl_trainer.errors import ConfigError, DataError
 from scl_trainer.parser import ConfigArgumentParser
 from scl_trainer.recipe_setup import ModelArguments, RunArguments, end_run, finish_run, run_recipe, start_run, truncate
 from scl_trainer.scl_config import SCLConfig
@@ -147,12 +147,20 @@ def check_predict_file(script_args: ScriptArguments, output_dir: str) -> str | N
     """Read every row of the file to classify after training now (a missing file, column or bad row stops the run
     before training); refuse a predictions path that is the input. Returns the predictions path."""
     from scl_trainer.classification_data import iter_labelled
+    from scl_trainer.utils import check_output_file
 
     if not script_args.predict_file:
         return None
     path = script_args.predictions_path or os.path.join(output_dir, "predictions.tsv")
-    if os.path.exists(script_args.predict_file) and os.path.abspath(script_args.predict_file) == os.path.abspath(path):
-        raise OutputDirError(f"--predictions_path {path} is the --predict_file: it would be overwritten")
+    check_output_file(
+        path,
+        {
+            "predict_file": script_args.predict_file,
+            "dataset_name": script_args.dataset_name,
+            "validation_file": script_args.validation_file,
+        },
+        "predictions_path",
+    )
     rows = iter_labelled(
         script_args.predict_file,
         text_column=script_args.text_column,
@@ -181,7 +189,8 @@ def main(
 
     if training_args.architecture != "cross_encoder":
         raise ConfigError("supcon_classify reads every text (pair) as one sequence: --architecture cross_encoder")
-    start_run(script_args, training_args, __name__, int(os.environ.get("WORLD_SIZE", "1")))
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    start_run(script_args, training_args, __name__, world_size, model_args.model_name_or_path)
     splits, flipped = load_splits(script_args, training_args, training_args.seed)
     predictions_path = check_predict_file(script_args, training_args.output_dir)  # before training, not after
     names = training_args.label_names

@@ -18,7 +18,7 @@ import sys
 # transformers or the trainer stack load. A command imports its machinery once its arguments are parsed.
 from . import __version__
 from .arguments import EmbedArguments, PredictArguments
-from .errors import USER_ERRORS, ConfigError, OutputDirError
+from .errors import USER_ERRORS, ConfigError
 from .parser import ConfigArgumentParser
 
 
@@ -28,10 +28,9 @@ def predict(args: PredictArguments) -> int:
 
     from .bi_encoder import BI_ENCODER, is_cross_encoder, load_bi_encoder
     from .predict import open_pairs, open_texts, predict_pairs
-    from .utils import check_max_length, from_pretrained
+    from .utils import check_max_length, check_output_file, from_pretrained
 
-    if os.path.exists(args.input) and os.path.abspath(args.input) == os.path.abspath(args.output):
-        raise OutputDirError(f"--output {args.output} is the input file: it would be overwritten; choose another")
+    check_output_file(args.output, {"input": args.input}, "output")
     config = from_pretrained(AutoConfig, args.model, field_name="model")
     bi_encoder = getattr(config, "pair_architecture", None) == BI_ENCODER
     classes = getattr(config, "class_names", None)

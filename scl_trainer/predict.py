@@ -154,6 +154,7 @@ def predict_pairs(
         if not value >= 1:
             raise ConfigError(f"{name} must be >= 1, got {value}")
     output_path = Path(output_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)  # a new folder is made, never a late failure
     partial = output_path.with_name(output_path.name + ".partial")
     names = getattr(model.config, "class_names", None)
     num_logits = model.config.num_labels if not isinstance(model, BiEncoderPairClassifier) else 1

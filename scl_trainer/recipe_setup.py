@@ -71,7 +71,9 @@ class ModelArguments:
         check_model_path(self.model_name_or_path, "model_name_or_path")
 
 
-def start_run(script_args: RunArguments, training_args, logger_name: str, world_size: int) -> None:
+def start_run(
+    script_args: RunArguments, training_args, logger_name: str, world_size: int, base_model: str | None = None
+) -> None:
     """Logging (our messages at INFO on the main process; transformers/datasets as the training args ask), then
     the checks that need nothing loaded: the launch (`world_size` = processes the launcher started) and the
     output dir."""
@@ -85,7 +87,9 @@ def start_run(script_args: RunArguments, training_args, logger_name: str, world_
     datasets.utils.logging.set_verbosity(training_args.get_process_log_level())
 
     check_launch(world_size, training_args.world_size)
-    check_output_dir(training_args.output_dir, script_args.overwrite_output_dir, training_args.resume_from_checkpoint)
+    check_output_dir(
+        training_args.output_dir, script_args.overwrite_output_dir, training_args.resume_from_checkpoint, base_model
+    )
 
 
 def finish_run(trainer, metrics: dict[str, float], script_args: RunArguments, dataset_name: str, **card) -> None:

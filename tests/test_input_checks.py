@@ -5,8 +5,9 @@ queries, splits that cannot hold both classes, out-of-range sample caps."""
 import pytest
 
 from scl_trainer.data import load_ccf_qa_match, load_pair_file, load_sentences
-from scl_trainer.errors import ConfigError, DataError
+from scl_trainer.errors import ConfigError, DataError, OutputDirError
 from scl_trainer.recipe_setup import run_recipe
+from scl_trainer.utils import check_output_dir, check_output_file
 from tests.helpers import load_recipe
 
 
@@ -184,3 +185,42 @@ def test_simcse_python_api_checks_texts_and_scores(tmp_path, tiny_encoder_dir, t
     pairs = Dataset.from_dict({"sentence1": ["a", "b"], "sentence2": ["c", "d"], "score": [1.0, float("nan")]})
     with pytest.raises(DataError, match=r"the eval dataset, row 1, column 'score': must be a finite number"):
         SimCSETrainer(tiny_encoder_dir, args, eval_dataset=pairs, processing_class=tiny_tokenizer)
+
+
+def test_an_output_dir_holding_the_users_files_or_the_base_model_is_refused(supcon_pair, tmp_path, tiny_encoder_dir):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "README.md").write_text("# My project\n")
+    (project / "train.py").write_text("print('mine')\n")
+    with pytest.raises(OutputDirError, match=r"holds files scl_trainer did not write \(README.md, train.py\)"):
+        run_recipe(supcon_pair.main, supcon_pair.parser(), tiny_pair_argv(tmp_path, tiny_encoder_dir, project),
+                   debug=True)  # fmt: skip
+    assert (project / "README.md").read_text() == "# My project\n"
+    for overwrite in ([], ["--overwrite_output_dir", "true"]):  # the base model: never, even when asked
+        with pytest.raises(OutputDirError, match=r"is the folder of the base model .* would overwrite its weights"):
+            argv = [*tiny_pair_argv(tmp_path, tiny_encoder_dir, tiny_encoder_dir), *overwrite]
+            run_recipe(supcon_pair.main, supcon_pair.parser(), argv, debug=True)
+
+
+def test_overwrite_removes_what_the_previous_run_left_and_keeps_the_users_files(tmp_path):
+    out = tmp_path / "out"
+    (out / "checkpoint-4").mkdir(parents=True)
+    (out / "modules.json").write_text("[]")  # an earlier SimCSE export: would make SentenceTransformer misread
+    (out / "trainer_state.json").write_text("{}")
+    (out / "README.md").write_text("---\ntags:\n- scl_trainer\n---\n")
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(OutputDirError, match="already holds a finished run"):
+        check_output_dir(str(out), overwrite=False, resume_from_checkpoint=None)
+    check_output_dir(str(out), overwrite=True, resume_from_checkpoint=None)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_an_output_file_that_is_an_input_through_a_symlink_is_refused(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "in.tsv").write_text("text_a\ttext_b\na\tb\n")
+    (tmp_path / "datalink").symlink_to(data)
+    with pytest.raises(OutputDirError, match=r"--output .*data/in.tsv is the --input .*datalink/in.tsv \(the same"):
+        check_output_file(str(data / "in.tsv"), {"input": str(tmp_path / "datalink" / "in.tsv")}, "output")
+    with pytest.raises(OutputDirError, match=r"--output .*data is a directory"):
+        check_output_file(str(data), {"input": str(data / "in.tsv")}, "output")
