@@ -87,7 +87,7 @@ def test_output_equal_to_input_is_refused(classifier_dir, pairs_file, capsys):
     before = pairs_file.read_bytes()
     code, err = run_cli(base_argv(classifier_dir, pairs_file, pairs_file), capsys)
     assert code == 2 and pairs_file.read_bytes() == before
-    one_error_line(err, r"--output .*pairs\.tsv is the input file")
+    one_error_line(err, r"--output .*pairs\.tsv is the --input .*pairs\.tsv \(the same file\)")
 
 
 @pytest.mark.parametrize(
@@ -124,7 +124,7 @@ def test_a_model_that_is_not_a_pair_classifier_is_refused(tmp_path, tiny_tokeniz
     tiny_tokenizer.save_pretrained(path)
     code, err = run_cli(base_argv(path, pairs_file, tmp_path / "out.tsv"), capsys)
     assert code == 2 and not (tmp_path / "out.tsv").exists()
-    one_error_line(err, r"not a one-logit pair classifier")
+    one_error_line(err, r"not a classifier of scl_trainer \(architectures")
 
 
 def test_resume_refuses_an_output_of_other_input_other_format_or_longer(classifier_dir, pairs_file, tmp_path, capsys):
