@@ -83,6 +83,7 @@ class BaseConfig(TrainingArguments):
     def __post_init__(self):
         name = type(self).__name__
         self._check_ranges(name)
+        self._check_metric(name)
         if not self.max_length >= 2:
             raise ConfigError(f"{name}: max_length must be >= 2, got {self.max_length}")
         if self.contrastive_chunk_size is not None:
@@ -116,6 +117,27 @@ class BaseConfig(TrainingArguments):
         model is usable before any step says so."""
         return False
 
+    def validation_metrics(self) -> set[str] | None:
+        """The metric names the trainer's evaluation reports (without `eval_`), for checking
+        `metric_for_best_model` up front; None: not known in advance."""
+        return None
+
+    def _check_metric(self, name: str) -> None:
+        """A misspelled `metric_for_best_model` is an error now, naming the closest metrics, not at the first
+        evaluation."""
+        known = self.validation_metrics()
+        metric = self.metric_for_best_model
+        if known is None or metric is None or metric.removeprefix("eval_") in known:
+            return
+        from .parser import did_you_mean
+
+        hint = did_you_mean(metric.removeprefix("eval_"), sorted(known)) or " the metrics are " + ", ".join(
+            sorted(known)
+        )
+        raise ConfigError(
+            f"{name}: metric_for_best_model {metric!r} is not a validation metric of this trainer;{hint}"
+        )
+
     def _check_ranges(self, name: str) -> None:
         """The inherited settings a run cannot train with, refused before anything loads (torch or the Trainer would
         reject some only after the model is loaded, and accept others silently: 0 epochs, fp16 on CPU)."""
@@ -131,6 +153,7 @@ class BaseConfig(TrainingArguments):
             ("num_train_epochs", self.num_train_epochs,
              self.max_steps > 0 or (math.isfinite(self.num_train_epochs) and self.num_train_epochs > 0), "> 0"),
             ("weight_decay", self.weight_decay, math.isfinite(self.weight_decay) and self.weight_decay >= 0, ">= 0"),
+            ("seed", self.seed, 0 <= self.seed < 2**32, "in [0, 2^32) (numpy's and torch's seeds)"),
         ]  # fmt: skip
         for field_name, value, ok, allowed in checks:
             if not ok:

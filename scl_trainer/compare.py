@@ -202,7 +202,8 @@ def _last_checkpoint(run_dir: Path) -> Path | None:
 
 
 def _prune(run_dir: Path) -> None:
-    keep_suffixes = (".json", ".md", ".png")
+    """Delete a finished run's weights and checkpoints; keep its metrics, card, plots and predictions."""
+    keep_suffixes = (".json", ".md", ".png", ".tsv")
     for path in run_dir.iterdir():
         if path.is_dir() and path.name.startswith("checkpoint-"):
             shutil.rmtree(path)

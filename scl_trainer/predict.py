@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .bi_encoder import BiEncoderPairClassifier
 from .data import iter_pairs, source_id_columns, source_kind
-from .errors import ConfigError, OutputDirError
+from .errors import ConfigError, DataError, OutputDirError
 from .records import count_records
 
 __all__ = ["open_pairs", "open_texts", "predict_pairs"]
@@ -79,7 +79,13 @@ def _complete_lines(path) -> int:
 
 
 def _row_ids(index: int, row: dict, id_columns: tuple[str, ...]) -> list[str]:
-    return [str(row[c]) for c in id_columns] if id_columns else [str(index)]
+    """The ids written first on a row's output line; an id holding a tab or a line break would shift or split the
+    TSV line, so it is an error naming the row (0-based) and the column."""
+    ids = [str(row[c]) for c in id_columns] if id_columns else [str(index)]
+    for column, value in zip(id_columns, ids):
+        if "\t" in value or "\n" in value or "\r" in value:
+            raise DataError(f"input row {index}, column '{column}': the id {value!r} holds a tab or line break")
+    return ids
 
 
 def _check_resumable(path: Path, rows: Iterator, id_columns: tuple[str, ...], fields: int) -> int:

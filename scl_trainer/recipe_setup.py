@@ -6,6 +6,8 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from huggingface_hub import constants as hub_constants
+
 from .arguments import check_model_path
 from .errors import USER_ERRORS, ConfigError
 from .model_card import multi_seed_summary
@@ -87,6 +89,8 @@ def start_run(
     datasets.utils.logging.set_verbosity(training_args.get_process_log_level())
 
     check_launch(world_size, training_args.world_size)
+    if training_args.push_to_hub and hub_constants.HF_HUB_OFFLINE:  # found now, not after training
+        raise ConfigError("--push_to_hub true, but the Hugging Face Hub is disabled here (HF_HUB_OFFLINE=1)")
     check_output_dir(
         training_args.output_dir, script_args.overwrite_output_dir, training_args.resume_from_checkpoint, base_model
     )

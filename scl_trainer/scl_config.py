@@ -1,4 +1,5 @@
 import math
+import re
 from dataclasses import dataclass, field
 
 from .base_config import BaseConfig, check_temperature
@@ -101,6 +102,21 @@ class SCLConfig(BaseConfig):
         if not self.threshold_min_per_class >= 1:
             raise ConfigError(f"SCLConfig: threshold_min_per_class must be >= 1, got {self.threshold_min_per_class}")
         super().__post_init__()
+
+    def validation_metrics(self) -> set[str]:
+        """Two classes: the metrics at 0.5 and at the tuned threshold, ROC-AUC, AP; K classes: accuracy, macro and
+        weighted F1 and, with `label_names`, the per-class ones. The classes may be read from the data later, so
+        both sets are known here."""
+        at = {
+            f"{m}_at_{t}"
+            for m in ("f1", "precision", "recall", "accuracy", "mcc", "macro_f1")
+            for t in ("0.5", "threshold")
+        }  # noqa: E501
+        known = {"loss", "bce", "ce", "supcon", "contrastive", "roc_auc", "average_precision", "threshold", *at}
+        known |= {"accuracy", "macro_f1", "weighted_f1"}
+        for key in (re.sub(r"\W+", "_", name) for name in self.label_names or []):  # as `class_metrics` names them
+            known |= {f"{m}_{key}" for m in ("precision", "recall", "f1")}
+        return known
 
     def untouched_model_competes(self) -> bool:
         # A bi-encoder's untouched encoder (with its fitted scale and bias) already scores pairs; a cross-encoder's

@@ -101,5 +101,8 @@ class SimCSEConfig(BaseConfig):
             raise ConfigError(f"SimCSEConfig: eval_max_length must be >= 2, got {self.eval_max_length}")
         super().__post_init__()
 
+    def validation_metrics(self) -> set[str]:
+        return {"loss", "spearman", "pearson", "alignment", "uniformity"}
+
     def untouched_model_competes(self) -> bool:
         return True  # the base encoder is a sentence encoder already (`allow_regression` opts out)

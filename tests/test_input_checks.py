@@ -224,3 +224,16 @@ def test_an_output_file_that_is_an_input_through_a_symlink_is_refused(tmp_path):
         check_output_file(str(data / "in.tsv"), {"input": str(tmp_path / "datalink" / "in.tsv")}, "output")
     with pytest.raises(OutputDirError, match=r"--output .*data is a directory"):
         check_output_file(str(data), {"input": str(data / "in.tsv")}, "output")
+
+
+def test_settings_that_would_fail_late_fail_first(supcon_pair, tmp_path, tiny_encoder_dir, monkeypatch):
+    parser = supcon_pair.parser()
+    argv = tiny_pair_argv(tmp_path, tiny_encoder_dir, tmp_path / "out")
+    with pytest.raises(ConfigError, match=r"metric_for_best_model 'roc_acu' is not a validation metric .* roc_auc"):
+        parser.parse_args_and_config([*argv, "--metric_for_best_model", "roc_acu"])
+    with pytest.raises(ConfigError, match=r"seed must be in \[0, 2\^32\)"):
+        parser.parse_args_and_config([*argv, "--seed", "-1"])
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    with pytest.raises(ConfigError, match=r"--push_to_hub true, but the Hugging Face Hub is disabled here"):
+        run_recipe(supcon_pair.main, supcon_pair.parser(), [*argv, "--push_to_hub", "true"], debug=True)
+    assert not (tmp_path / "out").exists()

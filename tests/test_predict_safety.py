@@ -158,3 +158,12 @@ def test_an_interrupted_run_leaves_the_output_alone_and_resumes(classifier_dir, 
     code, _ = run_cli(base_argv(classifier_dir, pairs_file, out, "--resume"), capsys)
     assert code == 0 and out.read_text() == full and not partial.exists()
     assert not os.path.exists(str(out) + ".partial")
+
+
+def test_an_id_with_a_tab_or_line_break_is_refused_before_it_breaks_a_line(classifier_dir, tmp_path, capsys):
+    rows = tmp_path / "ids.jsonl"
+    rows.write_text('{"id": "a", "text_a": "x", "text_b": "y"}\n{"id": "b\\tc", "text_a": "x", "text_b": "y"}\n')
+    argv = ["--model", classifier_dir, "--input", rows, "--output", tmp_path / "o.tsv", "--id_columns", "id"]
+    code, err = run_cli(argv, capsys)
+    assert code == 2 and not (tmp_path / "o.tsv").exists()
+    one_error_line(err, r"input row 1, column 'id': the id 'b\\tc' holds a tab or line break")
