@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install torch (CPU) + scl_trainer[dev,demo,bench] (idempotent)
 
-test: $(STAMP) ## run the whole test suite, end-to-end recipe runs included (~5 min on 2 cores)
+test: $(STAMP) ## run the whole test suite, end-to-end recipe runs included, and list the 25 slowest tests
 	$(PY) -m pytest -q --durations=25
 
 test-fast: $(STAMP) ## the tests without the end-to-end recipe runs

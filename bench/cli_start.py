@@ -36,7 +36,7 @@ STARTS = {
         sys.executable,
         "recipes/supcon_pair.py",
         "--scl_wieght",
-        "1",
+        "0.1",
     ],
 }
 
