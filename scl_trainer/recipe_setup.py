@@ -91,9 +91,15 @@ def start_run(
     check_launch(world_size, training_args.world_size)
     if training_args.push_to_hub and hub_constants.HF_HUB_OFFLINE:  # found now, not after training
         raise ConfigError("--push_to_hub true, but the Hugging Face Hub is disabled here (HF_HUB_OFFLINE=1)")
-    check_output_dir(
-        training_args.output_dir, script_args.overwrite_output_dir, training_args.resume_from_checkpoint, base_model
-    )
+    # The main process first: with --overwrite_output_dir it removes an earlier run's files, which the other
+    # processes must not see half removed.
+    with training_args.main_process_first(desc="checking the output dir"):
+        check_output_dir(
+            training_args.output_dir,
+            script_args.overwrite_output_dir,
+            training_args.resume_from_checkpoint,
+            base_model,
+        )
 
 
 def finish_run(trainer, metrics: dict[str, float], script_args: RunArguments, dataset_name: str, **card) -> None:
