@@ -7,7 +7,7 @@ import os
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from jinja2 import Template
+from jinja2 import Environment
 
 from .errors import ConfigError
 
@@ -106,5 +106,34 @@ def multi_seed_summary(path: str | os.PathLike | None) -> str:
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"--compare_report {path}: not a compare.json of scl_trainer compare ({e})") from e
     text = (TEMPLATES / "multi_seed_summary.md").read_text(encoding="utf-8")
-    template = Template(text, trim_blocks=True, lstrip_blocks=True)
-    return template.render(report=report, source=str(path), fmt=format_number)
+    # The report is a file anyone can edit: every value it gives is printed as text, never as Markdown or HTML.
+    environment = Environment(trim_blocks=True, lstrip_blocks=True, finalize=escape_markdown)
+    environment.filters["code"] = code_text
+    return environment.from_string(text).render(report=report, source=str(path), fmt=format_number)
+
+
+class CodeText(str):
+    """A value shown inside a fenced code block: printed as it is, once `code_text` has neutralised what could close
+    the fence."""
+
+
+FENCE = "`" * 3
+
+
+def code_text(value) -> CodeText:
+    """`value` for a fenced code block: one line, no fence to close it."""
+    return CodeText(" ".join(str(value).split()).replace(FENCE, "'''"))
+
+
+# What Markdown or HTML would read as structure in a value written into a card: table cells (|, and the backslash
+# that could cancel our escape), HTML tags and entities, links and images ([ ]), code spans (a backtick cannot be
+# escaped inside one, so it becomes a quote). Line breaks are folded, so no value starts a heading or a row.
+MARKUP = {"\\": "\\\\", "|": "\\|", "[": "\\[", "]": "\\]", "<": "&lt;", ">": "&gt;", "&": "&amp;", "`": "'"}
+
+
+def escape_markdown(value):
+    """A value printed into a card as plain text: markup characters escaped, line breaks folded (a value cannot
+    start a heading or a table row of its own). Numbers and `CodeText` are printed as they are."""
+    if value is None or isinstance(value, (int, float, CodeText)):
+        return value
+    return "".join(MARKUP.get(char, char) for char in " ".join(str(value).split()))

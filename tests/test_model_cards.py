@@ -132,3 +132,30 @@ def test_simcse_push_to_hub_uploads_weights_tokenizer_sentence_transformers_file
     assert 'SentenceTransformer("someone/tiny-simcse")' in final["readme"], final["readme"][:3000]
     modules = json.loads((out / "modules.json").read_text())
     assert modules[-1]["type"].endswith("Normalize")  # the base normalizes, so the export does
+
+
+def test_a_compare_report_cannot_inject_markup_into_the_card(tmp_path):
+    """`--compare_report` is a file anyone can edit: its strings are printed as text (no HTML, heading, table row,
+    link or code fence of their own)."""
+    from scl_trainer.model_card import multi_seed_summary
+
+    arm = "<script>alert(1)</script>"
+    report = {
+        "seeds": [1, 2], "complete": True, "confidence": 0.95, "metrics": ["eval_f1 | x"],
+        "command": "python -m scl_trainer compare\n```\n# Injected heading\n<img src=x>",
+        "arms": [{"name": "bce", "settings": {}}, {"name": arm, "settings": {"scl_weight": "1`\n| a | b |\n[x](http://e)"}}],
+        "summary": {"eval_f1 | x": {name: {"mean": 0.5, "sd": 0.1, "n": 2} for name in ("bce", arm)}},
+        "differences": {"eval_f1 | x": {arm: {"mean": 0.1, "t_ci": [0.0, 0.2], "wins": 2, "ties": 0, "losses": 0}}},
+        "runs": [],
+    }  # fmt: skip
+    path = tmp_path / "compare.json"
+    path.write_text(json.dumps(report))
+    section = multi_seed_summary(path)
+    before, fenced, after = section.split("```")
+    assert fenced.count("\n") == 2  # the command stays one line inside the fence, where nothing is markup
+    outside = before + after
+    assert "<script>" not in outside and "<img" not in outside and "&lt;script&gt;" in outside
+    assert not any(line.startswith("# Injected") for line in section.splitlines())
+    assert "[x](http://e)" not in section and "\\[x\\](http://e)" in section  # an escaped link is text
+    rows = [line for line in section.splitlines() if line.startswith("|")]
+    assert len(rows) == 4 and all(row.count(" | ") == rows[0].count(" | ") for row in rows)  # no extra row or cell
