@@ -117,6 +117,11 @@ def load_splits(
     train = load_labelled(name, **read)
     names = class_names(train["label"], training_args.label_names, name)
     training_args.label_names = names
+    if script_args.validation_file and os.path.realpath(script_args.validation_file) == os.path.realpath(name):
+        logger.warning(
+            f"--validation_file {script_args.validation_file} is the training file: validation measures the "
+            "training rows themselves (optimistic); hold data out instead (--validation_size)"
+        )
     if script_args.validation_file:
         validation = load_labelled(script_args.validation_file, **read, classes=names)
         splits = datasets.DatasetDict(train=train, validation=validation)

@@ -138,6 +138,11 @@ def load_splits(script_args: ScriptArguments, seed: int) -> tuple["datasets.Data
     )
     train = load_pairs(name, split="train", **read)
     validation = None
+    if script_args.validation_file and os.path.realpath(script_args.validation_file) == os.path.realpath(name):
+        logger.warning(
+            f"--validation_file {script_args.validation_file} is the training file: validation measures the "
+            "training pairs themselves (optimistic); hold data out instead (--validation_size)"
+        )
     if script_args.validation_file:  # a split name for a hub dataset, a file for everything else
         if source_kind(name) == "hub":
             validation = load_pairs(name, split=script_args.validation_file, **read)

@@ -215,3 +215,16 @@ def test_the_pair_recipe_reads_named_labels(tmp_path):
     assert sorted([*splits["train"]["label"], *splits["validation"]["label"]]) == [0] * 10 + [1] * 10
     rows = {(a, label) for split in splits.values() for a, label in zip(split["text_a"], split["label"])}
     assert rows == {(f"q{i}", i % 2) for i in range(20)}
+
+
+def test_a_validation_file_equal_to_the_training_file_is_warned_about(tmp_path, caplog):
+    recipe = load_recipe("supcon_pair")
+    path = tmp_path / "pairs.csv"
+    path.write_text("text_a,text_b,label\n" + "".join(f"q{i},r{i},{i % 2}\n" for i in range(20)))
+    (tmp_path / "link.csv").symlink_to(path)
+    (script_args, _, _) = recipe.parser().parse_args_and_config(
+        ["--dataset_name", str(path), "--validation_file", str(tmp_path / "link.csv"), "--output_dir", str(tmp_path)]
+    )
+    with caplog.at_level("WARNING"):
+        recipe.load_splits(script_args, seed=1)
+    assert "is the training file: validation measures the training pairs themselves" in caplog.text
