@@ -152,7 +152,7 @@ def check_predict_file(script_args: ScriptArguments, output_dir: str) -> str | N
     """Read every row of the file to classify after training now (a missing file, column or bad row stops the run
     before training); refuse a predictions path that is the input. Returns the predictions path."""
     from scl_trainer.classification_data import iter_labelled
-    from scl_trainer.utils import check_output_file
+    from scl_trainer.outputs import check_output_file
 
     if not script_args.predict_file:
         return None

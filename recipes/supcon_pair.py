@@ -191,8 +191,8 @@ def load_splits(script_args: ScriptArguments, seed: int) -> tuple["datasets.Data
 def check_predict_file(script_args: ScriptArguments, output_dir: str) -> str | None:
     """Read every row of the file to predict after training now, so a missing file, column or bad row stops the
     run before training; refuse a predictions path that is the input. Returns the predictions path."""
+    from scl_trainer.outputs import check_output_file
     from scl_trainer.predict import open_pairs
-    from scl_trainer.utils import check_output_file
 
     if not script_args.predict_file:
         return None

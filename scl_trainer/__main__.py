@@ -27,48 +27,60 @@ def predict(args: PredictArguments) -> int:
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     from .bi_encoder import BI_ENCODER, is_cross_encoder, load_bi_encoder
+    from .outputs import OutputLock, check_output_file, model_fingerprint
     from .predict import open_pairs, open_texts, predict_pairs
-    from .utils import check_max_length, check_output_file, from_pretrained
+    from .utils import check_max_length, from_pretrained, resolve_model_name_or_path
 
     check_output_file(args.output, {"input": args.input}, "output")
-    config = from_pretrained(AutoConfig, args.model, field_name="model")
-    bi_encoder = getattr(config, "pair_architecture", None) == BI_ENCODER
-    classes = getattr(config, "class_names", None)
-    if not bi_encoder and (not is_cross_encoder(config) or (config.num_labels != 1 and not classes)):
-        raise ConfigError(
-            f"--model {args.model}: not a classifier of scl_trainer (architectures {config.architectures}, "
-            f"num_labels={config.num_labels}, no class_names, no pair_scale); predict needs the output of "
-            "recipes/supcon_pair.py (--architecture cross_encoder or bi_encoder) or recipes/supcon_classify.py"
+    with OutputLock(args.output, "--output"):  # one writer per output
+        config = from_pretrained(AutoConfig, args.model, field_name="model")
+        bi_encoder = getattr(config, "pair_architecture", None) == BI_ENCODER
+        classes = getattr(config, "class_names", None)
+        if not bi_encoder and (not is_cross_encoder(config) or (config.num_labels != 1 and not classes)):
+            raise ConfigError(
+                f"--model {args.model}: not a classifier of scl_trainer (architectures {config.architectures}, "
+                f"num_labels={config.num_labels}, no class_names, no pair_scale); predict needs the output of "
+                "recipes/supcon_pair.py (--architecture cross_encoder or bi_encoder) or recipes/supcon_classify.py"
+            )
+        tokenizer = from_pretrained(AutoTokenizer, args.model, field_name="model")
+        attention = {"attn_implementation": args.attn_implementation} if args.attn_implementation else {}
+        if bi_encoder:
+            model = load_bi_encoder(args.model, field_name="model", **attention)
+        else:
+            model = from_pretrained(AutoModelForSequenceClassification, args.model, field_name="model", **attention)
+        print(f"attention: {model.config._attn_implementation}", file=sys.stderr)
+        max_length = args.max_length or getattr(model.config, "train_max_length", None) or 128
+        check_max_length(max_length, model, tokenizer)
+        text_input = getattr(config, "text_input", "pair")
+        if text_input == "single":
+            pairs, id_columns, total = open_texts(args.input, args.text_column, tuple(args.id_columns))
+        else:
+            pairs, id_columns, total = open_pairs(
+                args.input, args.data_dir, args.text_a_column, args.text_b_column, tuple(args.id_columns), args.split
+            )
+        # What the resume check compares (predict_pairs adds the threshold, max_length and the output format).
+        columns = [args.text_column] if text_input == "single" else [args.text_a_column, args.text_b_column]
+        source = os.path.realpath(args.input) if os.path.isfile(args.input) else args.input
+        ccf = (
+            {"data_dir": os.path.realpath(args.data_dir), "split": args.split} if args.input == "ccf_qa_match" else {}
         )
-    tokenizer = from_pretrained(AutoTokenizer, args.model, field_name="model")
-    attention = {"attn_implementation": args.attn_implementation} if args.attn_implementation else {}
-    if bi_encoder:
-        model = load_bi_encoder(args.model, field_name="model", **attention)
-    else:
-        model = from_pretrained(AutoModelForSequenceClassification, args.model, field_name="model", **attention)
-    print(f"attention: {model.config._attn_implementation}", file=sys.stderr)
-    max_length = args.max_length or getattr(model.config, "train_max_length", None) or 128
-    check_max_length(max_length, model, tokenizer)
-    if getattr(config, "text_input", "pair") == "single":
-        pairs, id_columns, total = open_texts(args.input, args.text_column, tuple(args.id_columns))
-    else:
-        pairs, id_columns, total = open_pairs(
-            args.input, args.data_dir, args.text_a_column, args.text_b_column, tuple(args.id_columns), args.split
+        command = {**model_fingerprint(resolve_model_name_or_path(args.model)), "input": source, "columns": columns,
+                   "write_probability": args.write_probability, **ccf}  # fmt: skip
+        n = predict_pairs(
+            model,
+            tokenizer,
+            pairs,
+            args.output,
+            max_length=max_length,
+            id_columns=id_columns,
+            batch_size=args.batch_size,
+            window_size=args.window_size,
+            threshold=args.threshold,
+            write_probability=args.write_probability,
+            resume=args.resume,
+            total=total,
+            command=command,
         )
-    n = predict_pairs(
-        model,
-        tokenizer,
-        pairs,
-        args.output,
-        max_length=max_length,
-        id_columns=id_columns,
-        batch_size=args.batch_size,
-        window_size=args.window_size,
-        threshold=args.threshold,
-        write_probability=args.write_probability,
-        resume=args.resume,
-        total=total,
-    )
     print(f"{n} predictions in {args.output}", file=sys.stderr)
     return n
 

@@ -21,8 +21,10 @@ import math
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,7 @@ from tqdm.auto import tqdm
 
 from .errors import ConfigError
 from .model_card import TEMPLATES, format_number
+from .outputs import OutputLock
 from .paired_stats import arm_summary, paired_difference
 from .parser import ConfigArgumentParser, did_you_mean
 
@@ -186,6 +189,52 @@ def check_shared_flags(flags: list[str], recipe_parser, compare_flags: list[str]
             raise CompareError(f"{token}: not a compare option nor a field of the recipe.{hint}")
 
 
+def check_metrics(metrics: list[str], configs: list) -> None:
+    """Every `--metric` must be one the runs will report (`eval_<a validation metric of the config>`, a baseline row
+    `baseline_<name>_<metric>`, or what every evaluation reports), found before the first run, not after the last."""
+    known = set()
+    for config in configs:
+        names = getattr(config, "validation_metrics", lambda: None)()
+        if names is None:
+            return  # not known in advance: checked against the runs' reports after they ran
+        known |= names
+    always = {"eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "epoch"}
+    for metric in metrics:
+        name = metric.removeprefix("eval_")
+        if metric in always or (metric.startswith("eval_") and name in known):
+            continue
+        if metric.startswith("baseline_") and any(metric.endswith(f"_{m}") for m in known):
+            continue
+        hint = did_you_mean(metric, sorted(f"eval_{m}" for m in known)) or " the runs report eval_ + one of " + (
+            ", ".join(sorted(known))
+        )
+        raise CompareError(f"--metric {metric}: not a metric the runs report;{hint}")
+
+
+def check_models(runs: dict) -> None:
+    """Each arm's model and tokenizer, loaded and checked before any run (a missing model or a max_length above its
+    limit is found now, not after the other arms trained): once per distinct (model, max_length)."""
+    from types import SimpleNamespace
+
+    from transformers import AutoConfig, AutoTokenizer
+
+    from .utils import check_max_length, from_pretrained
+
+    checked = set()
+    for (arm, _), parsed in runs.items():
+        model = next((a.model_name_or_path for a in parsed if hasattr(a, "model_name_or_path")), None)
+        max_length = getattr(parsed[-1], "max_length", None)
+        if model is None or (model, max_length) in checked:
+            continue
+        try:
+            config = from_pretrained(AutoConfig, model)
+            if max_length is not None:
+                check_max_length(max_length, SimpleNamespace(config=config), from_pretrained(AutoTokenizer, model))
+        except (ValueError, OSError) as e:
+            raise CompareError(f"arm {arm}: {' '.join(str(e).split())}") from None
+        checked.add((model, max_length))
+
+
 # ---- Runs -----------------------------------------------------------------------------------------------------------
 
 
@@ -211,6 +260,33 @@ def _prune(run_dir: Path) -> None:
             path.unlink()
 
 
+def _die_with_parent() -> None:  # runs in the child before the recipe starts
+    """Linux: the kernel sends the child SIGTERM when compare dies, however it dies (even SIGKILL)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the `finally` of run_one still stops the child
+        pass
+
+
+def _run_child(command: list[str], log) -> int:
+    """Run one recipe process and return its exit status; if compare stops (an error, Ctrl-C, SIGTERM) the child is
+    stopped too, so no run keeps training and writing after its compare is gone."""
+    child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+    try:
+        return child.wait()
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
 def run_one(recipe_path: Path, argv: list[str], run_dir: Path, log_path: Path, prune: bool) -> dict:
     """Run (or resume) one recipe run in a subprocess; return its record (also written to run_dir)."""
     extra = []
@@ -222,12 +298,12 @@ def run_one(recipe_path: Path, argv: list[str], run_dir: Path, log_path: Path, p
     with open(log_path, "a", encoding="utf-8") as log:
         log.write(f"$ {shlex.join([sys.executable, str(recipe_path), *argv, *extra])}\n")
         log.flush()
-        done = subprocess.run([sys.executable, str(recipe_path), *argv, *extra], stdout=log, stderr=subprocess.STDOUT)
+        returncode = _run_child([sys.executable, str(recipe_path), *argv, *extra], log)
     wall_time = time.perf_counter() - start
-    if done.returncode != 0:
+    if returncode != 0:
         lines = [line for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
         raise CompareError(
-            f"run {run_dir.name} failed (exit {done.returncode}): {lines[-1] if lines else 'no output'} "
+            f"run {run_dir.name} failed (exit {returncode}): {lines[-1] if lines else 'no output'} "
             f"(full log: {log_path})"
         )
     metrics = json.loads((run_dir / "eval_results.json").read_text(encoding="utf-8"))
@@ -404,47 +480,54 @@ def compare(args: CompareArguments, shared: list[str], command: str, compare_fla
     # Parse every run's full arguments before anything trains: the recipe's own checks run on each.
     out = Path(args.output_dir)  # as given: relative paths keep the run records valid when the checkout moves
     metric_for_best = None
+    runs = {}
     for arm in arms:
         for seed in args.seeds:
             argv = run_argv(args, shared, arm, seed, out / "runs" / f"{arm.name}-seed{seed}")
             try:
-                parsed = recipe_parser.parse_args_and_config(argv)
+                runs[arm.name, seed] = recipe_parser.parse_args_and_config(argv)
             except (ValueError, OSError) as e:
                 raise CompareError(f"arm {arm.name}, seed {seed}: {e}") from None
-            metric_for_best = metric_for_best or parsed[-1].metric_for_best_model
+            metric_for_best = metric_for_best or runs[arm.name, seed][-1].metric_for_best_model
     metrics = list(args.metric) or [f"eval_{metric_for_best.removeprefix('eval_')}", *recipe.UNBIASED_METRICS]
     metrics = list(dict.fromkeys(metrics))
+    check_metrics(metrics, [parsed[-1] for parsed in runs.values()])
+    check_models(runs)
 
-    records = {}
-    todo = []
-    for seed in args.seeds:
-        for arm in arms:
-            run_dir = out / "runs" / f"{arm.name}-seed{seed}"
-            argv = run_argv(args, shared, arm, seed, run_dir)
-            record_path = run_dir / RUN_RECORD
-            if record_path.is_file():
-                record = json.loads(record_path.read_text(encoding="utf-8"))
-                if record["argv"] != argv:
-                    raise CompareError(
-                        f"{run_dir} holds a finished run of another command ({shlex.join(record['argv'])}); use "
-                        "another --output_dir or remove it"
-                    )
-                records[arm.name, seed] = record
-            else:
-                todo.append((arm, seed, run_dir, argv))
-    out.mkdir(parents=True, exist_ok=True)
-    total = len(arms) * len(args.seeds)
-    with tqdm(total=total, initial=total - len(todo), unit="run", desc="compare") as progress:
-        for arm, seed, run_dir, argv in todo:
-            progress.set_postfix_str(f"{arm.name} seed {seed}")
-            log_path = out / "logs" / f"{arm.name}-seed{seed}.log"
-            records[arm.name, seed] = run_one(recipe_path, argv, run_dir, log_path, args.prune_runs)
-            progress.update(1)
-    missing = [m for m in metrics if all(m not in r["metrics"] for r in records.values())]
-    if missing:
-        known = sorted({k for r in records.values() for k in r["metrics"]})
-        raise CompareError(f"--metric {missing[0]}: no run reported it; the runs report {known}")
-    return write_report(args, command, recipe_path, shared, arms, records, metrics)
+    with OutputLock(out, "--output_dir", folder=True):  # one compare per folder: a second one is refused
+        records = {}
+        todo = []
+        for seed in args.seeds:
+            for arm in arms:
+                run_dir = out / "runs" / f"{arm.name}-seed{seed}"
+                argv = run_argv(args, shared, arm, seed, run_dir)
+                record_path = run_dir / RUN_RECORD
+                if record_path.is_file():
+                    record = json.loads(record_path.read_text(encoding="utf-8"))
+                    if record["argv"] != argv:
+                        raise CompareError(
+                            f"{run_dir} holds a finished run of another command ({shlex.join(record['argv'])}); use "
+                            "another --output_dir or remove it"
+                        )
+                    records[arm.name, seed] = record
+                else:
+                    todo.append((arm, seed, run_dir, argv))
+        total = len(arms) * len(args.seeds)
+        with tqdm(total=total, initial=total - len(todo), unit="run", desc="compare") as progress:
+            for arm, seed, run_dir, argv in todo:
+                progress.set_postfix_str(f"{arm.name} seed {seed}")
+                log_path = out / "logs" / f"{arm.name}-seed{seed}.log"
+                records[arm.name, seed] = run_one(recipe_path, argv, run_dir, log_path, args.prune_runs)
+                progress.update(1)
+        missing = [m for m in metrics if all(m not in r["metrics"] for r in records.values())]
+        if missing:
+            known = sorted({k for r in records.values() for k in r["metrics"]})
+            raise CompareError(f"--metric {missing[0]}: no run reported it; the runs report {known}")
+        return write_report(args, command, recipe_path, shared, arms, records, metrics)
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str]) -> dict:
@@ -456,6 +539,13 @@ def main(argv: list[str]) -> dict:
     except ValueError as e:
         raise CompareError(str(e)) from None
     command = shlex.join(["python", "-m", "scl_trainer", "compare", *argv])
-    report = compare(args, shared, command, parser.flag_names())
+    # SIGTERM stops compare as Ctrl-C does: through `run_one`'s cleanup, which stops the running recipe.
+    main_thread = threading.current_thread() is threading.main_thread()  # only it may set a signal handler
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if main_thread else None
+    try:
+        report = compare(args, shared, command, parser.flag_names())
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     print(f"compare: {len(report['runs'])} runs; report in {Path(args.output_dir) / 'compare.md'}", file=sys.stderr)
     return report

@@ -10,7 +10,6 @@ written into `<output>.partial` (a `.npy` memory map of the final shape) window 
 records how far it got and for which command; the output and the ids file appear only when every row is written.
 """
 
-import json
 import os
 import sys
 from dataclasses import asdict
@@ -26,6 +25,7 @@ from .bi_encoder import encode_texts, is_cross_encoder, sentence_model
 from .data import source_kind
 from .errors import ConfigError, DataError, OutputDirError
 from .export import _read_json
+from .outputs import OutputLock, ResumeState, model_fingerprint
 from .records import check_text, iter_records, require_file, where
 from .utils import check_max_length, from_pretrained, resolve_model_name_or_path
 
@@ -67,7 +67,13 @@ def _load_sentence_model(name: str):
 
 
 def embed(args: EmbedArguments) -> int:
-    """Check everything (paths, model, every input row) before embedding, then embed; returns the row count."""
+    """Check everything (paths, model, every input row) before embedding, then embed; returns the row count. One
+    writer per output (`OutputLock`)."""
+    with OutputLock(args.output, "--output"):
+        return _embed(args)
+
+
+def _embed(args: EmbedArguments) -> int:
     output, ids_file = Path(args.output), ids_path(args.output)
     if output.suffix != ".npy":
         raise ConfigError(f"--output {args.output}: the vectors are written as a .npy file; name it *.npy")
@@ -76,8 +82,6 @@ def embed(args: EmbedArguments) -> int:
     source = require_file(args.input, "input file")
     if any(p.exists() and os.path.realpath(p) == os.path.realpath(source) for p in (output, ids_file)):
         raise OutputDirError(f"--output {args.output}: it (or its ids file) is the input file; choose another")
-    if not output.parent.is_dir():
-        raise OutputDirError(f"--output {args.output}: the folder {output.parent} does not exist")
     for name, value in (("batch_size", args.batch_size), ("window_size", args.window_size)):
         if not value >= 1:
             raise ConfigError(f"--{name} must be >= 1, got {value}")
@@ -92,20 +96,15 @@ def embed(args: EmbedArguments) -> int:
         raise DataError(f"{source}: no data rows to embed")
 
     partial = output.with_name(output.name + ".partial")
-    ids_partial, state_file = ids_file.with_name(ids_file.name + ".partial"), partial.with_name(partial.name + ".json")
-    command = {**asdict(args), "model": args.model, "input": os.path.realpath(source), "id_column": id_column,
-               "max_length": max_length, "rows": total, "dim": model.config.hidden_size}  # fmt: skip
+    ids_partial = ids_file.with_name(ids_file.name + ".partial")
+    command = {**asdict(args), **model_fingerprint(resolve_model_name_or_path(args.model)),
+               "input": os.path.realpath(source), "id_column": id_column, "max_length": max_length, "rows": total,
+               "dim": model.config.hidden_size}  # fmt: skip
     for key in ("output", "resume", "batch_size", "window_size"):  # do not change the vectors
         command.pop(key)
-    done = 0
-    if args.resume and state_file.is_file() and partial.is_file():
-        state = json.loads(state_file.read_text(encoding="utf-8"))
-        if state.get("command") != command:
-            raise OutputDirError(
-                f"--resume: {partial} was written by another command ({state.get('command')}); drop --resume to start "
-                "over or use another --output"
-            )
-        done = int(state["done"])
+    state = ResumeState(partial, command)
+    done = int(state.check().get("done", 0)) if args.resume else 0  # checked before anything is touched
+    if done:
         vectors = np.lib.format.open_memmap(partial, mode="r+")
         with open(ids_partial, "rb+") as f:  # keep exactly the ids of the rows written
             lines = f.read().split(b"\n")[:done]
@@ -115,6 +114,7 @@ def embed(args: EmbedArguments) -> int:
     else:
         vectors = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=(total, command["dim"]))
         ids_partial.write_text("", encoding="utf-8")
+        state.save(done=0)
 
     rows = _rows(source, args.text_column, id_column)
     for _ in range(done):
@@ -133,11 +133,11 @@ def embed(args: EmbedArguments) -> int:
             ids_out.write("".join(f"{row_id}\n" for row_id, _ in window))
             ids_out.flush()
             done += len(window)
-            state_file.write_text(json.dumps({"command": command, "done": done}), encoding="utf-8")
+            state.save(done=done)
             progress.update(len(window))
     del vectors
     os.replace(partial, output)
     os.replace(ids_partial, ids_file)
-    state_file.unlink()
+    state.remove()
     print(f"{total} vectors of {command['dim']} in {output}, ids in {ids_file}", file=sys.stderr)
     return total

@@ -6,6 +6,7 @@ input; a partly written output can be continued with `resume=True` (the rows alr
 """
 
 import itertools
+import logging
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -16,9 +17,13 @@ from tqdm.auto import tqdm
 from .bi_encoder import BiEncoderPairClassifier
 from .data import iter_pairs, source_id_columns, source_kind
 from .errors import ConfigError, DataError, OutputDirError
+from .outputs import ResumeState
 from .records import count_records
+from .tokenization import count_truncated
 
 __all__ = ["open_pairs", "open_texts", "predict_pairs"]
+
+logger = logging.getLogger(__name__)
 
 
 def open_pairs(
@@ -67,15 +72,15 @@ def open_texts(
     return rows, tuple(id_columns), count_records(source) if Path(source).is_file() else None
 
 
-def _complete_lines(path) -> int:
-    """Count the complete lines of a partly written output and cut off a torn last line (a run killed mid-write)."""
+def _complete_lines(path) -> tuple[int, int]:
+    """The number of complete lines of a partly written output and their length in bytes (a run killed mid-write
+    leaves a torn last line after them)."""
     count = end = 0
-    with open(path, "rb+") as f:
+    with open(path, "rb") as f:
         for line in f:
             if line.endswith(b"\n"):
                 count, end = count + 1, end + len(line)
-        f.truncate(end)
-    return count
+    return count, end
 
 
 def _row_ids(index: int, row: dict, id_columns: tuple[str, ...]) -> list[str]:
@@ -91,10 +96,11 @@ def _row_ids(index: int, row: dict, id_columns: tuple[str, ...]) -> list[str]:
 def _check_resumable(path: Path, rows: Iterator, id_columns: tuple[str, ...], fields: int) -> int:
     """The number of lines of a partial output that match the input, consuming those rows from `rows`; an output
     written for other input (other ids), in another format (other field count) or longer than the input is an
-    error naming its first differing line, and nothing is appended to it."""
-    done = _complete_lines(path)
-    with open(path, encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
+    error naming its first differing line, and nothing is appended to it. Read only: the caller cuts a torn last
+    line once every check has passed."""
+    done, _ = _complete_lines(path)
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line_number, line in zip(range(1, done + 1), f):
             values = line.rstrip("\n").split("\t")
             row = next(rows, None)
             if row is None:
@@ -133,6 +139,7 @@ def predict_pairs(
     write_probability: bool = False,
     resume: bool = False,
     total: int | None = None,
+    command: dict | None = None,
 ) -> int:
     """Classify rows, `text_a`/`text_b` pairs or `text` single texts, with a classifier of `SCLTrainer` (a
     cross-encoder with one logit or K, or a `BiEncoderPairClassifier`, which embeds each text alone) and write
@@ -150,8 +157,10 @@ def predict_pairs(
     order. Memory is bounded by the window.
 
     Nothing is destroyed: the lines go to `<output>.partial`, which replaces the output only when every row is
-    written. `resume=True` continues `<output>.partial` (or a partial output) after checking that its lines are this
-    input's, in this format.
+    written; beside it `<output>.partial.json` records the command (`command`, e.g. the model's fingerprint and the
+    input, plus the settings given here). `resume=True` continues `<output>.partial` after checking, before anything
+    is touched, that it was written by the same command and that its lines are this input's, in this format. Rows
+    longer than `max_length` tokens are truncated, and counted in a warning.
     """
     threshold = getattr(model.config, "decision_threshold", 0.5) if threshold is None else threshold
     if not 0.0 <= threshold <= 1.0:  # also NaN
@@ -166,16 +175,21 @@ def predict_pairs(
     num_logits = model.config.num_labels if not isinstance(model, BiEncoderPairClassifier) else 1
     fields = max(len(id_columns), 1) + 1 + (num_logits if num_logits > 1 else 1) * int(write_probability)
     rows = enumerate(pairs)
+    settings = {"threshold": threshold, "max_length": max_length, "id_columns": list(id_columns), "fields": fields}
+    state = ResumeState(partial, {"model": model.config._name_or_path, **settings, **(command or {})})
     done = 0
-    if resume and not partial.exists() and output_path.exists():
-        os.replace(output_path, partial)  # a partial output of an earlier run: continue it under the partial name
-    if resume and partial.exists():
+    if resume and state.check():  # every check before the partial output is touched
         done = _check_resumable(partial, rows, id_columns, fields)
+        with open(partial, "rb+") as f:
+            f.truncate(_complete_lines(partial)[1])  # a torn last line (a run killed mid-write)
+    elif resume:
+        logger.info(f"--resume: no {partial} to continue; writing {output_path} from the first row")
+    state.save()
     model.eval()
     device = next(model.parameters()).device
     bi_encoder = isinstance(model, BiEncoderPairClassifier)
 
-    written = done
+    written, truncated = done, 0
     with (
         open(partial, "a" if done else "w", encoding="utf-8") as out,
         tqdm(total=total, initial=done, unit="pairs", desc="Predicting") as progress,
@@ -187,9 +201,13 @@ def predict_pairs(
             if bi_encoder:  # each text alone: a_* and b_* features, padded per side
                 sides = [tokenizer(texts, truncation=True, max_length=max_length) for texts in (texts_a, texts_b)]
                 lengths = [len(x) + len(y) for x, y in zip(sides[0]["input_ids"], sides[1]["input_ids"])]
+                cut = [count_truncated(tokenizer, side["input_ids"], texts, None, max_length)
+                       for side, texts in zip(sides, (texts_a, texts_b))]  # fmt: skip
+                truncated += len(set(cut[0]) | set(cut[1]))
             else:  # the pair read together
                 sides = [tokenizer(texts_a, texts_b, truncation=True, max_length=max_length)]
                 lengths = [len(x) for x in sides[0]["input_ids"]]
+                truncated += len(count_truncated(tokenizer, sides[0]["input_ids"], texts_a, texts_b, max_length))
             order = sorted(range(len(window)), key=lambda i: lengths[i])
             probabilities = [[0.0]] * len(window)
             for batch in _batches(order, batch_size):
@@ -215,4 +233,10 @@ def predict_pairs(
             written += len(window)
             progress.update(len(window))
     os.replace(partial, output_path)
+    state.remove()
+    if truncated:
+        logger.warning(
+            f"{truncated} of the {written - done} rows predicted were longer than max_length={max_length} tokens and "
+            "were truncated (pass a larger --max_length, up to the model's limit, to read them whole)"
+        )
     return written

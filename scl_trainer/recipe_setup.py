@@ -11,8 +11,9 @@ from huggingface_hub import constants as hub_constants
 from .arguments import check_model_path
 from .errors import USER_ERRORS, ConfigError
 from .model_card import multi_seed_summary
+from .outputs import check_output_dir, release_output_locks
 from .records import DEFAULT_DATA_DIR
-from .utils import check_launch, check_output_dir
+from .utils import check_launch
 
 __all__ = ["ModelArguments", "RunArguments", "end_run", "finish_run", "run_recipe", "start_run", "truncate"]
 
@@ -99,6 +100,7 @@ def start_run(
             script_args.overwrite_output_dir,
             training_args.resume_from_checkpoint,
             base_model,
+            lock=training_args.process_index == 0,  # one writer: the main process holds it for the whole run
         )
 
 
@@ -148,3 +150,5 @@ def run_recipe(main: Callable, parser, argv: list[str], debug: bool = False):
             raise
         print("error: " + " ".join(str(e).split()), file=sys.stderr)
         sys.exit(2)
+    finally:
+        release_output_locks()

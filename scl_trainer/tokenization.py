@@ -1,26 +1,47 @@
 """Tokenization of pairs, sentences and sentence pairs for the trainers, counting what had to be truncated."""
 
-from datasets import Dataset
+from typing import TYPE_CHECKING
 
-__all__ = ["tokenize_pairs", "tokenize_sentences", "tokenize_separately", "tokenize_sts", "tokenize_texts"]
+if TYPE_CHECKING:  # imported by `predict`, which must not load datasets
+    from datasets import Dataset
+
+__all__ = [
+    "count_truncated",
+    "tokenize_pairs",
+    "tokenize_sentences",
+    "tokenize_separately",
+    "tokenize_sts",
+    "tokenize_texts",
+]
 
 
 def _encode(tokenizer, texts, text_pairs, max_length: int) -> tuple[dict, list[bool]]:
-    """Tokenize with truncation to `max_length` and say which inputs were truncated. The first call only measures
-    (it cannot exceed max_length + 1 tokens), so the count is exact and no "too long" warning is raised."""
-    probe = tokenizer(texts, text_pairs, truncation=True, max_length=max_length + 1)
+    """Tokenize with truncation to `max_length` and say which inputs were truncated (exactly: `count_truncated`)."""
     encoded = tokenizer(texts, text_pairs, truncation=True, max_length=max_length)
-    return dict(encoded), [len(ids) > max_length for ids in probe["input_ids"]]
+    cut = set(count_truncated(tokenizer, encoded["input_ids"], texts, text_pairs, max_length))
+    return dict(encoded), [i in cut for i in range(len(encoded["input_ids"]))]
 
 
-def _map_counting_truncation(dataset: Dataset, encode, keep: list[str], desc: str) -> tuple[Dataset, int]:
+def count_truncated(tokenizer, input_ids: list[list[int]], texts, text_pairs, max_length: int) -> list[int]:
+    """The indices of the inputs that `tokenizer(texts, text_pairs, truncation=True, max_length=max_length)` (whose
+    `input_ids` are given) had to truncate. Only inputs that reached `max_length` can have been cut: those alone are
+    tokenized again with one more token allowed, so counting costs nearly nothing when few inputs are long."""
+    full = [i for i, ids in enumerate(input_ids) if len(ids) >= max_length]
+    if not full:
+        return []
+    probe = tokenizer([texts[i] for i in full], [text_pairs[i] for i in full] if text_pairs else None,
+                      truncation=True, max_length=max_length + 1)["input_ids"]  # fmt: skip
+    return [i for i, ids in zip(full, probe) if len(ids) > max_length]
+
+
+def _map_counting_truncation(dataset: "Dataset", encode, keep: list[str], desc: str) -> tuple["Dataset", int]:
     remove = [c for c in dataset.column_names if c not in keep]
     tokenized = dataset.map(encode, batched=True, remove_columns=remove, desc=desc)
     num_truncated = sum(tokenized["truncated"])
     return tokenized.remove_columns("truncated"), num_truncated
 
 
-def tokenize_pairs(dataset: Dataset, tokenizer, max_length: int) -> tuple[Dataset, int]:
+def tokenize_pairs(dataset: "Dataset", tokenizer, max_length: int) -> tuple["Dataset", int]:
     """Tokenize `text_a`/`text_b` pairs (truncated to `max_length`, longest text first). Returns the dataset with the
     tokenizer's columns plus `label` (when present) and the number of pairs that had to be truncated."""
 
@@ -32,7 +53,7 @@ def tokenize_pairs(dataset: Dataset, tokenizer, max_length: int) -> tuple[Datase
     return _map_counting_truncation(dataset, encode, keep, "Tokenizing pairs")
 
 
-def tokenize_texts(dataset: Dataset, tokenizer, max_length: int) -> tuple[Dataset, int]:
+def tokenize_texts(dataset: "Dataset", tokenizer, max_length: int) -> tuple["Dataset", int]:
     """A classification dataset as one sequence per row: `text` (single texts) or `text_a`/`text_b` (pairs, read
     together), truncated to `max_length`; keeps `label` when present. Returns it and the number of truncated rows."""
     if "text_a" in dataset.column_names:
@@ -46,7 +67,7 @@ def tokenize_texts(dataset: Dataset, tokenizer, max_length: int) -> tuple[Datase
     return _map_counting_truncation(dataset, encode, keep, "Tokenizing texts")
 
 
-def tokenize_sentences(dataset: Dataset, tokenizer, max_length: int, column: str = "text") -> tuple[Dataset, int]:
+def tokenize_sentences(dataset: "Dataset", tokenizer, max_length: int, column: str = "text") -> tuple["Dataset", int]:
     """Tokenize single sentences (truncated to `max_length`); returns the tokenizer's columns and the number of
     truncated sentences."""
 
@@ -58,8 +79,8 @@ def tokenize_sentences(dataset: Dataset, tokenizer, max_length: int, column: str
 
 
 def tokenize_separately(
-    dataset: Dataset, tokenizer, max_length: int, first: str, second: str, label: str | None
-) -> tuple[Dataset, int]:
+    dataset: "Dataset", tokenizer, max_length: int, first: str, second: str, label: str | None
+) -> tuple["Dataset", int]:
     """Tokenize the two texts of each row as two separate sentences (for a bi-encoder): `a_*` columns for `first`,
     `b_*` for `second`, `labels` from the `label` column (when given and present) and `length` (the tokens of both
     sides, what `group_by_length` sorts by). Returns the dataset and the number of rows with a truncated text."""
@@ -79,7 +100,7 @@ def tokenize_separately(
     return _map_counting_truncation(dataset, encode, [], "Tokenizing texts separately")
 
 
-def tokenize_sts(dataset: Dataset, tokenizer, max_length: int) -> tuple[Dataset, int]:
+def tokenize_sts(dataset: "Dataset", tokenizer, max_length: int) -> tuple["Dataset", int]:
     """Tokenize STS pairs as two separate sentences: `a_*` columns for sentence1, `b_*` for sentence2, `labels` for
     the gold score. Returns the dataset and the number of pairs with a truncated sentence."""
     dataset, num_truncated = tokenize_separately(dataset, tokenizer, max_length, "sentence1", "sentence2", "score")

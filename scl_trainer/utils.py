@@ -1,22 +1,19 @@
-"""Model resolution and loading with errors that say what to do, and output-dir safety."""
+"""Model resolution and loading with errors that say what to do; launch checks; step metrics."""
 
 import importlib.util
 import logging
 import os
-import shutil
 from pathlib import Path
 
 import torch
 from huggingface_hub import constants as hub_constants
 
-from .errors import ConfigError, ModelNotFoundError, OutputDirError
+from .errors import ConfigError, ModelNotFoundError
 
 __all__ = [
     "OFFLINE_COPIES",
     "check_launch",
     "check_max_length",
-    "check_output_dir",
-    "check_output_file",
     "from_pretrained",
     "pop_step_metrics",
     "resolve_model_name_or_path",
@@ -71,73 +68,6 @@ def check_max_length(max_length: int, model, tokenizer, field_name: str = "max_l
             f"{field_name}={max_length} is above the limit of the model {model.config._name_or_path!r} "
             f"({min(limits)} tokens); pass --{field_name} {min(limits)} or less"
         )
-
-
-# What a run of scl_trainer leaves in its output dir (the Trainer's, the card's, the sentence-transformers files): a
-# folder holding only these is a previous run; anything else is the user's.
-RUN_FILES = ("config.json", "model.safetensors", "pytorch_model.bin", "training_args.bin", "trainer_state.json",
-             "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json",
-             "simcse_mlp.safetensors", "predictions.tsv", "vocab.txt", "special_tokens_map.json", "added_tokens.json",
-             "merges.txt", "sentencepiece.bpe.model", "spiece.model")  # fmt: skip
-RUN_PATTERNS = ("*_results.json", "tokenizer*", "*.png", "checkpoint-*", "runs", "1_Pooling", "2_Normalize")
-CARD_MARKER = "scl_trainer"  # in every card's tags
-
-
-def _is_run_file(path: Path) -> bool:
-    if path.name == "README.md":
-        return CARD_MARKER in path.read_text(encoding="utf-8", errors="replace")
-    return path.name in RUN_FILES or any(path.match(pattern) for pattern in RUN_PATTERNS)
-
-
-def check_output_dir(output_dir: str, overwrite: bool, resume_from_checkpoint, base_model: str | None = None) -> None:
-    """Refuse to train into an `output_dir` that is the base model's folder (always), that already holds a finished
-    run or files scl_trainer did not write (a project's README.md, a foreign model), unless asked to overwrite it or
-    to resume from a checkpoint. A run is finished when its `trainer_state.json` is there: the recipes write it after
-    the weights, so a save cut short (config.json without weights) never counts as finished. With `overwrite`, what
-    an earlier run left is removed first (its files only: the user's are kept), so that no stale file (an old
-    `modules.json`) describes the new model."""
-    out = Path(output_dir)
-    if base_model and os.path.isdir(base_model) and out.exists() and out.resolve() == Path(base_model).resolve():
-        raise OutputDirError(
-            f"output_dir {output_dir} is the folder of the base model (--model_name_or_path {base_model}): the run "
-            "would overwrite its weights. Choose another --output_dir."
-        )
-    if not out.is_dir() or resume_from_checkpoint:
-        return
-    finished = out / "trainer_state.json"
-    if finished.is_file() and not overwrite:
-        raise OutputDirError(
-            f"output_dir {output_dir} already holds a finished run ({finished.name} is there). Pass "
-            "--overwrite_output_dir to replace it, --resume_from_checkpoint to continue it, or another --output_dir."
-        )
-    entries = sorted(out.iterdir())
-    foreign = [path.name for path in entries if not _is_run_file(path)]
-    if foreign and not overwrite:
-        raise OutputDirError(
-            f"output_dir {output_dir} holds files scl_trainer did not write ({', '.join(foreign[:5])}"
-            f"{', ...' if len(foreign) > 5 else ''}): the run would write beside them (a README.md would be replaced "
-            "by the model card). Choose an empty or new --output_dir, or pass --overwrite_output_dir."
-        )
-    stale = [path for path in entries if _is_run_file(path)]
-    if stale and not finished.is_file() and (out / "config.json").is_file() and not overwrite:
-        logger.warning(f"output_dir {output_dir} holds an unfinished save (no trainer_state.json): it is replaced")
-    if overwrite and stale:
-        for path in stale:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-        logger.info(f"output_dir {output_dir}: removed what the previous run left ({len(stale)} entries)")
-
-
-def check_output_file(output: str, inputs: dict[str, str | None], flag: str) -> None:
-    """An output file must be neither a directory nor any of `inputs` ({flag: path}), compared by real path (a
-    symlinked folder or file is the same file), so that nothing read is overwritten by what is written."""
-    path = Path(output)
-    if path.is_dir():
-        raise OutputDirError(f"--{flag} {output} is a directory; give the path of the file to write")
-    for name, source in inputs.items():
-        if source and os.path.exists(source) and os.path.realpath(source) == os.path.realpath(output):
-            raise OutputDirError(
-                f"--{flag} {output} is the --{name} {source} (the same file): it would be overwritten; choose another"
-            )
 
 
 def check_launch(launched_processes: int, training_processes: int) -> None:

@@ -271,3 +271,95 @@ def test_compare_end_to_end_with_kill_and_resume(tmp_path, tiny_encoder_dir, mon
     row = f"| scl `scl_weight=0.5` `scl_temperature=0.3` | {s['mean']:.4f} ± {s['sd']:.4f} (2) | {diff['mean']:+.4f}"
     assert row in card
     assert f"[{diff['t_ci'][0]:+.4f}, {diff['t_ci'][1]:+.4f}]" in card
+
+
+# ---- Late failures, concurrency, stopping ----
+
+
+def test_what_would_fail_after_training_fails_before_the_first_run(tmp_path, tiny_encoder_dir):
+    common = ["--recipe", "supcon_pair", "--output_dir", str(tmp_path / "cmp"), "--dataset_name",
+              str(_pair_file(tmp_path / "pairs.tsv")), "--model_name_or_path", tiny_encoder_dir]  # fmt: skip
+    cases = [  # a typo in --metric; an arm whose model, or whose max_length, only its model can refuse
+        (
+            ["--arm", "a:", "--arm", "b:", "--metric", "eval_roc_acu"],
+            r"--metric eval_roc_acu: not a metric the runs report; did you mean eval_roc_auc",
+        ),
+        (["--arm", "a:", "--arm", f"b:model_name_or_path={tmp_path / 'gone'}"], r"arm b, seed 1: .*gone"),
+        (["--arm", "a:", "--arm", "b:max_length=100000"], r"arm b: max_length=100000 is above the limit"),
+    ]
+    for extra, message in cases:
+        with pytest.raises(CompareError, match=message):
+            compare_main([*common, *extra])
+    assert not (tmp_path / "cmp").exists()
+    from scl_trainer.compare import check_metrics
+    from scl_trainer.scl_config import SCLConfig
+
+    known = ["baseline_zero_shot_roc_auc", "eval_average_precision", "eval_f1_at_0.5", "eval_runtime"]
+    check_metrics(known, [SCLConfig(output_dir=str(tmp_path / "o"))])  # what the runs report passes
+
+
+FAKE_RECIPE = """
+import os, sys, time
+from dataclasses import dataclass, field
+from scl_trainer.parser import ConfigArgumentParser
+
+UNBIASED_METRICS = ()
+
+
+@dataclass
+class Args:
+    output_dir: str = field(default="o", metadata={"help": "Output."})
+    seed: int = field(default=0, metadata={"help": "Seed."})
+    metric_for_best_model: str = field(default="loss", metadata={"help": "Metric."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Overwrite."})
+    resume_from_checkpoint: str | None = field(default=None, metadata={"help": "Resume."})
+
+
+def parser():
+    return ConfigArgumentParser(Args)
+
+
+def main(args):
+    os.makedirs(args.output_dir, exist_ok=True)
+    with open(os.path.join(args.output_dir, "pid"), "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(300)  # a long training
+
+
+if __name__ == "__main__":
+    main(*parser().parse_args_and_config(sys.argv[1:]))
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"  # a zombie is dead
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG and /proc are Linux's")
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL])
+def test_a_stopped_compare_stops_its_running_recipe_and_a_second_compare_is_refused(tmp_path, stop):
+    recipe = tmp_path / "sleepy.py"
+    recipe.write_text(FAKE_RECIPE)
+    out = tmp_path / "cmp"
+    argv = [sys.executable, "-m", "scl_trainer", "compare", "--recipe", str(recipe), "--output_dir", str(out),
+            "--arm", "a:", "--arm", "b:", "--seeds", "1"]  # fmt: skip
+    process = subprocess.Popen(argv, cwd=REPO_ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pid_file = out / "runs" / "a-seed1" / "pid"
+    deadline = time.time() + 120
+    while not (pid_file.is_file() and pid_file.read_text()) and time.time() < deadline:
+        time.sleep(0.2)
+    child = int(pid_file.read_text())
+    assert _alive(child)
+    second = subprocess.run(argv, cwd=REPO_ROOT, env=ENV, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 2
+    assert f"cmp is in use by another scl_trainer process (pid {process.pid};" in second.stderr
+    process.send_signal(stop)
+    process.wait(timeout=60)
+    deadline = time.time() + 30
+    while _alive(child) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _alive(child)

@@ -5,6 +5,10 @@ first; and its length-sorted windows keep the input order and the probabilities 
 import os
 import random
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -127,37 +131,91 @@ def test_a_model_that_is_not_a_pair_classifier_is_refused(tmp_path, tiny_tokeniz
     one_error_line(err, r"not a classifier of scl_trainer \(architectures")
 
 
-def test_resume_refuses_an_output_of_other_input_other_format_or_longer(classifier_dir, pairs_file, tmp_path, capsys):
-    out = tmp_path / "out.tsv"
-    code, _ = run_cli(base_argv(classifier_dir, pairs_file, out), capsys)
+def interrupted(model, pairs, out, capsys, monkeypatch, keep: int, torn: str = "", *extra) -> tuple[str, Path]:
+    """What a run killed after `keep` complete lines (and a torn `torn`) leaves: the partial output and its record.
+    Returns the full output a complete run writes and the partial file."""
+    run_cli(base_argv(model, pairs, out, *extra), capsys)
     full = out.read_text()
-    lines = full.splitlines(keepends=True)
-    cases = {
-        "other ids": "".join(line.replace("p1\t", "x1\t", 1) for line in lines[:20]),
-        "other format": "".join(line.rstrip("\n") + "\t0.5\n" for line in lines[:20]),  # a probability column
-        "longer": full + "p150\t1\n",
-    }
-    for name, content in cases.items():
-        out.write_text(content, encoding="utf-8")
-        code, err = run_cli(base_argv(classifier_dir, pairs_file, out, "--resume"), capsys)
-        assert code == 2, name
-        partial = out.with_name(out.name + ".partial")
-        assert (partial if partial.exists() else out).read_text() == content, name  # not appended to
-        one_error_line(err, r"--resume: .* (written by another command|more lines)")
-        partial.unlink(missing_ok=True)
+    out.unlink()
+    real_replace = os.replace
 
+    def killed_at_the_end(source, target):  # the run dies where the output would be moved into place
+        if str(source).endswith(".partial"):
+            raise RuntimeError("killed")
+        real_replace(source, target)
 
-def test_an_interrupted_run_leaves_the_output_alone_and_resumes(classifier_dir, pairs_file, tmp_path, capsys):
-    out = tmp_path / "out.tsv"
-    run_cli(base_argv(classifier_dir, pairs_file, out), capsys)
-    full = out.read_text()
-    out.write_text("earlier results\n", encoding="utf-8")
+    with monkeypatch.context() as patch:
+        patch.setattr("scl_trainer.predict.os.replace", killed_at_the_end)
+        with pytest.raises(RuntimeError, match="killed"):
+            run_cli(base_argv(model, pairs, out, "--window_size", "16", *extra), capsys)
     partial = out.with_name(out.name + ".partial")
-    partial.write_text("".join(full.splitlines(keepends=True)[:60]) + "p60\t", encoding="utf-8")  # killed mid-line
+    assert partial.read_text() == full and partial.with_name(partial.name + ".json").is_file()
+    partial.write_text("".join(full.splitlines(keepends=True)[:keep]) + torn, encoding="utf-8")
+    return full, partial
+
+
+def test_resume_refuses_another_command_or_output_before_touching_it(
+    classifier_dir, pairs_file, tmp_path, capsys, monkeypatch
+):
+    out = tmp_path / "out.tsv"
+    full, partial = interrupted(classifier_dir, pairs_file, out, capsys, monkeypatch, keep=20, torn="p20\t")
+    lines = full.splitlines(keepends=True)
+    content = "".join(lines[:20]) + "p20\t"
+    other_model = tmp_path / "other"
+    shutil.copytree(classifier_dir, other_model)
+    cases = {  # name: (what the partial holds, extra flags, the error)
+        "another threshold": (content, ["--threshold", "0.9"], r"another command \(threshold: .* differing"),
+        "another model": (content, ["--model", str(other_model)], r"another command \(model: "),
+        "another format": (content, ["--write_probability", "true"], r"another command \(fields: 2 then, 3 now"),
+        "other ids": ("".join(line.replace("p1\t", "x1\t", 1) for line in lines[:20]), [], "line 2 is"),
+        "longer": (full + "p150\t1\n", [], "more lines"),
+    }
+    for name, (partial_text, extra, pattern) in cases.items():
+        partial.write_text(partial_text, encoding="utf-8")
+        argv = base_argv(classifier_dir, pairs_file, out, "--resume")
+        if "--model" in extra:
+            argv[1] = extra[1]
+        else:
+            argv += extra
+        code, err = run_cli(argv, capsys)
+        assert code == 2, name
+        assert partial.read_text() == partial_text and not out.exists(), name  # not cut, not appended to
+        one_error_line(err, r"--resume: .*" + pattern)
+    partial.with_name(partial.name + ".json").unlink()  # a partial output with no record of its command
+    code, err = run_cli(base_argv(classifier_dir, pairs_file, out, "--resume"), capsys)
+    assert code == 2 and partial.read_text() == partial_text
+    one_error_line(err, r"--resume: .*out.tsv.partial has no readable record of the command that wrote it")
+
+
+def test_an_interrupted_run_leaves_the_output_alone_and_resumes(
+    classifier_dir, pairs_file, tmp_path, capsys, monkeypatch
+):
+    out = tmp_path / "out.tsv"
+    full, partial = interrupted(classifier_dir, pairs_file, out, capsys, monkeypatch, keep=60, torn="p60\t")
+    out.write_text("earlier results\n", encoding="utf-8")
     assert out.read_text() == "earlier results\n"  # what a kill leaves: the old output intact
     code, _ = run_cli(base_argv(classifier_dir, pairs_file, out, "--resume"), capsys)
     assert code == 0 and out.read_text() == full and not partial.exists()
-    assert not os.path.exists(str(out) + ".partial")
+    assert not os.path.exists(str(partial) + ".json")
+
+
+def test_two_processes_cannot_write_one_output(classifier_dir, pairs_file, tmp_path, capsys):
+    out = tmp_path / "out.tsv"
+    holder = subprocess.Popen(  # another process holding the output's lock, as a running predict does
+        [sys.executable, "-c", "import sys, time; from scl_trainer.outputs import OutputLock; lock = OutputLock("
+         "sys.argv[1], '--output').acquire(); print('locked', flush=True); time.sleep(60)", str(out)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        code, err = run_cli(base_argv(classifier_dir, pairs_file, out), capsys)
+        assert code == 2 and not out.exists() and not os.path.exists(f"{out}.partial")
+        one_error_line(err, rf"--output .*out.tsv is in use by another scl_trainer process \(pid {holder.pid};")
+    finally:
+        holder.kill()
+        holder.wait()
+    code, _ = run_cli(base_argv(classifier_dir, pairs_file, out), capsys)  # the dead holder's lock is free
+    assert code == 0 and len(out.read_text().splitlines()) == 150 and not os.path.exists(f"{out}.lock")
 
 
 def test_an_id_with_a_tab_or_line_break_is_refused_before_it_breaks_a_line(classifier_dir, tmp_path, capsys):

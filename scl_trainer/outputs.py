@@ -1,0 +1,268 @@
+"""Where scl_trainer writes, and the one set of rules every written path follows (model dirs, predictions, vectors,
+compare reports):
+
+- `check_output_dir` / `check_output_file`: nothing read or owned by the user is overwritten (real paths compared, a
+  folder holding files we did not write is refused unless `--overwrite_output_dir`, the base model never);
+- `OutputLock`: one writer per output; a second process gets an error naming the holder's pid (the operating system
+  drops the lock of a process that dies, so a killed run never blocks the next one);
+- `ResumeState`: a partial output records the command that writes it, and `--resume` checks that record before it
+  touches anything;
+- `check_free_space`: the final save must fit on the disk, found before the first step.
+"""
+
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from .errors import OutputDirError
+
+__all__ = [
+    "CARD_MARKER",
+    "LOCK_NAME",
+    "OutputLock",
+    "ResumeState",
+    "check_free_space",
+    "check_output_dir",
+    "check_output_file",
+    "hold_output_lock",
+    "release_output_locks",
+    "model_fingerprint",
+]
+
+logger = logging.getLogger(__name__)
+
+# The lock file inside a locked folder. `Trainer.push_to_hub` skips `_*` files, so it is never uploaded.
+LOCK_NAME = "_scl_trainer.lock"
+
+# What a run of scl_trainer leaves in its output dir (the Trainer's, the card's, the sentence-transformers files): a
+# folder holding only these is a previous run; anything else is the user's.
+RUN_FILES = ("config.json", "model.safetensors", "pytorch_model.bin", "training_args.bin", "trainer_state.json",
+             "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json",
+             "simcse_mlp.safetensors", "predictions.tsv", "vocab.txt", "special_tokens_map.json", "added_tokens.json",
+             "merges.txt", "sentencepiece.bpe.model", "spiece.model", LOCK_NAME)  # fmt: skip
+RUN_PATTERNS = ("*_results.json", "tokenizer*", "*.png", "checkpoint-*", "runs", "1_Pooling", "2_Normalize")
+CARD_MARKER = "scl_trainer"  # in every card's tags
+
+
+def _is_run_file(path: Path) -> bool:
+    if path.name == "README.md":
+        return CARD_MARKER in path.read_text(encoding="utf-8", errors="replace")
+    return path.name in RUN_FILES or any(path.match(pattern) for pattern in RUN_PATTERNS)
+
+
+def check_output_dir(
+    output_dir: str, overwrite: bool, resume_from_checkpoint, base_model: str | None = None, lock: bool = False
+) -> None:
+    """Refuse to train into an `output_dir` that is the base model's folder (always), that already holds a finished
+    run or files scl_trainer did not write (a project's README.md, a foreign model), unless asked to overwrite it or
+    to resume from a checkpoint. A run is finished when its `trainer_state.json` is there: the recipes write it after
+    the weights, so a save cut short (config.json without weights) never counts as finished. With `overwrite`, what
+    an earlier run left is removed first (its files only: the user's are kept), so that no stale file (an old
+    `modules.json`) describes the new model. With `lock`, the folder is locked for the rest of the process before
+    anything in it is removed or written (`hold_output_lock`): a second run into it is refused, naming the first."""
+    out = Path(output_dir)
+    if base_model and os.path.isdir(base_model) and out.exists() and out.resolve() == Path(base_model).resolve():
+        raise OutputDirError(
+            f"output_dir {output_dir} is the folder of the base model (--model_name_or_path {base_model}): the run "
+            "would overwrite its weights. Choose another --output_dir."
+        )
+    if out.exists() and not out.is_dir():
+        raise OutputDirError(f"output_dir {output_dir} is a file; give the folder the model is written to")
+    if lock:
+        hold_output_lock(out, "--output_dir", folder=True)
+    if resume_from_checkpoint or not out.is_dir():
+        return
+    finished = out / "trainer_state.json"
+    if finished.is_file() and not overwrite:
+        raise OutputDirError(
+            f"output_dir {output_dir} already holds a finished run ({finished.name} is there). Pass "
+            "--overwrite_output_dir to replace it, --resume_from_checkpoint to continue it, or another --output_dir."
+        )
+    entries = sorted(path for path in out.iterdir() if path.name != LOCK_NAME)
+    foreign = [path.name for path in entries if not _is_run_file(path)]
+    if foreign and not overwrite:
+        raise OutputDirError(
+            f"output_dir {output_dir} holds files scl_trainer did not write ({', '.join(foreign[:5])}"
+            f"{', ...' if len(foreign) > 5 else ''}): the run would write beside them (a README.md would be replaced "
+            "by the model card). Choose an empty or new --output_dir, or pass --overwrite_output_dir."
+        )
+    stale = [path for path in entries if _is_run_file(path)]
+    if stale and not finished.is_file() and (out / "config.json").is_file() and not overwrite:
+        logger.warning(
+            f"output_dir {output_dir} holds a save of an unfinished run (config.json, no trainer_state.json): this "
+            "run replaces it"
+        )
+    if overwrite and stale:
+        for path in stale:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        logger.info(f"output_dir {output_dir}: removed what the previous run left ({len(stale)} entries)")
+
+
+def check_output_file(output: str, inputs: dict[str, str | None], flag: str) -> None:
+    """An output file must be neither a directory nor any of `inputs` ({flag: path}), compared by real path (a
+    symlinked folder or file is the same file), so that nothing read is overwritten by what is written."""
+    path = Path(output)
+    if path.is_dir():
+        raise OutputDirError(f"--{flag} {output} is a directory; give the path of the file to write")
+    for name, source in inputs.items():
+        if source and os.path.exists(source) and os.path.realpath(source) == os.path.realpath(output):
+            raise OutputDirError(
+                f"--{flag} {output} is the --{name} {source} (the same file): it would be overwritten; choose another"
+            )
+
+
+class OutputLock:
+    """An exclusive lock on one output: a folder (`<folder>/_scl_trainer.lock`, the folder is created) or a file
+    (`<file>.lock` beside it). A second process asking for it gets an `OutputDirError` naming the holder's pid; the
+    lock file is removed on `release`. A POSIX advisory lock (`flock`): the system releases it when its process dies,
+    so a stale lock file never blocks. Where `fcntl` does not exist (Windows) nothing is locked.
+
+        with OutputLock("out/predictions.tsv", "--output"):
+            ...  # write it
+    """
+
+    def __init__(self, target: str | os.PathLike, flag: str, folder: bool = False):
+        self.target, self.flag = Path(target), flag
+        self.created = folder and not self.target.exists()  # removed again on release if nothing was written
+        # The folder (of a file: its parent) is made now: a missing folder is never a late failure.
+        (self.target if folder else self.target.parent).mkdir(parents=True, exist_ok=True)
+        self.path = self.target / LOCK_NAME if folder else self.target.with_name(self.target.name + ".lock")
+        self.fd: int | None = None
+
+    def acquire(self) -> "OutputLock":
+        try:
+            import fcntl
+        except ImportError:  # no advisory locks on this platform
+            return self
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.read(fd, 32).decode("ascii", errors="replace").strip() or "unknown"
+                os.close(fd)
+                raise OutputDirError(
+                    f"{self.flag} {self.target} is in use by another scl_trainer process (pid {holder}; lock file "
+                    f"{self.path}): wait for it to finish, or choose another {self.flag}"
+                ) from None
+            try:  # the holder may have released and removed the file between our open and lock: lock the new one
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)  # removed while still locked: no one can lock the old file after this
+        finally:
+            os.close(self.fd)
+            self.fd = None
+        if self.created and not any(self.target.iterdir()):
+            self.target.rmdir()
+
+    def __enter__(self) -> "OutputLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+_HELD: list[OutputLock] = []
+
+
+def hold_output_lock(target: str | os.PathLike, flag: str, folder: bool = False) -> OutputLock:
+    """Lock `target` until this process ends (a training run's output dir: the lock lives as long as the run)."""
+    import atexit
+
+    lock = OutputLock(target, flag, folder).acquire()
+    if not _HELD:
+        atexit.register(release_output_locks)
+    _HELD.append(lock)
+    return lock
+
+
+def release_output_locks() -> None:
+    """Release what `hold_output_lock` holds (a recipe's end, or its error: a folder the lock created and nothing
+    was written to is removed again)."""
+    while _HELD:
+        _HELD.pop().release()
+
+
+def model_fingerprint(name_or_path: str) -> dict:
+    """What identifies a model's weights for a resume check: its real path (or hub id) and each weight file's size
+    and modification time (a retrained model at the same path is another model)."""
+    if not os.path.isdir(name_or_path):
+        return {"model": name_or_path}
+    folder = Path(name_or_path).resolve()
+    weights = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file())
+    return {"model": str(folder), "weights": [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in weights]}
+
+
+class ResumeState:
+    """The record beside a partial output (`<partial>.json`): the command that writes it (the settings that change
+    the output: model, input, columns, threshold, format, ...) and how far it got. `check` runs before anything is
+    touched: a partial output written by another command is an error naming what differs."""
+
+    def __init__(self, partial: Path, command: dict):
+        self.partial, self.command = partial, json.loads(json.dumps(command))  # JSON types, as they are read back
+        self.path = partial.with_name(partial.name + ".json")
+
+    def check(self) -> dict:
+        """The recorded state (`{}` when there is no partial output to continue)."""
+        if not self.partial.exists():
+            return {}
+        try:
+            state = json.loads(self.path.read_text(encoding="utf-8"))
+            recorded = state["command"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise OutputDirError(
+                f"--resume: {self.partial} has no readable record of the command that wrote it ({self.path}); "
+                "drop --resume to start over, or use another --output"
+            ) from None
+        differing = sorted(k for k in self.command.keys() | recorded.keys() if self.command.get(k) != recorded.get(k))
+        if differing:
+            key = differing[0]
+            raise OutputDirError(
+                f"--resume: {self.partial} was written by another command ({key}: {recorded.get(key)!r} then, "
+                f"{self.command.get(key)!r} now; differing: {', '.join(differing)}); drop --resume to start over, "
+                "or use another --output"
+            )
+        return state
+
+    def save(self, **state) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps({"command": self.command, **state}), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def check_free_space(output_dir: str | os.PathLike, model_bytes: int, checkpoints: bool) -> None:
+    """Refuse a run whose final save cannot fit on the disk of `output_dir` (the model's size, `model_bytes`); warn
+    when a checkpoint (weights + the optimizer's two moment tensors: about 3x the model) may not."""
+    folder = Path(output_dir).resolve()
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    mib = 1 << 20
+    if free < 1.1 * model_bytes:
+        raise OutputDirError(
+            f"output_dir {output_dir}: {free // mib} MiB free on its disk, the model alone needs about "
+            f"{model_bytes // mib} MiB: the final save would fail. Free space or choose another --output_dir"
+        )
+    if checkpoints and free < 4 * model_bytes:
+        logger.warning(
+            f"output_dir {output_dir}: {free // mib} MiB free; a checkpoint (weights and optimizer state) needs about "
+            f"{3 * model_bytes // mib} MiB: saving may fail (--save_strategy no, or free space)"
+        )
