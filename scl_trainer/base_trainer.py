@@ -14,7 +14,9 @@ metric and card content.
 import contextlib
 import json
 import logging
+import math
 import os
+import pickle
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +25,9 @@ import torch
 from datasets import Dataset
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors import SafetensorError
-from transformers import AutoTokenizer, Trainer, TrainerCallback
+from transformers import AutoTokenizer, Trainer, TrainerCallback, TrainerState
+from transformers.trainer_pt_utils import safe_globals
+from transformers.trainer_utils import TrainOutput, get_last_checkpoint
 from transformers.trainer import TRAINING_ARGS_NAME
 
 from .base_config import BaseConfig
@@ -259,6 +263,90 @@ class BaseTrainer(Trainer):
         return []
 
     # ---- Checkpoints: the Trainer's weights + the method's extra state, one mechanism ----
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
+        """`Trainer.train`, with a resumed checkpoint checked first (every file it holds readable, else named; its
+        tokenizer this run's), and a checkpoint of the run's last step finished without training: the Trainer would
+        take one step more than `max_steps`."""
+        checkpoint = resume_from_checkpoint
+        if checkpoint is True:
+            checkpoint = get_last_checkpoint(self.args.output_dir)  # None: the Trainer raises its own error
+        if isinstance(checkpoint, str | os.PathLike):
+            self._check_checkpoint(str(checkpoint), self._checkpoint_module(self.accelerator.unwrap_model(self.model)))
+            state = self._check_resume_files(Path(checkpoint))
+            if state is not None and self._is_last_step(state):
+                return self._finish_from_checkpoint(str(checkpoint), state)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    def _check_resume_files(self, path: Path) -> TrainerState | None:
+        """Read what a resume will read, naming the file that cannot be read (torch's message would not, and would
+        suggest an unsafe load): the optimizer, scheduler and random states (safe loads: nothing is executed), the
+        trainer state; and the saved tokenizer must be this run's (another vocabulary of the same size would train
+        and be saved without a word). Returns the checkpoint's trainer state."""
+        for file in [path / "optimizer.pt", path / "scheduler.pt", *sorted(path.glob("rng_state*.pth"))]:
+            if not file.is_file():
+                continue
+            try:
+                with safe_globals():  # the numpy types the Trainer's random state holds, as the Trainer loads it
+                    torch.load(file, map_location="cpu", weights_only=True)
+            except Exception as e:  # any failure of an untrusted file is the same answer: it cannot be resumed from
+                unsafe = isinstance(e, pickle.UnpicklingError) and "Unsupported global" in str(e)
+                reason = (
+                    "it holds Python objects that a safe load refuses (a pickle that the Trainer did not write; "
+                    "nothing in it was run)"
+                    if unsafe
+                    else f"truncated or corrupt ({type(e).__name__})"
+                )
+                raise ConfigError(
+                    f"{file}: cannot be read: {reason}. Resume from another checkpoint, or delete the file and pass "
+                    "--resume_inexact true"
+                ) from None
+        state = None
+        state_file = path / "trainer_state.json"
+        if state_file.is_file():
+            try:
+                state = TrainerState.load_from_json(str(state_file))
+                int(state.global_step)
+            except (ValueError, TypeError, KeyError, UnicodeDecodeError) as e:
+                raise ConfigError(
+                    f"{state_file}: not a trainer state ({type(e).__name__}: {' '.join(str(e).split())[:120]}); "
+                    "resume from another checkpoint"
+                ) from None
+        tokenizer = self.processing_class
+        if tokenizer is not None and hasattr(tokenizer, "get_vocab") and (path / "tokenizer_config.json").is_file():
+            saved = AutoTokenizer.from_pretrained(str(path)).get_vocab()
+            if saved != tokenizer.get_vocab():
+                differ = len(saved.items() ^ tokenizer.get_vocab().items())
+                raise ConfigError(
+                    f"{path}: its tokenizer is not this run's ({len(saved)} vs {len(tokenizer.get_vocab())} tokens, "
+                    f"{differ} entries differ): resume with the model and tokenizer the run started with"
+                )
+        return state
+
+    def _is_last_step(self, state: TrainerState) -> bool:
+        """The checkpoint is the run's last step, under the same length settings as this run."""
+        same_length = (
+            self.args.max_steps == state.max_steps
+            if self.args.max_steps > 0
+            else state.num_train_epochs == math.ceil(self.args.num_train_epochs)
+        )
+        return bool(state.max_steps) and state.global_step >= state.max_steps and same_length
+
+    def _finish_from_checkpoint(self, checkpoint: str, state: TrainerState) -> TrainOutput:
+        logger.info(
+            f"{checkpoint} is this run's last step ({state.global_step} of {state.max_steps}): nothing is left to "
+            "train; its weights (and the best checkpoint, when kept at the end) are loaded and the run ends as it "
+            "would have"
+        )
+        self._load_from_checkpoint(checkpoint)
+        self.state = state
+        best = state.best_model_checkpoint
+        if self.args.load_best_model_at_end and best and os.path.isdir(best):
+            self._load_best_model()
+        losses = [entry["train_loss"] for entry in state.log_history if "train_loss" in entry]
+        train_loss = losses[-1] if losses else float("nan")
+        metrics = {"train_runtime": 0.0, "train_loss": train_loss, "epoch": state.epoch}
+        return TrainOutput(state.global_step, train_loss, metrics)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         model = self.accelerator.unwrap_model(model if model is not None else self.model)

@@ -19,8 +19,10 @@ Reading a file's rows and checking their values is `records`; splits and regimes
 `tokenization`.
 """
 
+import difflib
 import logging
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -317,6 +319,7 @@ def load_hub_pairs(name: str, config_name: str | None = None, split: str = "trai
 # ---- One data argument -> rows: named datasets, files, hub ids ------------------------------------------------------
 
 NAMED_SOURCES = ("ccf_qa_match", "mrpc", "stsb")
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 
 def source_kind(source: str) -> str:
@@ -332,6 +335,16 @@ def source_kind(source: str) -> str:
         raise DataError(
             f"{source}: unsupported file type {suffix or '(no suffix)'!r}; use one of "
             f"{', '.join(RECORD_FILE_SUFFIXES)}"
+        )
+    if os.path.isdir(source):
+        return "hub"  # a local dataset folder, for `datasets.load_dataset`
+    # Not a file, not a folder: a Hub id (`name` or `owner/name`), unless it looks like a path or a file name.
+    close = difflib.get_close_matches(suffix, RECORD_FILE_SUFFIXES, n=1, cutoff=0.6) if suffix else []
+    if close or not HUB_ID.fullmatch(source):
+        hint = f" (a {close[0]} file?)" if close else ""
+        raise DataError(
+            f"{source}: no such file{hint}, and not a Hugging Face Hub dataset id (`name` or `owner/name`); data "
+            f"files are {', '.join(RECORD_FILE_SUFFIXES)}"
         )
     return "hub"
 

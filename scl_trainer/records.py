@@ -3,7 +3,8 @@
 Errors are `DataError`s naming the file, the row (1-based line number for text files) and the column (`where`):
 - text files are UTF-8 (`TextFile`; another encoding is an error naming the line, with the `iconv` fix);
 - `iter_records`: the rows of a `.csv` (header, standard quoting), `.tsv`/`.txt` (header, tabs, no quoting) or
-  `.jsonl`/`.json` (one object per line) file, the needed columns checked; `read_tsv`: a header-less fixed layout;
+  `.jsonl`/`.json` (one object per line; a `.json` file may hold one array of objects instead) file, the needed
+  columns checked, JSON strings checked to be text (no lone surrogate); `read_tsv`: a header-less fixed layout;
 - `parse_label`, `check_text`, `parse_score`: one value of a row.
 
 Nothing here imports `datasets`, numpy or scikit-learn: the command line parses its flags and checks its input files
@@ -12,6 +13,7 @@ before the training stack loads.
 
 import csv
 import difflib
+import itertools
 import json
 import math
 import os
@@ -200,7 +202,7 @@ def missing_column(source, row: int | None, column: str, flag: str | None, found
 
 def iter_records(path: Path, needed: dict[str, str | None]) -> Iterator[tuple[int, dict]]:
     """(row number, {column: value}) of a `.csv` (header row, standard quoting), `.tsv`/`.txt` (header row, tabs, no
-    quoting) or `.jsonl`/`.json` (one object per line) file, checking that the `needed` columns exist (`needed`: each
+    quoting) or `.jsonl`/`.json` (one object per line, or a `.json` array of objects) file, checking that the `needed` columns exist (`needed`: each
     column -> the flag that picks it, named by the error)."""
     suffix = path.suffix.lower()
 
@@ -217,15 +219,15 @@ def iter_records(path: Path, needed: dict[str, str | None]) -> Iterator[tuple[in
 
     with TextFile(path) as f:
         if suffix in (".jsonl", ".json"):
-            for row, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{where(path, row)}: not a JSON object ({e.msg})") from None
+            for row, record in _json_records(path, f, suffix):
                 if not isinstance(record, dict):
                     raise DataError(f"{where(path, row)}: expected a JSON object, got {type(record).__name__}")
+                for column, value in record.items():
+                    if isinstance(value, str) and not _is_unicode(value):
+                        raise DataError(
+                            f"{where(path, row, column)}: a lone surrogate escape ({_first_surrogate(value)}) is not "
+                            "text; fix or remove it (a \\uD800-\\uDFFF escape must be half of a pair)"
+                        )
                 check_columns(record, row)
                 yield row, record
             return
@@ -250,6 +252,44 @@ def iter_records(path: Path, needed: dict[str, str | None]) -> Iterator[tuple[in
             if values:
                 yield start, dict(zip(header, values))
             start = reader.line_num + 1
+
+
+def _json_records(path: Path, f: "TextFile", suffix: str) -> Iterator[tuple[int, object]]:
+    """(row, value) of JSON Lines (row = line number); a `.json` file may instead hold one JSON array of objects
+    (row = the object's position, from 1), as `datasets` reads it."""
+    lines = enumerate(f, start=1)
+    for row, line in lines:
+        if line.strip():
+            break
+    else:
+        return
+    if suffix == ".json" and line.lstrip().startswith("["):
+        text = "\n" * (row - 1) + line + "".join(rest for _, rest in lines)  # JSON errors keep their line numbers
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{where(path, e.lineno)}: not a JSON array of objects ({e.msg})") from None
+        yield from enumerate(values if isinstance(values, list) else [values], start=1)
+        return
+    for row, line in itertools.chain([(row, line)], lines):
+        if not line.strip():
+            continue
+        try:
+            yield row, json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{where(path, row)}: not a JSON object ({e.msg})") from None
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _first_surrogate(text: str) -> str:
+    return next(f"\\u{ord(c):04x}" for c in text if 0xD800 <= ord(c) <= 0xDFFF)
 
 
 def count_records(path: str | os.PathLike) -> int:

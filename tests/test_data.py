@@ -228,3 +228,41 @@ def test_a_validation_file_equal_to_the_training_file_is_warned_about(tmp_path, 
     with caplog.at_level("WARNING"):
         recipe.load_splits(script_args, seed=1)
     assert "is the training file: validation measures the training pairs themselves" in caplog.text
+
+
+def test_a_json_file_may_hold_one_array_and_a_lone_surrogate_is_an_error_naming_the_row(tmp_path):
+    rows = [{"text_a": "a cat", "text_b": "a dog", "label": 1}, {"text_a": "x", "text_b": "y", "label": 0}]
+    array = tmp_path / "pairs.json"
+    array.write_text(json.dumps(rows, indent=2))  # one JSON array over many lines, as `datasets` accepts it
+    lines = tmp_path / "pairs.jsonl"
+    lines.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert load_pair_file(array).to_list() == load_pair_file(lines).to_list() == rows
+    broken = tmp_path / "broken.json"
+    broken.write_text('[\n  {"text_a": "a", "text_b": "b", "label": 1},\n  {"text_a": \n]\n')
+    with pytest.raises(DataError, match=r"broken.json, row 4: not a JSON array of objects"):
+        load_pair_file(broken)
+    surrogate = tmp_path / "surrogate.jsonl"
+    surrogate.write_text(json.dumps(rows[0]) + "\n" + '{"text_a": "bad \\ud800 half", "text_b": "y", "label": 0}\n')
+    with pytest.raises(
+        DataError, match=r"surrogate.jsonl, row 2, column 'text_a': a lone surrogate escape \(\\ud800\)"
+    ):
+        load_pair_file(surrogate)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("train.tsvv", r"train.tsvv: no such file \(a .tsv file\?\), and not a Hugging Face Hub dataset id"),
+        ("data/pairs.jsnl", r"pairs.jsnl: no such file \(a .jsonl file\?\)"),
+        ("./mydata", r"./mydata: no such file, and not a Hugging Face Hub dataset id"),
+    ],
+)
+def test_a_misspelled_file_name_is_an_error_not_a_hub_lookup(name, message, monkeypatch):
+    from scl_trainer.data import load_pairs
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError("the Hub was asked")
+
+    monkeypatch.setattr("datasets.load_dataset", no_hub)
+    with pytest.raises(DataError, match=message):
+        load_pairs(name)

@@ -4,6 +4,7 @@ queries, splits that cannot hold both classes, out-of-range sample caps."""
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -263,3 +264,56 @@ def test_a_second_run_into_a_running_runs_output_dir_is_refused(supcon_pair, tmp
         argv = tiny_pair_argv(tmp_path, tiny_encoder_dir, new, "--text_a_column", "nope")
         run_recipe(supcon_pair.main, supcon_pair.parser(), argv, debug=True)
     assert not new.exists()
+
+
+class _Payload:  # a pickled object whose loading would run code: a safe load must refuse it, without running it
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_resume_reads_every_checkpoint_file_first_and_a_last_step_checkpoint_adds_no_step(
+    supcon_pair, tmp_path, tiny_encoder_dir
+):
+    import json
+    import shutil
+
+    import torch
+    from transformers import BertTokenizer
+
+    out = tmp_path / "out"
+    argv = tiny_pair_argv(tmp_path, tiny_encoder_dir, out, "--max_steps", "4", "--save_steps", "2")
+    run_recipe(supcon_pair.main, supcon_pair.parser(), argv, debug=True)
+    last = out / "checkpoint-4"
+    pristine = tmp_path / "pristine"
+    shutil.copytree(last, pristine)
+
+    def resume(expected: str | None):
+        if expected is None:
+            return run_recipe(supcon_pair.main, supcon_pair.parser(), [*argv, "--resume_from_checkpoint", str(last)],
+                              debug=True)  # fmt: skip
+        with pytest.raises(ConfigError, match=expected):
+            run_recipe(supcon_pair.main, supcon_pair.parser(), [*argv, "--resume_from_checkpoint", str(last)],
+                       debug=True)  # fmt: skip
+        shutil.rmtree(last)
+        shutil.copytree(pristine, last)
+
+    (last / "optimizer.pt").write_bytes(b"\x00" * 100)
+    resume(r"checkpoint-4/optimizer.pt: cannot be read: truncated or corrupt")
+    marker = tmp_path / "ran"
+    torch.save({"state": _Payload(str(marker))}, last / "scheduler.pt")
+    resume(r"checkpoint-4/scheduler.pt: cannot be read: it holds Python objects that a safe load refuses")
+    assert not marker.exists()  # nothing in it was run
+    (last / "trainer_state.json").write_text("[1, 2")
+    resume(r"checkpoint-4/trainer_state.json: not a trainer state")
+    vocab = (Path(__file__).parent / "fixtures" / "vocab.txt").read_text().splitlines()  # the tiny model's
+    other = tmp_path / "vocab.txt"
+    other.write_text("\n".join(vocab[:-2] + vocab[-1:] + vocab[-2:-1]) + "\n")  # same size, two tokens swapped
+    BertTokenizer(vocab=str(other), do_lower_case=True).save_pretrained(last)
+    resume(r"checkpoint-4: its tokenizer is not this run's \(\d+ vs \d+ tokens, 4 entries differ\)")
+
+    resume(None)  # the untouched last-step checkpoint: the run ends at step 4, not 5
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 4 and max(entry["step"] for entry in state["log_history"]) == 4
