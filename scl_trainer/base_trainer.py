@@ -26,9 +26,9 @@ from datasets import Dataset
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors import SafetensorError
 from transformers import AutoTokenizer, Trainer, TrainerCallback, TrainerState
+from transformers.trainer import TRAINING_ARGS_NAME
 from transformers.trainer_pt_utils import safe_globals
 from transformers.trainer_utils import TrainOutput, get_last_checkpoint
-from transformers.trainer import TRAINING_ARGS_NAME
 
 from .base_config import BaseConfig
 from .distributed import gather_with_grad, gather_without_grad

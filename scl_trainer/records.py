@@ -202,8 +202,8 @@ def missing_column(source, row: int | None, column: str, flag: str | None, found
 
 def iter_records(path: Path, needed: dict[str, str | None]) -> Iterator[tuple[int, dict]]:
     """(row number, {column: value}) of a `.csv` (header row, standard quoting), `.tsv`/`.txt` (header row, tabs, no
-    quoting) or `.jsonl`/`.json` (one object per line, or a `.json` array of objects) file, checking that the `needed` columns exist (`needed`: each
-    column -> the flag that picks it, named by the error)."""
+    quoting) or `.jsonl`/`.json` (one object per line, or a `.json` array of objects) file, checking that the
+    `needed` columns exist (`needed`: each column -> the flag that picks it, named by the error)."""
     suffix = path.suffix.lower()
 
     def check_columns(found: Iterable[str], row: int):
@@ -258,20 +258,19 @@ def _json_records(path: Path, f: "TextFile", suffix: str) -> Iterator[tuple[int,
     """(row, value) of JSON Lines (row = line number); a `.json` file may instead hold one JSON array of objects
     (row = the object's position, from 1), as `datasets` reads it."""
     lines = enumerate(f, start=1)
-    for row, line in lines:
-        if line.strip():
-            break
-    else:
+    first = next(((row, line) for row, line in lines if line.strip()), None)
+    if first is None:
         return
-    if suffix == ".json" and line.lstrip().startswith("["):
-        text = "\n" * (row - 1) + line + "".join(rest for _, rest in lines)  # JSON errors keep their line numbers
+    if suffix == ".json" and first[1].lstrip().startswith("["):
+        # One array: parsed whole, the skipped blank lines kept so that JSON errors name the file's line.
+        text = "\n" * (first[0] - 1) + first[1] + "".join(rest for _, rest in lines)
         try:
             values = json.loads(text)
         except json.JSONDecodeError as e:
             raise DataError(f"{where(path, e.lineno)}: not a JSON array of objects ({e.msg})") from None
         yield from enumerate(values if isinstance(values, list) else [values], start=1)
         return
-    for row, line in itertools.chain([(row, line)], lines):
+    for row, line in itertools.chain([first], lines):
         if not line.strip():
             continue
         try:
