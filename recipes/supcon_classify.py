@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING
 # loads (datasets, the Trainer, scikit-learn); the functions below import what they use.
 from scl_trainer.errors import ConfigError, DataError
 from scl_trainer.parser import ConfigArgumentParser
-from scl_trainer.recipe_setup import ModelArguments, RunArguments, end_run, finish_run, run_recipe, start_run, truncate
+from scl_trainer.recipe_setup import (
+    ModelArguments,
+    RunArguments,
+    end_run,
+    finish_run,
+    run_recipe,
+    start_run,
+    truncate,
+    validation_card,
+)
 from scl_trainer.scl_config import SCLConfig
 
 if TYPE_CHECKING:
@@ -231,7 +240,8 @@ def main(
         f"{metrics['baseline_majority_accuracy']:.4f}, frozen encoder + logistic regression accuracy "
         f"{metrics['baseline_frozen_lr_accuracy']:.4f}, macro-F1 {metrics['baseline_frozen_lr_macro_f1']:.4f}"
     )
-    finish_run(trainer, metrics, script_args, script_args.dataset_name)
+    card = validation_card(script_args.dataset_name, script_args.validation_file)  # what validation measured
+    finish_run(trainer, metrics, script_args, script_args.dataset_name, **card)
 
     if script_args.predict_file and trainer.accelerator.is_main_process:
         if script_args.text_b_column is None:

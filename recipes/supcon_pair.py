@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING
 from scl_trainer.errors import ConfigError, DataError
 from scl_trainer.parser import ConfigArgumentParser
 from scl_trainer.recipe_setup import ModelArguments as EncoderArguments
-from scl_trainer.recipe_setup import RunArguments, end_run, finish_run, run_recipe, start_run, truncate
+from scl_trainer.recipe_setup import (
+    RunArguments,
+    end_run,
+    finish_run,
+    run_recipe,
+    start_run,
+    truncate,
+    validation_card,
+)
 from scl_trainer.scl_config import SCLConfig
 
 if TYPE_CHECKING:
@@ -286,7 +294,8 @@ def main(
             f"{metrics['baseline_zero_shot_roc_auc']:.4f}, AP {metrics['baseline_zero_shot_average_precision']:.4f}, "
             f"F1 {metrics['baseline_zero_shot_f1']:.4f} at its tuned cosine threshold"
         )
-    finish_run(trainer, metrics, script_args, script_args.dataset_name)
+    card = validation_card(script_args.dataset_name, script_args.validation_file)  # what validation measured
+    finish_run(trainer, metrics, script_args, script_args.dataset_name, **card)
 
     if script_args.predict_file and trainer.accelerator.is_main_process:
         pairs, id_columns, total = open_pairs(

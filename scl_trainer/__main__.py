@@ -18,7 +18,7 @@ import sys
 # transformers or the trainer stack load. A command imports its machinery once its arguments are parsed.
 from . import __version__
 from .arguments import EmbedArguments, PredictArguments
-from .errors import USER_ERRORS, ConfigError
+from .errors import USER_ERRORS, ConfigError, error_line
 from .parser import ConfigArgumentParser
 
 
@@ -130,10 +130,11 @@ def main(argv: list[str]) -> None:
             from .compare import main as compare_main
 
             compare_main(rest)
-    except USER_ERRORS as e:
-        if os.environ.get("SCL_TRAINER_DEBUG") == "1":  # the traceback, for a bug report
+    except (*USER_ERRORS, OSError) as e:
+        line = error_line(e, "the same command with --resume" if command in ("predict", "embed") else "it again")
+        if os.environ.get("SCL_TRAINER_DEBUG") == "1" or line is None:  # the traceback, for a bug report
             raise
-        print("error: " + " ".join(str(e).split()), file=sys.stderr)
+        print(line, file=sys.stderr)
         sys.exit(2)
 
 

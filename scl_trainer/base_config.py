@@ -64,6 +64,15 @@ class BaseConfig(TrainingArguments):
         },
     )
 
+    widget_examples: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Put three validation examples, verbatim, in the model card's widget (published with "
+            "--push_to_hub). Default: only when the data is public (a Hub dataset id or a named public dataset such "
+            "as mrpc); the rows of a local file or of a Dataset built in Python are never published unless true."
+        },
+    )
+
     allow_regression: bool = field(
         default=False,
         metadata={

@@ -44,6 +44,7 @@ from .model_card import (
     multi_seed_summary,
     training_log_table,
 )
+from .outputs import check_free_space
 from .plots import plot_training_curves
 from .utils import check_max_length, from_pretrained, pop_step_metrics
 
@@ -113,6 +114,9 @@ class BaseTrainer(Trainer):
             **kwargs,
         )
         self.model_accepts_loss_kwargs = False  # see `loss_is_scaled_for_ga`
+        if self.is_world_process_zero():  # the final save must fit: found now, not after training
+            size = sum(p.numel() * p.element_size() for p in self.model.parameters())
+            check_free_space(args.output_dir, size, checkpoints=args.save_strategy != "no")
         self._metrics = {"train": defaultdict(list), "eval": defaultdict(list)}
         self.plots: list[str] = []  # written by `save_plots`, listed in the card
 
@@ -128,6 +132,9 @@ class BaseTrainer(Trainer):
     def _tokenize(self, dataset: Dataset, tokenizer, args, name: str) -> tuple[Dataset, int, str, str]:
         """Tokenize a raw dataset: (tokenized, number of truncated rows, what a row is, the max-length field)."""
         raise NotImplementedError
+
+    def _check_tokenized(self, dataset: Dataset, args, name: str) -> None:
+        """Check a dataset the user tokenized (its texts cannot be checked; its labels can)."""
 
     def _default_collator(self, tokenizer, args):
         raise NotImplementedError
@@ -158,6 +165,7 @@ class BaseTrainer(Trainer):
             return dataset
         columns = dataset.column_names
         if "input_ids" in columns or "a_input_ids" in columns:  # already tokenized
+            self._check_tokenized(dataset, args, name)
             return dataset
         if name == "eval":  # real examples for the card's widget, as written (decoded tokens are lower-cased, split)
             self.raw_eval_examples = dataset.select(range(min(3, len(dataset)))).to_list()
@@ -465,7 +473,8 @@ class BaseTrainer(Trainer):
     ) -> None:
         """Write `README.md` in `output_dir` from the method's template: metadata (base model, datasets, license,
         language, tags, model-index results, widget), usage, data, hyperparameters, evaluation, training log.
-        `eval_dataset_name` (a keyword argument) names the evaluation data when it is not the training dataset's.
+        `eval_dataset_name` and `eval_split` (keyword arguments) name the evaluation data and its split when they are
+        not the training dataset's held-out validation split.
         `compare_report`: a `compare.json` of `python -m scl_trainer compare` whose multi-seed summary the card shows.
         Also called by `push_to_hub` (keyword arguments are passed through)."""
         if not self.is_world_process_zero():
@@ -475,6 +484,10 @@ class BaseTrainer(Trainer):
         base_model = finetuned_from or model.config._name_or_path
         tags = [tags] if isinstance(tags, str) else list(tags or [])
         content = self._card_content()
+        # Validation rows go into the card verbatim: published only from public data, unless asked (widget_examples).
+        public = hub_dataset_id(kwargs.get("eval_dataset_name") or dataset_name) is not None
+        if not (public if args.widget_examples is None else args.widget_examples):
+            content["widget"] = None
         hyperparameters = {
             **content.pop("hyperparameters"),
             "learning_rate": args.learning_rate,
@@ -496,7 +509,7 @@ class BaseTrainer(Trainer):
                 task_type=content["task_type"],
                 dataset_type=eval_id or os.path.basename(eval_name),
                 dataset_name=os.path.basename(eval_name),
-                dataset_split=row["split"],
+                dataset_split=kwargs.get("eval_split") or row["split"],
                 metric_type=row["metric"],
                 metric_name=row.get("metric_name", row["metric"]),
                 metric_value=round(float(row["value"]), 4),

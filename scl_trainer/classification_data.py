@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLASSIFICATION_SOURCES",
+    "check_label_indices",
     "check_labelled",
     "class_names",
     "encode_labels",
@@ -158,16 +159,25 @@ def check_labelled(dataset: "Dataset", source: str, num_classes: int, require_tw
             f"{where(source, None, missing[0])}: column not found; the columns are {dataset.column_names} (single "
             "texts need `text` and `label`, pairs `text_a`, `text_b` and `label`)"
         )
-    for row, record in enumerate(dataset.select_columns([*texts, "label"])):
+    for row, record in enumerate(dataset.select_columns(texts)):
         for column in texts:
             if check_text(record[column], source, row, column) is None:
                 raise DataError(f"{where(source, row, column)}: empty or whitespace-only text")
-        label = record["label"]
-        if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < num_classes:
+    check_label_indices(dataset["label"], source, num_classes, require_two_classes)
+
+
+def check_label_indices(labels: list, source: str, num_classes: int, require_two_classes: bool = False) -> None:
+    """Every label a class index in 0..K-1 (rows from 0); with `require_two_classes`, two classes or more present:
+    training on one class learns nothing, and on one class ROC-AUC, AP and a tuned threshold are undefined (F1 and
+    accuracy would read 1.0 for a model that says yes to everything)."""
+    for row, label in enumerate(labels):
+        integral = isinstance(label, int) or (isinstance(label, float) and label.is_integer())
+        if not integral or isinstance(label, bool) or not 0 <= label < num_classes:
             raise DataError(
                 f"{where(source, row, 'label')}: label must be a class index 0..{num_classes - 1}, got {label!r}"
             )
-    if require_two_classes and len(set(dataset["label"])) < 2:
+    if require_two_classes and len(set(labels)) < 2:
         raise DataError(
-            f"{where(source, None, 'label')}: every row has label {dataset[0]['label']}; training needs two classes"
+            f"{where(source, None, 'label')}: every row has label {labels[0]!r}; training and validation need two "
+            "classes or more (one class: nothing to learn, and no metric to measure)"
         )

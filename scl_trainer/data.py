@@ -135,7 +135,8 @@ def check_pairs(dataset: "Dataset", source: str, require_both_classes: bool = Fa
     if require_both_classes and len(set(labels)) < 2:
         raise DataError(
             f"{where(source, None, 'label')}: every one of the {len(labels)} pairs has label {labels[0]}; training "
-            "needs both classes (a classifier of one class learns nothing, and SupCon has no negatives)"
+            "and validation need both classes (a classifier of one class learns nothing and SupCon has no negatives; "
+            "on one class ROC-AUC and the threshold are undefined and F1 reads 1.0 for a model that says yes)"
         )
 
 
@@ -159,9 +160,15 @@ def _scored_pair(record: dict, source, row: int, columns: tuple[str, str, str], 
 
 
 def check_scored_pairs(dataset: "Dataset", source: str) -> None:
-    """STS-style pairs built by hand: texts not blank, `score` a finite number on every row (rows from 0)."""
-    for row, record in enumerate(dataset):
-        _scored_pair(record, source, row, ("sentence1", "sentence2", "score"), None)
+    """STS-style pairs built by hand: texts not blank, `score` a finite number on every row (rows from 0), and not
+    one score for every pair (the Spearman correlation would be undefined: nan, which no checkpoint choice can use)."""
+    scores = [_scored_pair(record, source, row, ("sentence1", "sentence2", "score"), None)["score"]
+              for row, record in enumerate(dataset)]  # fmt: skip
+    if len(set(scores)) == 1:
+        raise DataError(
+            f"{where(source, None, 'score')}: every pair has score {scores[0]:g}; the Spearman correlation of "
+            "constant scores is undefined: give pairs of different similarity"
+        )
 
 
 def to_dataset(records: Iterable[dict], source: str) -> "Dataset":

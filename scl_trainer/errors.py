@@ -2,7 +2,9 @@
 row and column, or the setting and its allowed range. The command lines (`recipes/*.py`, `python -m scl_trainer`)
 print them as `error: <message>` and exit with status 2 (`--debug` shows the traceback)."""
 
-__all__ = ["USER_ERRORS", "ConfigError", "DataError", "ModelNotFoundError", "OutputDirError"]
+import errno
+
+__all__ = ["USER_ERRORS", "ConfigError", "DataError", "ModelNotFoundError", "OutputDirError", "error_line"]
 
 
 class DataError(ValueError):
@@ -23,3 +25,15 @@ class ModelNotFoundError(OSError):
 
 
 USER_ERRORS = (DataError, ConfigError, OutputDirError, ModelNotFoundError)
+
+
+def error_line(error: BaseException, rerun: str) -> str | None:
+    """The one line `error: ...` the command lines print for an error a user can fix (a `USER_ERRORS` or a full
+    disk, whose line says to free space and run `rerun`); None for anything else (a bug: its traceback is shown)."""
+    if isinstance(error, USER_ERRORS):
+        return "error: " + " ".join(str(error).split())
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return (
+            f"error: the disk is full: writing {error.filename or 'the output'} failed. Free space, then run {rerun}"
+        )
+    return None

@@ -9,13 +9,22 @@ from dataclasses import dataclass, field
 from huggingface_hub import constants as hub_constants
 
 from .arguments import check_model_path
-from .errors import USER_ERRORS, ConfigError
+from .errors import USER_ERRORS, ConfigError, error_line
 from .model_card import multi_seed_summary
 from .outputs import check_output_dir, release_output_locks
 from .records import DEFAULT_DATA_DIR
 from .utils import check_launch
 
-__all__ = ["ModelArguments", "RunArguments", "end_run", "finish_run", "run_recipe", "start_run", "truncate"]
+__all__ = [
+    "ModelArguments",
+    "RunArguments",
+    "end_run",
+    "finish_run",
+    "run_recipe",
+    "start_run",
+    "truncate",
+    "validation_card",
+]
 
 
 @dataclass
@@ -124,6 +133,19 @@ def finish_run(trainer, metrics: dict[str, float], script_args: RunArguments, da
         trainer.push_to_hub(**card)
 
 
+def validation_card(dataset_name: str, validation_file: str | None) -> dict:
+    """The `create_model_card` arguments that name what the validation metrics were measured on: the training data's
+    held-out share (nothing to add), a split of a Hub dataset, or a validation file (never the training data's name
+    for metrics it did not produce)."""
+    from .data import source_kind
+
+    if not validation_file:
+        return {}
+    if source_kind(dataset_name) == "hub":
+        return {"eval_dataset_name": dataset_name, "eval_split": validation_file}
+    return {"eval_dataset_name": validation_file, "eval_split": "validation"}
+
+
 def end_run(trainer) -> None:
     """The last call of a recipe: every process waits here for the others (the main process may still be writing the
     card, the plots or predictions), then the process group is destroyed (`Trainer.end`). A process that left early,
@@ -140,15 +162,16 @@ def truncate(dataset, n: int | None):
 
 def run_recipe(main: Callable, parser, argv: list[str], debug: bool = False):
     """A recipe's command line: parse the YAML config and the flags into the recipe's dataclasses and run `main`.
-    What a user can fix (bad data, a bad setting, a refused output dir, a model that cannot be found) prints as one
-    line `error: <message>` and exits with status 2; with `debug` (the scripts set it from the environment variable
-    SCL_TRAINER_DEBUG=1) the exception propagates with its traceback."""
+    What a user can fix (bad data, a bad setting, a refused output dir, a model that cannot be found, a full disk)
+    prints as one line `error: <message>` and exits with status 2 (`error_line`); with `debug` (the scripts set it
+    from the environment variable SCL_TRAINER_DEBUG=1) the exception propagates with its traceback."""
     try:
         return main(*parser.parse_args_and_config(argv))
-    except USER_ERRORS as e:
-        if debug:
+    except (*USER_ERRORS, OSError) as e:
+        line = error_line(e, "the same command with --resume_from_checkpoint <the output_dir's last checkpoint>")
+        if debug or line is None:
             raise
-        print("error: " + " ".join(str(e).split()), file=sys.stderr)
+        print(line, file=sys.stderr)
         sys.exit(2)
     finally:
         release_output_locks()

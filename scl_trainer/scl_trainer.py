@@ -21,11 +21,11 @@ from .bi_encoder import (
     load_bi_encoder,
     sentence_model,
 )
-from .classification_data import check_labelled, class_names, encode_labels
+from .classification_data import check_label_indices, check_labelled, class_names, encode_labels
 from .classifier import load_classifier
 from .collators import SentencePairCollator
 from .data import check_pairs
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .losses import SimCSELoss, SupConLoss
 from .metrics import classification_baselines, multiclass_metrics, pair_baselines, pair_classification_metrics
 from .plots import plot_confusion_matrix, plot_validation_scores
@@ -179,6 +179,15 @@ class SCLTrainer(BaseTrainer):
             else DataCollatorWithPadding(tokenizer)
         )
 
+    def _check_tokenized(self, dataset, args: SCLConfig, name: str) -> None:
+        # A dataset tokenized by the user skips the text checks, not the label checks.
+        if name in ("train", "eval"):
+            if "label" not in dataset.column_names:
+                raise DataError(f"the {name} dataset (tokenized): no `label` column; the columns are "
+                                f"{dataset.column_names}")  # fmt: skip
+            classes = len(args.label_names) if args.label_names and len(args.label_names) > 2 else 2
+            check_label_indices(dataset["label"], f"the {name} dataset", classes, require_two_classes=True)
+
     def _tokenize(self, dataset, tokenizer, args: SCLConfig, name: str):
         # What the recipes' loaders check, for datasets built by hand: texts, labels, every class to train on.
         if args.label_names is not None and "label" in dataset.column_names:
@@ -186,10 +195,10 @@ class SCLTrainer(BaseTrainer):
         if not self.pair_binary:
             if args.architecture == "bi_encoder":
                 raise ConfigError("architecture=bi_encoder classifies text pairs as matching or not, not single texts")
-            check_labelled(dataset, f"the {name} dataset", len(args.label_names or [0, 1]), name == "train")
+            check_labelled(dataset, f"the {name} dataset", len(args.label_names or [0, 1]), name in ("train", "eval"))
             dataset, num_truncated = tokenize_texts(dataset, tokenizer, args.max_length)
             return dataset, num_truncated, "texts" if self.single_text else "pairs", "max_length"
-        check_pairs(dataset, f"the {name} dataset", require_both_classes=name == "train")
+        check_pairs(dataset, f"the {name} dataset", require_both_classes=name in ("train", "eval"))
         if args.architecture == "bi_encoder":
             dataset, num_truncated = tokenize_separately(
                 dataset, tokenizer, args.max_length, "text_a", "text_b", "label"

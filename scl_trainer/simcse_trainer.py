@@ -102,6 +102,17 @@ class SimCSETrainer(BaseTrainer):
         columns = dataset.column_names  # checked like the loaders check files: no blank text, finite scores
         if "text" in columns:
             check_sentences(dataset, f"the {name} dataset")
+            distinct = len(set(dataset["text"]))
+            if distinct < 2:
+                raise DataError(
+                    f"the {name} dataset, column 'text': every sentence is the same; each one's only candidates "
+                    "would be its own copies (masked as duplicates): the loss is 0 and nothing is learned"
+                )
+            if distinct < len(dataset) / 2 and self.is_world_process_zero():
+                logger.warning(
+                    f"the {name} dataset: {distinct} distinct sentences in {len(dataset)} rows; the copies of a "
+                    "sentence in a batch are masked (mask_duplicates), so batches hold few negatives"
+                )
             dataset, num_truncated = tokenize_sentences(dataset, tokenizer, args.max_length)
             return dataset, num_truncated, "sentences", "max_length"
         if {"sentence1", "sentence2", "score"} <= set(columns):

@@ -317,3 +317,67 @@ def test_a_resume_reads_every_checkpoint_file_first_and_a_last_step_checkpoint_a
     resume(None)  # the untouched last-step checkpoint: the run ends at step 4, not 5
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 4 and max(entry["step"] for entry in state["log_history"]) == 4
+
+
+def test_a_one_class_validation_set_and_bad_labels_of_a_tokenized_dataset_are_refused(
+    tiny_encoder_dir, tiny_tokenizer, tmp_path
+):
+    from datasets import Dataset
+
+    from scl_trainer import SCLConfig, SCLTrainer
+
+    texts = {"text_a": ["a b", "c d", "e f", "g h"], "text_b": ["b a", "d c", "f e", "h g"]}
+    train = Dataset.from_dict({**texts, "label": [1, 0, 1, 0]})
+    args = SCLConfig(output_dir=str(tmp_path / "o"), report_to="none", max_steps=1)
+    one_class = Dataset.from_dict({**texts, "label": [1, 1, 1, 1]})  # F1 would read 1.0 for a model saying "yes"
+    with pytest.raises(DataError, match=r"the eval dataset.*every one of the 4 pairs has label 1; training and"):
+        SCLTrainer(
+            tiny_encoder_dir, args, train_dataset=train, eval_dataset=one_class, processing_class=tiny_tokenizer
+        )
+    tokenized = train.map(lambda b: tiny_tokenizer(b["text_a"], b["text_b"]), batched=True)
+    tokenized = tokenized.remove_columns(["text_a", "text_b"])
+    bad = tokenized.map(lambda row, i: {"label": 7 if i == 2 else row["label"]}, with_indices=True)
+    with pytest.raises(DataError, match=r"the train dataset, row 2, column 'label': label must be a class index 0..1"):
+        SCLTrainer(tiny_encoder_dir, args, train_dataset=bad, processing_class=tiny_tokenizer)
+    with pytest.raises(DataError, match=r"the eval dataset, column 'label': every row has label 1"):
+        SCLTrainer(tiny_encoder_dir, args, train_dataset=tokenized, processing_class=tiny_tokenizer,
+                   eval_dataset=tokenized.map(lambda row: {"label": 1}))  # fmt: skip
+
+
+def test_simcse_refuses_constant_eval_scores_and_a_corpus_of_one_sentence(tiny_encoder_dir, tiny_tokenizer, tmp_path):
+    from datasets import Dataset
+
+    from scl_trainer import SimCSEConfig, SimCSETrainer
+
+    args = SimCSEConfig(output_dir=str(tmp_path / "o"), report_to="none", max_steps=1)
+    train = Dataset.from_dict({"text": ["a b", "c d", "e f"]})
+    flat = Dataset.from_dict({"sentence1": ["a", "b"], "sentence2": ["c", "d"], "score": [3.0, 3.0]})
+    with pytest.raises(DataError, match=r"the eval dataset, column 'score': every pair has score 3; the Spearman"):
+        SimCSETrainer(tiny_encoder_dir, args, train_dataset=train, eval_dataset=flat, processing_class=tiny_tokenizer)
+    copies = Dataset.from_dict({"text": ["the same"] * 8})
+    with pytest.raises(DataError, match=r"the train dataset, column 'text': every sentence is the same"):
+        SimCSETrainer(tiny_encoder_dir, args, train_dataset=copies, processing_class=tiny_tokenizer)
+
+
+def test_a_full_disk_is_found_before_training_and_at_the_final_save_is_one_line(
+    supcon_pair, tmp_path, tiny_encoder_dir, monkeypatch, capsys
+):
+    import errno
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    argv = tiny_pair_argv(tmp_path, tiny_encoder_dir, tmp_path / "out")
+    with monkeypatch.context() as patch:
+        patch.setattr("scl_trainer.outputs.shutil.disk_usage", lambda path: usage(10**9, 10**9, 1000))
+        with pytest.raises(OutputDirError, match=r"output_dir .*out: 0 MiB free on its disk, the model alone needs"):
+            run_recipe(supcon_pair.main, supcon_pair.parser(), argv, debug=True)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "model.safetensors")
+
+    monkeypatch.setattr("transformers.Trainer.save_model", full)
+    with pytest.raises(SystemExit):
+        run_recipe(supcon_pair.main, supcon_pair.parser(), [*argv, "--overwrite_output_dir", "true"])
+    err = capsys.readouterr().err
+    assert err.count("error: ") == 1 and "Traceback" not in err
+    assert "error: the disk is full: writing model.safetensors failed. Free space, then run the same command" in err

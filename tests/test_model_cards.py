@@ -159,3 +159,26 @@ def test_a_compare_report_cannot_inject_markup_into_the_card(tmp_path):
     assert "[x](http://e)" not in section and "\\[x\\](http://e)" in section  # an escaped link is text
     rows = [line for line in section.splitlines() if line.startswith("|")]
     assert len(rows) == 4 and all(row.count(" | ") == rows[0].count(" | ") for row in rows)  # no extra row or cell
+
+
+@pytest.mark.parametrize("publish", [None, "true"], ids=["default", "widget_examples"])
+def test_a_local_validation_file_is_what_the_card_names_and_its_rows_stay_private(tmp_path, tiny_encoder_dir, publish):
+    recipe = load_recipe("supcon_pair")
+
+    def pairs(name: str, n: int) -> str:
+        rows = [f"private text a{i}\tprivate text b{i}\t{i % 2}" for i in range(n)]
+        (tmp_path / name).write_text("text_a\ttext_b\tlabel\n" + "\n".join(rows) + "\n")
+        return str(tmp_path / name)
+
+    out = tmp_path / "pair"
+    argv = ["--dataset_name", pairs("train.tsv", 16), "--validation_file", pairs("held_out.tsv", 8),
+            "--model_name_or_path", tiny_encoder_dir, "--output_dir", str(out), "--per_device_train_batch_size", "8",
+            "--max_length", "16", *STEPS, *(["--widget_examples", publish] if publish else [])]  # fmt: skip
+    run_recipe(recipe.main, recipe.parser(), argv)
+    card, data = load_card(out / "README.md")
+    datasets = {(r["dataset"]["name"], r["dataset"]["split"]) for r in data["model-index"][0]["results"]}
+    assert datasets == {("held_out.tsv", "validation")}  # the file measured, not the training data's name
+    if publish:
+        assert [w["text"].startswith("private text a") for w in data["widget"]] == [True] * 3
+    else:  # a local file's rows are not published by default
+        assert "widget" not in data and "private text" not in card.content
