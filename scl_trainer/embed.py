@@ -23,9 +23,9 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 from .arguments import EmbedArguments
 from .bi_encoder import encode_texts, is_cross_encoder, sentence_model
 from .data import source_kind
-from .errors import ConfigError, DataError, OutputDirError
+from .errors import ConfigError, DataError
 from .export import _read_json
-from .outputs import OutputLock, ResumeState, model_fingerprint
+from .outputs import OutputLock, ResumeState, check_output_file, model_fingerprint
 from .records import check_text, iter_records, require_file, where
 from .utils import check_max_length, from_pretrained, resolve_model_name_or_path
 
@@ -80,8 +80,8 @@ def _embed(args: EmbedArguments) -> int:
     if source_kind(args.input) != "file":
         raise ConfigError(f"--input {args.input}: embed reads a .csv/.tsv/.jsonl file with a header")
     source = require_file(args.input, "input file")
-    if any(p.exists() and os.path.realpath(p) == os.path.realpath(source) for p in (output, ids_file)):
-        raise OutputDirError(f"--output {args.output}: it (or its ids file) is the input file; choose another")
+    for path in (output, ids_file):  # neither may be the input (real paths) nor a folder
+        check_output_file(str(path), {"input": str(source)}, "output")
     for name, value in (("batch_size", args.batch_size), ("window_size", args.window_size)):
         if not value >= 1:
             raise ConfigError(f"--{name} must be >= 1, got {value}")

@@ -88,6 +88,11 @@ def check_output_dir(
             f"{', ...' if len(foreign) > 5 else ''}): the run would write beside them (a README.md would be replaced "
             "by the model card). Choose an empty or new --output_dir, or pass --overwrite_output_dir."
         )
+    if overwrite and "README.md" in foreign:  # the user's own: --overwrite_output_dir replaces runs, not this
+        raise OutputDirError(
+            f"output_dir {output_dir} holds a README.md that scl_trainer did not write: the model card would replace "
+            "it, even with --overwrite_output_dir. Move it, or choose another --output_dir"
+        )
     stale = [path for path in entries if _is_run_file(path)]
     if stale and not finished.is_file() and (out / "config.json").is_file() and not overwrite:
         logger.warning(
