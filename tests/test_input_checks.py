@@ -200,7 +200,7 @@ def test_an_output_dir_holding_the_users_files_or_the_base_model_is_refused(supc
         run_recipe(supcon_pair.main, supcon_pair.parser(), tiny_pair_argv(tmp_path, tiny_encoder_dir, project),
                    debug=True)  # fmt: skip
     assert (project / "README.md").read_text() == "# My project\n"
-    with pytest.raises(OutputDirError, match=r"holds a README.md that scl_trainer did not write: the model card would"):
+    with pytest.raises(OutputDirError, match=r"holds a README.md that scl_trainer did not write: the model card"):
         argv = [*tiny_pair_argv(tmp_path, tiny_encoder_dir, project), "--overwrite_output_dir", "true"]
         run_recipe(supcon_pair.main, supcon_pair.parser(), argv, debug=True)
     assert (project / "README.md").read_text() == "# My project\n"
