@@ -1,6 +1,9 @@
 """Helpers shared by the tests (fixtures are in conftest.py)."""
 
+import contextlib
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 from transformers import BertConfig
@@ -32,3 +35,19 @@ def load_recipe(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@contextlib.contextmanager
+def locked_by_another_process(target, flag: str, folder: bool = False):
+    """Another process holding the `OutputLock` of `target` (as a running run or predict does); yields its pid. The
+    process is killed on exit, which frees the lock."""
+    code = ("import sys, time; from scl_trainer.outputs import OutputLock; "
+            f"lock = OutputLock(sys.argv[1], {flag!r}, folder={folder}).acquire(); print('locked', flush=True); "
+            "time.sleep(120)")  # fmt: skip
+    holder = subprocess.Popen([sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()

@@ -2,8 +2,6 @@
 vague message, late failure): encodings, duplicated columns, directories, invisible texts, unclosed quotes, blank CCF
 queries, splits that cannot hold both classes, out-of-range sample caps."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +10,7 @@ from scl_trainer.data import load_ccf_qa_match, load_pair_file, load_sentences
 from scl_trainer.errors import ConfigError, DataError, OutputDirError
 from scl_trainer.outputs import check_output_dir, check_output_file
 from scl_trainer.recipe_setup import run_recipe
-from tests.helpers import load_recipe
+from tests.helpers import load_recipe, locked_by_another_process
 
 
 @pytest.fixture(scope="module")
@@ -249,20 +247,11 @@ def test_settings_that_would_fail_late_fail_first(supcon_pair, tmp_path, tiny_en
 
 def test_a_second_run_into_a_running_runs_output_dir_is_refused(supcon_pair, tmp_path, tiny_encoder_dir):
     out = tmp_path / "out"
-    holder = subprocess.Popen(  # a running training run holds its output dir (the recipes lock it in start_run)
-        [sys.executable, "-c", "import sys, time; from scl_trainer.outputs import hold_output_lock; hold_output_lock("
-         "sys.argv[1], '--output_dir', folder=True); print('locked', flush=True); time.sleep(60)", str(out)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(OutputDirError, match=rf"--output_dir .*out is in use by .* process \(pid {holder.pid};"):
+    with locked_by_another_process(out, "--output_dir", folder=True) as pid:  # a running run holds its output dir
+        with pytest.raises(OutputDirError, match=rf"--output_dir .*out is in use by .* process \(pid {pid};"):
             run_recipe(supcon_pair.main, supcon_pair.parser(), tiny_pair_argv(tmp_path, tiny_encoder_dir, out),
                        debug=True)  # fmt: skip
         assert sorted(p.name for p in out.iterdir()) == ["_scl_trainer.lock"]  # the holder's, nothing of ours
-    finally:
-        holder.kill()
-        holder.wait()
     new = tmp_path / "new"  # a run that fails on its data leaves no folder behind (the lock made it, then removed it)
     with pytest.raises(DataError):
         argv = tiny_pair_argv(tmp_path, tiny_encoder_dir, new, "--text_a_column", "nope")

@@ -6,8 +6,6 @@ import os
 import random
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, Bert
 
 from scl_trainer.__main__ import main as cli
 from scl_trainer.predict import predict_pairs
-from tests.helpers import tiny_bert_config
+from tests.helpers import locked_by_another_process, tiny_bert_config
 
 WORDS = "the house near school good room price floor new city market company report year people share".split()
 
@@ -201,19 +199,10 @@ def test_an_interrupted_run_leaves_the_output_alone_and_resumes(
 
 def test_two_processes_cannot_write_one_output(classifier_dir, pairs_file, tmp_path, capsys):
     out = tmp_path / "out.tsv"
-    holder = subprocess.Popen(  # another process holding the output's lock, as a running predict does
-        [sys.executable, "-c", "import sys, time; from scl_trainer.outputs import OutputLock; lock = OutputLock("
-         "sys.argv[1], '--output').acquire(); print('locked', flush=True); time.sleep(60)", str(out)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with locked_by_another_process(out, "--output") as pid:  # as a running predict holds it
         code, err = run_cli(base_argv(classifier_dir, pairs_file, out), capsys)
         assert code == 2 and not out.exists() and not os.path.exists(f"{out}.partial")
-        one_error_line(err, rf"--output .*out.tsv is in use by another scl_trainer process \(pid {holder.pid};")
-    finally:
-        holder.kill()
-        holder.wait()
+        one_error_line(err, rf"--output .*out.tsv is in use by another scl_trainer process \(pid {pid};")
     code, _ = run_cli(base_argv(classifier_dir, pairs_file, out), capsys)  # the dead holder's lock is free
     assert code == 0 and len(out.read_text().splitlines()) == 150 and not os.path.exists(f"{out}.lock")
 
