@@ -17,7 +17,16 @@ from functools import partial
 # loads (datasets, the Trainer, scikit-learn); the functions below import what they use.
 from scl_trainer.errors import ConfigError
 from scl_trainer.parser import ConfigArgumentParser
-from scl_trainer.recipe_setup import ModelArguments, RunArguments, end_run, finish_run, run_recipe, start_run, truncate
+from scl_trainer.recipe_setup import (
+    ModelArguments,
+    RunArguments,
+    end_run,
+    finish_run,
+    recipe_main,
+    run_recipe,
+    start_run,
+    truncate,
+)
 from scl_trainer.simcse_config import SimCSEConfig
 
 logger = logging.getLogger(__name__)
@@ -94,6 +103,7 @@ def load_evaluation(script_args: ScriptArguments, training_args: SimCSEConfig) -
     return {k: truncate(v, script_args.max_eval_samples) for k, v in sts.items()}, (0.0, 5.0)
 
 
+@recipe_main
 def main(
     script_args: ScriptArguments,
     model_args: ModelArguments,

@@ -24,6 +24,7 @@ from scl_trainer.recipe_setup import (
     RunArguments,
     end_run,
     finish_run,
+    recipe_main,
     run_recipe,
     start_run,
     truncate,
@@ -186,6 +187,7 @@ def check_predict_file(script_args: ScriptArguments, output_dir: str) -> str | N
     return path
 
 
+@recipe_main
 def main(
     script_args: ScriptArguments,
     model_args: ModelArguments,

@@ -22,6 +22,7 @@ from scl_trainer.recipe_setup import (
     RunArguments,
     end_run,
     finish_run,
+    recipe_main,
     run_recipe,
     start_run,
     truncate,
@@ -236,6 +237,7 @@ def load_model(model_args: ModelArguments, architecture: str):
     return model, from_pretrained(AutoTokenizer, model_args.model_name_or_path)
 
 
+@recipe_main
 def main(
     script_args: ScriptArguments,
     model_args: ModelArguments,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from .data import source_kind, to_dataset
 from .errors import DataError
-from .records import DEFAULT_DATA_DIR, check_text, iter_records, require_file, where
+from .records import DEFAULT_DATA_DIR, check_text, checked_rows, iter_records, require_file, where
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -74,39 +74,20 @@ def iter_labelled(
         flags[text_b_column] = "text_b_column"
     if label_column is not None:
         flags[label_column] = "label_column"
-    allowed = None if classes is None else set(classes)
-    dropped = []
-    for row, record in iter_records(path, flags):
-        texts = [check_text(record[column], path, row, column) for column in (text_column, text_b_column) if column]
-        if None in texts and empty_texts != "keep":
-            column = (text_column, text_b_column)[texts.index(None)]
-            if empty_texts == "error":
-                raise DataError(
-                    f"{where(path, row, column)}: empty or whitespace-only text. Fix the row, or pass "
-                    "`--drop_empty_texts` to drop such rows with a logged count."
-                )
-            dropped.append(row)
-            continue
-        out = {name: record[name] for name in id_columns}
-        if text_b_column is None:
-            out["text"] = texts[0] or ""
-        else:
-            out["text_a"], out["text_b"] = texts[0] or "", texts[1] or ""
-        if label_column is not None:
-            value = record[label_column]
-            label = "" if value is None else str(value).strip()
-            if not label or isinstance(value, (dict, list)):
-                raise DataError(f"{where(path, row, label_column)}: expected a class label, got {value!r}")
-            if allowed is not None and label not in allowed:
-                raise DataError(
-                    f"{where(path, row, label_column)}: label {label!r} is not one of the training data's classes "
-                    f"{list(classes)}"
-                )
-            out["label"] = label
-        yield out
-    if dropped:
-        shown = ", ".join(map(str, dropped[:10])) + (", ..." if len(dropped) > 10 else "")
-        logger.warning(f"{path}: dropped {len(dropped)} rows with empty text (rows {shown})")
+    texts = {"text": text_column} if text_b_column is None else {"text_a": text_column, "text_b": text_b_column}
+
+    def class_label(value, source, row, column) -> str:
+        label = "" if value is None else str(value).strip()
+        if not label or isinstance(value, (dict, list)):
+            raise DataError(f"{where(source, row, column)}: expected a class label, got {value!r}")
+        if classes is not None and label not in classes:
+            raise DataError(
+                f"{where(source, row, column)}: label {label!r} is not one of the training data's classes "
+                f"{list(classes)}"
+            )
+        return label
+
+    yield from checked_rows(iter_records(path, flags), path, texts, label_column, class_label, id_columns, empty_texts)
 
 
 def load_labelled(source: str, **kwargs) -> "Dataset":

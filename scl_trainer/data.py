@@ -34,6 +34,7 @@ from .records import (
     BinaryLabels,
     TextFile,
     check_text,
+    checked_rows,
     is_blank,
     iter_records,
     missing_column,
@@ -86,30 +87,9 @@ def _pairs(
     raises (`empty_texts="error"`), drops the row with a logged count (`"drop"`, never silently) or is kept as it is
     (`"keep"`, for prediction, where every input row needs an output row). Labels: 0/1, or with `positive_label`
     that label and one other (`BinaryLabels`)."""
-    if empty_texts not in ("error", "drop", "keep"):
-        raise ValueError(f"empty_texts must be 'error', 'drop' or 'keep', got {empty_texts!r}")
+    texts = {"text_a": text_a_column, "text_b": text_b_column}
     labels = BinaryLabels(positive_label)
-    dropped = []
-    for row, record in rows:
-        text_a = check_text(record[text_a_column], source, row, text_a_column)
-        text_b = check_text(record[text_b_column], source, row, text_b_column)
-        if (text_a is None or text_b is None) and empty_texts != "keep":
-            column = text_a_column if text_a is None else text_b_column
-            if empty_texts == "error":
-                raise DataError(
-                    f"{where(source, row, column)}: empty or whitespace-only text. Fix the row, or pass "
-                    "`--drop_empty_texts` to drop such rows with a logged count."
-                )
-            dropped.append(row)
-            continue
-        out = {name: record[name] for name in id_columns}
-        out["text_a"], out["text_b"] = text_a or "", text_b or ""
-        if label_column is not None:
-            out["label"] = labels(record[label_column], source, row, label_column)
-        yield out
-    if dropped:
-        shown = ", ".join(map(str, dropped[:10])) + (", ..." if len(dropped) > 10 else "")
-        logger.warning(f"{source}: dropped {len(dropped)} rows with empty text (rows {shown})")
+    yield from checked_rows(rows, source, texts, label_column, labels, id_columns, empty_texts)
 
 
 def _column_flags(text_a_column, text_b_column, label_column, id_columns) -> dict[str, str]:

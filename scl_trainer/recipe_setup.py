@@ -1,6 +1,7 @@
 """What every recipe (`recipes/*.py`) does the same way: its shared arguments, the checks before anything loads,
 logging, and the end of a run (metrics, model, state, card, Hub). A recipe keeps only its data and model loading."""
 
+import functools
 import logging
 import sys
 from collections.abc import Callable
@@ -20,6 +21,7 @@ __all__ = [
     "RunArguments",
     "end_run",
     "finish_run",
+    "recipe_main",
     "run_recipe",
     "start_run",
     "truncate",
@@ -160,6 +162,20 @@ def truncate(dataset, n: int | None):
     return dataset if n is None else dataset.select(range(min(n, len(dataset))))
 
 
+def recipe_main(main: Callable) -> Callable:
+    """Decorates a recipe's `main`: the output dir it locks (`start_run`) is released when it returns or fails, so
+    that a recipe run from Python (`main(script_args, model_args, config)`) leaves nothing locked or made behind."""
+
+    @functools.wraps(main)
+    def run(*args, **kwargs):
+        try:
+            return main(*args, **kwargs)
+        finally:
+            release_output_locks()
+
+    return run
+
+
 def run_recipe(main: Callable, parser, argv: list[str], debug: bool = False):
     """A recipe's command line: parse the YAML config and the flags into the recipe's dataclasses and run `main`.
     What a user can fix (bad data, a bad setting, a refused output dir, a model that cannot be found, a full disk)
@@ -173,5 +189,3 @@ def run_recipe(main: Callable, parser, argv: list[str], debug: bool = False):
             raise
         print(line, file=sys.stderr)
         sys.exit(2)
-    finally:
-        release_output_locks()

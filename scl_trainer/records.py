@@ -15,13 +15,16 @@ import csv
 import difflib
 import itertools
 import json
+import logging
 import math
 import os
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from .errors import DataError
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_DATA_DIR",
@@ -29,6 +32,7 @@ __all__ = [
     "BinaryLabels",
     "TextFile",
     "check_text",
+    "checked_rows",
     "count_records",
     "is_blank",
     "iter_records",
@@ -135,6 +139,44 @@ def check_text(value, source, row, column) -> str | None:
     if not isinstance(value, str):
         raise DataError(f"{where(source, row, column)}: expected text, got {type(value).__name__} {value!r}")
     return None if is_blank(value) else value
+
+
+def checked_rows(
+    rows: Iterable[tuple[int, dict]],
+    source,
+    texts: dict[str, str],
+    label_column: str | None,
+    parse: Callable[[object, object, int, str], object],
+    id_columns: tuple[str, ...] = (),
+    empty_texts: str = "error",
+) -> Iterator[dict]:
+    """Map source rows (row number, record) to {ids..., texts..., [label]}, every value checked: `texts` maps each
+    output key to its column (`{"text_a": ..., "text_b": ...}` or `{"text": ...}`), `parse(value, source, row,
+    column)` reads a label. An empty or whitespace-only text raises (`empty_texts="error"`), drops the row with a
+    logged count (`"drop"`, never silently) or is kept as it is (`"keep"`, for prediction, where every input row
+    needs an output row)."""
+    if empty_texts not in ("error", "drop", "keep"):
+        raise ValueError(f"empty_texts must be 'error', 'drop' or 'keep', got {empty_texts!r}")
+    dropped = []
+    for row, record in rows:
+        values = {key: check_text(record[column], source, row, column) for key, column in texts.items()}
+        empty = next((texts[key] for key, value in values.items() if value is None), None)
+        if empty is not None and empty_texts != "keep":
+            if empty_texts == "error":
+                raise DataError(
+                    f"{where(source, row, empty)}: empty or whitespace-only text. Fix the row, or pass "
+                    "`--drop_empty_texts` to drop such rows with a logged count."
+                )
+            dropped.append(row)
+            continue
+        out = {name: record[name] for name in id_columns}
+        out.update({key: value or "" for key, value in values.items()})
+        if label_column is not None:
+            out["label"] = parse(record[label_column], source, row, label_column)
+        yield out
+    if dropped:
+        shown = ", ".join(map(str, dropped[:10])) + (", ..." if len(dropped) > 10 else "")
+        logger.warning(f"{source}: dropped {len(dropped)} rows with empty text (rows {shown})")
 
 
 class TextFile:
