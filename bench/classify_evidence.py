@@ -29,12 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from results_io import RESULTS_DIR, save_markdown, save_result
+from results_io import RESULTS_DIR, paired_rows, plot_rows, save_markdown, save_result, summarize_rows
 from transformers import HfArgumentParser
 
 from scl_trainer.compare import find_recipe, load_recipe
 from scl_trainer.compare import main as compare_main
-from scl_trainer.paired_stats import arm_summary, paired_difference
 from scl_trainer.records import DEFAULT_DATA_DIR
 
 REPO = Path(__file__).resolve().parent.parent
@@ -178,55 +177,17 @@ def regime_rows(args: ClassifyEvidenceArguments, name: str) -> dict:
 def summarize(name: str, rows: dict) -> dict:
     seeds, values = rows["seeds"], rows["values"]
     present = [row for row in ROW_ORDER if row in values]
-    summary = {
-        row: {
-            metric: {**arm_summary([values[row][metric][s] for s in seeds if values[row][metric].get(s) is not None]),
-                     "values": {s: values[row][metric].get(s) for s in seeds}}
-            for metric in METRICS
-        }
-        for row in present
-    }  # fmt: skip
-    differences = []
-    for pair in (("scl_chosen", "ce"), ("scl_seed", "ce"), ("scl_gunel", "ce"), ("scl_chosen", "frozen_lr"),
-                 ("scl_chosen", "setfit"), ("ce", "setfit")):  # fmt: skip
-        if not all(row in values for row in pair):
-            continue
-        for metric in METRICS:
-            a, b = values[pair[1]][metric], values[pair[0]][metric]
-            both = [s for s in seeds if a.get(s) is not None and b.get(s) is not None]
-            if len(both) >= 2:
-                d = paired_difference([a[s] for s in both], [b[s] for s in both], n_resamples=10_000, seed=0)
-                differences.append({"pair": f"{pair[0]} - {pair[1]}", "metric": metric, **d, "seeds": both})
+    pairs = [("scl_chosen", "ce"), ("scl_seed", "ce"), ("scl_gunel", "ce"), ("scl_chosen", "frozen_lr"),
+             ("scl_chosen", "setfit"), ("ce", "setfit")]  # fmt: skip
     regime = REGIMES[name]
     return {"regime": name, "dataset": regime["dataset"], "per_class": regime["per_class"], "seeds": seeds,
-            "rows": present, "summary": summary, "chosen": rows["chosen"], "differences": differences,
-            "setfit_note": rows["setfit_note"], "wall_time_s": rows["wall_time_s"]}  # fmt: skip
+            "rows": present, "summary": summarize_rows(values, seeds, present, METRICS), "chosen": rows["chosen"],
+            "differences": paired_rows(values, seeds, pairs, METRICS), "setfit_note": rows["setfit_note"],
+            "wall_time_s": rows["wall_time_s"]}  # fmt: skip
 
 
-def plot(path: Path, regimes: list[dict]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    colors = {"majority": "0.6", "frozen_lr": "black", "setfit": "tab:green", "ce": "tab:orange",
-              "scl_seed": "tab:red", "scl_gunel": "tab:purple", "scl_chosen": "tab:blue"}  # fmt: skip
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(6 * len(METRICS), 4.2), squeeze=False)
-    for ax, metric in zip(axes[0], METRICS):
-        for j, row in enumerate(ROW_ORDER):
-            points = [(i + (j - 3) * 0.09, r["summary"][row][metric]) for i, r in enumerate(regimes)
-                      if row in r["summary"] and r["summary"][row][metric]["n"]]  # fmt: skip
-            if points:
-                xs, stats = zip(*points)
-                ax.errorbar(xs, [s["mean"] for s in stats], yerr=[s["sd"] if s["n"] > 1 else 0 for s in stats],
-                            fmt="o", color=colors[row], label=row, capsize=3, ms=4)  # fmt: skip
-        ax.set_xticks(range(len(regimes)), [r["regime"] for r in regimes], rotation=20, fontsize=8)
-        ax.set_title(f"validation {metric} (mean ± sd over seeds)", fontsize=10)
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+COLORS = {"majority": "0.6", "frozen_lr": "black", "setfit": "tab:green", "ce": "tab:orange", "scl_seed": "tab:red",
+          "scl_gunel": "tab:purple", "scl_chosen": "tab:blue"}  # fmt: skip
 
 
 def main(args: ClassifyEvidenceArguments) -> dict:
@@ -246,7 +207,7 @@ def main(args: ClassifyEvidenceArguments) -> dict:
         "wall_time_all_runs_s": sum(sum(row["wall_time_s"].values()) for row in regimes),
     }
     if args.output_dir == ClassifyEvidenceArguments.output_dir and not args.extra_flags and not args.seeds:
-        plot(RESULTS_DIR / "classify_evidence.png", regimes)
+        plot_rows(RESULTS_DIR / "classify_evidence.png", regimes, ROW_ORDER, list(METRICS), COLORS)
         save_markdown("classify_evidence", result)
         return save_result("classify_evidence.json", result)
     print(json.dumps(result, indent=1, default=str))  # a check run: nothing in bench/results

@@ -34,15 +34,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from results_io import RESULTS_DIR, save_markdown, save_result
+from results_io import RESULTS_DIR, paired_rows, plot_rows, save_markdown, save_result, summarize_rows
 from scl_evidence import REGIMES, check_regimes, regime_argv
 from transformers import HfArgumentParser
 
 from scl_trainer.compare import find_recipe, load_recipe
 from scl_trainer.compare import main as compare_main
 from scl_trainer.metrics import pair_baselines
-from scl_trainer.paired_stats import arm_summary, paired_difference
 from scl_trainer.records import DEFAULT_DATA_DIR
 
 REPO = Path(__file__).resolve().parent.parent
@@ -198,22 +196,9 @@ def regime_rows(args: PairEvidenceArguments, name: str) -> dict:
 def summarize(name: str, rows: dict) -> dict:
     seeds, values = rows["seeds"], rows["values"]
     arms = [arm for arm in ARM_ORDER if arm in values]
-    summary = {arm: {} for arm in arms}
-    for arm in arms:
-        for metric in METRICS:
-            per_seed = values[arm].get(metric, {})
-            present = [per_seed[s] for s in seeds if per_seed.get(s) is not None and np.isfinite(per_seed[s])]
-            summary[arm][metric] = {**arm_summary(present), "values": {s: per_seed.get(s) for s in seeds}}
+    summary = summarize_rows(values, seeds, arms, METRICS)
     ours = [arm for arm in ("ce_bce", "ce_scl", "bi_bce", "bi_scl") if arm in arms]
     best = max(ours, key=lambda arm: summary[arm]["roc_auc"]["mean"])  # the best of ours by mean validation ROC-AUC
-    differences = {}
-    for reference in ("zero_shot", PEER):
-        for metric in METRICS:
-            a, b = values[reference].get(metric, {}), values[best].get(metric, {})
-            both = [s for s in seeds if a.get(s) is not None and b.get(s) is not None]
-            if len(both) >= 2:
-                result = paired_difference([a[s] for s in both], [b[s] for s in both], n_resamples=10_000, seed=0)
-                differences[f"{best} - {reference}", metric] = {**result, "seeds": both}
     return {
         "regime": name,
         "train_size": REGIMES[name]["train_size"],
@@ -222,38 +207,13 @@ def summarize(name: str, rows: dict) -> dict:
         "arms": arms,
         "summary": summary,
         "best_ours": best,
-        "differences": [{"pair": pair, "metric": metric, **d} for (pair, metric), d in differences.items()],
+        "differences": paired_rows(values, seeds, [(best, "zero_shot"), (best, PEER)], METRICS),
         "wall_time_s": rows["wall_time_s"],
     }
 
 
-def plot(path: Path, regimes: list[dict]) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(5.2 * len(METRICS), 4.2), squeeze=False)
-    colors = {"majority": "0.6", "zero_shot": "black", "ce_bce": "tab:orange", "ce_scl": "tab:red",
-              "bi_bce": "tab:cyan", "bi_scl": "tab:blue", PEER: "tab:green"}  # fmt: skip
-    for ax, metric in zip(axes[0], METRICS):
-        for j, arm in enumerate(ARM_ORDER):
-            xs, ys, errs = [], [], []
-            for i, row in enumerate(regimes):
-                s = row["summary"].get(arm, {}).get(metric)
-                if s and s["n"]:
-                    xs.append(i + (j - 3) * 0.09)
-                    ys.append(s["mean"])
-                    errs.append(s["sd"] if s["n"] > 1 else 0.0)
-            if xs:
-                ax.errorbar(xs, ys, yerr=errs, fmt="o", color=colors[arm], label=arm, capsize=3, ms=4)
-        ax.set_xticks(range(len(regimes)), [row["regime"] for row in regimes], rotation=20, fontsize=8)
-        ax.set_title(f"validation {metric} (mean ± sd over seeds)", fontsize=10)
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+COLORS = {"majority": "0.6", "zero_shot": "black", "ce_bce": "tab:orange", "ce_scl": "tab:red", "bi_bce": "tab:cyan",
+          "bi_scl": "tab:blue", PEER: "tab:green"}  # fmt: skip
 
 
 def main(args: PairEvidenceArguments) -> dict:
@@ -271,7 +231,7 @@ def main(args: PairEvidenceArguments) -> dict:
         "wall_time_this_call_s": time.perf_counter() - start,
         "wall_time_all_runs_s": sum(sum(row["wall_time_s"].values()) for row in regimes),
     }
-    plot(RESULTS_DIR / "pair_architectures.png", regimes)
+    plot_rows(RESULTS_DIR / "pair_architectures.png", regimes, ARM_ORDER, list(METRICS), COLORS)
     save_markdown("pair_architectures", result)
     return save_result("pair_architectures.json", result)
 
