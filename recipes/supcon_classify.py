@@ -175,6 +175,7 @@ def check_predict_file(script_args: ScriptArguments, output_dir: str) -> str | N
             "validation_file": script_args.validation_file,
         },
         "predictions_path",
+        {"output_dir": output_dir},
     )
     rows = iter_labelled(
         script_args.predict_file,

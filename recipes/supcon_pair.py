@@ -214,6 +214,7 @@ def check_predict_file(script_args: ScriptArguments, output_dir: str) -> str | N
             "validation_file": script_args.validation_file,
         },
         "predictions_path",
+        {"output_dir": output_dir},
     )
     pairs, _, _ = open_pairs(
         script_args.predict_file, script_args.data_dir, script_args.text_a_column, script_args.text_b_column

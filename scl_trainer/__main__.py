@@ -31,7 +31,7 @@ def predict(args: PredictArguments) -> int:
     from .predict import open_pairs, open_texts, predict_pairs
     from .utils import check_max_length, from_pretrained, resolve_model_name_or_path
 
-    check_output_file(args.output, {"input": args.input}, "output")
+    check_output_file(args.output, {"input": args.input}, "output", {"model": args.model})
     with OutputLock(args.output, "--output"):  # one writer per output
         config = from_pretrained(AutoConfig, args.model, field_name="model")
         bi_encoder = getattr(config, "pair_architecture", None) == BI_ENCODER

@@ -81,7 +81,7 @@ def _embed(args: EmbedArguments) -> int:
         raise ConfigError(f"--input {args.input}: embed reads a .csv/.tsv/.jsonl file with a header")
     source = require_file(args.input, "input file")
     for path in (output, ids_file):  # neither may be the input (real paths) nor a folder
-        check_output_file(str(path), {"input": str(source)}, "output")
+        check_output_file(str(path), {"input": str(source)}, "output", {"model": args.model})
     for name, value in (("batch_size", args.batch_size), ("window_size", args.window_size)):
         if not value >= 1:
             raise ConfigError(f"--{name} must be >= 1, got {value}")

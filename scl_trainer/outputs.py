@@ -105,12 +105,27 @@ def check_output_dir(
         logger.info(f"output_dir {output_dir}: removed what the previous run left ({len(stale)} entries)")
 
 
-def check_output_file(output: str, inputs: dict[str, str | None], flag: str) -> None:
+def check_output_file(
+    output: str, inputs: dict[str, str | None], flag: str, model_dirs: dict[str, str | None] | None = None
+) -> None:
     """An output file must be neither a directory nor any of `inputs` ({flag: path}), compared by real path (a
-    symlinked folder or file is the same file), so that nothing read is overwritten by what is written."""
+    symlinked folder or file is the same file), so that nothing read is overwritten by what is written; nor a file of
+    a model folder (`model_dirs`, {flag: folder}: the model read, a run's output dir) that the model is made of (its
+    config, weights, tokenizer, card: anything but `predictions.tsv`)."""
     path = Path(output)
     if path.is_dir():
         raise OutputDirError(f"--{flag} {output} is a directory; give the path of the file to write")
+    for name, folder in (model_dirs or {}).items():
+        inside = folder and os.path.isdir(folder) and os.path.realpath(path.parent) == os.path.realpath(folder)
+        if (
+            inside
+            and path.name != "predictions.tsv"
+            and (path.exists() or path.name == "README.md" or _is_run_file(path))
+        ):
+            raise OutputDirError(
+                f"--{flag} {output} is a file of the model folder --{name} {folder}: writing it would break the "
+                "model; choose another file name"
+            )
     for name, source in inputs.items():
         if source and os.path.exists(source) and os.path.realpath(source) == os.path.realpath(output):
             raise OutputDirError(

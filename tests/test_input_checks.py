@@ -374,3 +374,15 @@ def test_a_full_disk_is_found_before_training_and_at_the_final_save_is_one_line(
     err = capsys.readouterr().err
     assert err.count("error: ") == 1 and "Traceback" not in err
     assert "error: the disk is full: writing model.safetensors failed. Free space, then run the same command" in err
+
+
+def test_predictions_that_would_replace_a_file_of_the_trained_model_are_refused_first(
+    supcon_pair, tmp_path, tiny_encoder_dir
+):
+    out = tmp_path / "out"
+    data = pairs_file(tmp_path, 12, 12)
+    argv = tiny_pair_argv(tmp_path, tiny_encoder_dir, out, "--predict_file", data,
+                          "--predictions_path", out / "config.json")  # fmt: skip
+    with pytest.raises(OutputDirError, match=r"--predictions_path .*out/config.json is a file of the model folder"):
+        run_recipe(supcon_pair.main, supcon_pair.parser(), argv, debug=True)
+    assert not out.exists()  # refused before training

@@ -214,3 +214,13 @@ def test_an_id_with_a_tab_or_line_break_is_refused_before_it_breaks_a_line(class
     code, err = run_cli(argv, capsys)
     assert code == 2 and not (tmp_path / "o.tsv").exists()
     one_error_line(err, r"input row 1, column 'id': the id 'b\\tc' holds a tab or line break")
+
+
+def test_an_output_that_is_a_file_of_the_model_is_refused(classifier_dir, pairs_file, tmp_path, capsys):
+    config = Path(classifier_dir) / "config.json"
+    before = config.read_text()
+    for name in ("config.json", "README.md", "tokenizer.json"):
+        code, err = run_cli(base_argv(classifier_dir, pairs_file, Path(classifier_dir) / name), capsys)
+        assert code == 2
+        one_error_line(err, rf"--output .*{name} is a file of the model folder --model .*: writing it would break")
+    assert config.read_text() == before
