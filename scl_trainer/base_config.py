@@ -1,6 +1,7 @@
 """What every scl_trainer method configures the same way: the sequence length, the cross-process and GradCache
 options of the contrastive batch, and the checks on them. Each method's config adds only its own fields."""
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -130,6 +131,27 @@ class BaseConfig(TrainingArguments):
         """The metric names the trainer's evaluation reports (without `eval_`), for checking
         `metric_for_best_model` up front; None: not known in advance."""
         return None
+
+    # TrainingArguments fields that change what training computes (a resume under other values is not a resume).
+    TRAJECTORY_FIELDS = (
+        "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "max_steps", "num_train_epochs",
+        "seed", "data_seed", "lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm", "adam_beta1",
+        "adam_beta2", "adam_epsilon", "optim", "bf16", "fp16",
+    )  # fmt: skip
+    # Our own fields that do not: they govern evaluation, the card or the resume itself.
+    NOT_TRAJECTORY_FIELDS = ("widget_examples", "resume_inexact", "allow_regression", "threshold_min_per_class")
+
+    def training_settings(self) -> dict:
+        """The settings a resumed run must share with the run that wrote its checkpoint: the `TrainingArguments`
+        fields that change the optimization, every field of ours except those of evaluation and the card, and the
+        number of processes. Saved in each checkpoint (`scl_trainer_settings.json`) and compared on resume."""
+        from transformers import TrainingArguments
+
+        inherited = {f.name for f in dataclasses.fields(TrainingArguments)}
+        ours = [f.name for f in dataclasses.fields(self) if f.name not in inherited]
+        values = self.to_dict()
+        names = [*self.TRAJECTORY_FIELDS, *(n for n in ours if n not in self.NOT_TRAJECTORY_FIELDS)]
+        return {**{name: values.get(name) for name in names}, "world_size": self.world_size}
 
     def _check_metric(self, name: str) -> None:
         """A misspelled `metric_for_best_model` is an error now, naming the closest metrics, not at the first

@@ -52,6 +52,8 @@ __all__ = ["BaseTrainer"]
 
 logger = logging.getLogger(__name__)
 
+SETTINGS_NAME = "scl_trainer_settings.json"  # in every checkpoint: the settings a resume must share
+
 
 class BaseTrainer(Trainer):
     """`transformers.Trainer` with the shared contrastive mechanics; see the module docstring. Subclasses set the class
@@ -309,6 +311,7 @@ class BaseTrainer(Trainer):
                     f"{file}: cannot be read: {reason}. Resume from another checkpoint, or delete the file and pass "
                     "--resume_inexact true"
                 ) from None
+        self._check_settings(path)
         state = None
         state_file = path / "trainer_state.json"
         if state_file.is_file():
@@ -330,6 +333,33 @@ class BaseTrainer(Trainer):
                     f"{differ} entries differ): resume with the model and tokenizer the run started with"
                 )
         return state
+
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        if self.is_world_process_zero():  # what a resume from it must share (`BaseConfig.training_settings`)
+            folder = os.path.join(self._get_output_dir(trial), f"checkpoint-{self.state.global_step}")
+            with open(os.path.join(folder, SETTINGS_NAME), "w", encoding="utf-8") as f:
+                json.dump(self.args.training_settings(), f, indent=2)
+
+    def _check_settings(self, path: Path) -> None:
+        """A resume under other training settings (learning rate, batch size, loss weights, ...) would continue a
+        different run than the one checkpointed: refused, naming the first difference, unless --resume_inexact."""
+        file = path / SETTINGS_NAME
+        if not file.is_file() or self.args.resume_inexact:
+            return
+        try:
+            saved = json.loads(file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{file}: not readable JSON ({e}); resume from another checkpoint") from None
+        now = json.loads(json.dumps(self.args.training_settings()))  # JSON types, as saved
+        differing = [key for key in now if key in saved and saved[key] != now[key]]
+        if differing:
+            key = differing[0]
+            raise ConfigError(
+                f"{path} was trained with {key}={saved[key]!r}, this run has {key}={now[key]!r} (differing: "
+                f"{', '.join(differing)}): a resume continues the same run. Use the settings it was trained with, "
+                "or pass --resume_inexact true to continue under the new ones"
+            )
 
     def _is_last_step(self, state: TrainerState) -> bool:
         """The checkpoint is the run's last step, under the same length settings as this run."""

@@ -307,6 +307,10 @@ def test_a_resume_reads_every_checkpoint_file_first_and_a_last_step_checkpoint_a
     BertTokenizer(vocab=str(other), do_lower_case=True).save_pretrained(last)
     resume(r"checkpoint-4: its tokenizer is not this run's \(\d+ vs \d+ tokens, 4 entries differ\)")
 
+    with pytest.raises(ConfigError, match=r"checkpoint-4 was trained with learning_rate=5e-05, this run has "
+                                          r"learning_rate=0.5 \(differing: learning_rate, scl_weight\)"):  # fmt: skip
+        changed = [*argv, "--learning_rate", "0.5", "--scl_weight", "2", "--resume_from_checkpoint", str(last)]
+        run_recipe(supcon_pair.main, supcon_pair.parser(), changed, debug=True)
     resume(None)  # the untouched last-step checkpoint: the run ends at step 4, not 5
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 4 and max(entry["step"] for entry in state["log_history"]) == 4
