@@ -279,8 +279,15 @@ class BaseTrainer(Trainer):
         tokenizer this run's), and a checkpoint of the run's last step finished without training: the Trainer would
         take one step more than `max_steps`."""
         checkpoint = resume_from_checkpoint
+        if isinstance(checkpoint, str) and checkpoint.lower() == "true" and not os.path.exists(checkpoint):
+            checkpoint = resume_from_checkpoint = True  # `--resume_from_checkpoint true`: the output_dir's last one
         if checkpoint is True:
-            checkpoint = get_last_checkpoint(self.args.output_dir)  # None: the Trainer raises its own error
+            checkpoint = get_last_checkpoint(self.args.output_dir) if os.path.isdir(self.args.output_dir) else None
+            if checkpoint is None:
+                raise ConfigError(
+                    f"resume_from_checkpoint: output_dir {self.args.output_dir} holds no checkpoint-* folder to "
+                    "resume from; name a checkpoint folder, or drop --resume_from_checkpoint"
+                )
         if isinstance(checkpoint, str | os.PathLike):
             self._check_checkpoint(str(checkpoint), self._checkpoint_module(self.accelerator.unwrap_model(self.model)))
             state = self._check_resume_files(Path(checkpoint))

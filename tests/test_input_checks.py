@@ -390,3 +390,10 @@ def test_predictions_that_would_replace_a_file_of_the_trained_model_are_refused_
     with pytest.raises(OutputDirError, match=r"--predictions_path .*out/config.json is a file of the model folder"):
         run_recipe(supcon_pair.main, supcon_pair.parser(), argv, debug=True)
     assert not out.exists()  # refused before training
+
+
+def test_resume_from_checkpoint_true_takes_the_last_one_or_says_there_is_none(supcon_pair, tmp_path, tiny_encoder_dir):
+    out = tmp_path / "out"
+    argv = tiny_pair_argv(tmp_path, tiny_encoder_dir, out, "--resume_from_checkpoint", "true")
+    with pytest.raises(ConfigError, match=r"output_dir .*out holds no checkpoint-\* folder to resume from"):
+        run_recipe(supcon_pair.main, supcon_pair.parser(), argv, debug=True)
