@@ -58,6 +58,7 @@ __all__ = [
     "iter_pair_file",
     "iter_pairs",
     "load_ccf_qa_match",
+    "load_hub_dataset",
     "load_hub_pairs",
     "load_mrpc",
     "load_pair_file",
@@ -271,6 +272,24 @@ def load_pair_file(
     return to_dataset(pairs, str(path))
 
 
+def load_hub_dataset(name: str, config_name: str | None, split: str) -> "Dataset":
+    """`datasets.load_dataset(name, config_name, split=split)` with one clear error when the Hub (or the local
+    dataset folder) cannot give it: unreachable or disabled, no such dataset, config or split."""
+    from datasets import load_dataset
+    from huggingface_hub import constants as hub_constants
+
+    try:
+        return load_dataset(name, config_name, split=split)
+    except (ConnectionError, FileNotFoundError, ValueError) as e:  # datasets' not-found errors subclass these
+        offline = hub_constants.HF_HUB_OFFLINE or os.environ.get("HF_DATASETS_OFFLINE") == "1"
+        reason = "the Hugging Face Hub is disabled here (HF_HUB_OFFLINE=1)" if offline else " ".join(str(e).split())
+        raise DataError(
+            f"{name}" + (f" (config {config_name})" if config_name else "") + f", split {split!r}: not a local file "
+            f"and not loadable as a dataset: {reason}. Give a .csv/.tsv/.jsonl file, or a dataset id, config and "
+            "split that exist"
+        ) from None
+
+
 def iter_hub_pairs(
     name: str,
     config_name: str | None = None,
@@ -284,9 +303,7 @@ def iter_hub_pairs(
 ) -> Iterator[dict]:
     """The pairs of a split of a hub dataset (e.g. `nyu-mll/glue`, config `mrpc`, columns `sentence1`/`sentence2`/
     `label`) or of a local dataset folder, through `datasets.load_dataset`."""
-    from datasets import load_dataset
-
-    dataset = load_dataset(name, config_name, split=split)
+    dataset = load_hub_dataset(name, config_name, split)
     source = f"{name}" + (f"/{config_name}" if config_name else "") + f"[{split}]"
     for column, flag in _column_flags(text_a_column, text_b_column, label_column, id_columns).items():
         if column not in dataset.column_names:
@@ -473,9 +490,7 @@ def load_sentences(
         texts = [check_text(record[column], path, row, column) for row, record in rows]
         origin = str(path)
     elif kind == "hub":
-        from datasets import load_dataset
-
-        dataset = load_dataset(source, config_name, split=split)
+        dataset = load_hub_dataset(source, config_name, split)
         if column not in dataset.column_names:
             raise missing_column(source, None, column, "text_column", dataset.column_names)
         texts = [check_text(value, source, row, column) for row, value in enumerate(dataset[column], start=1)]

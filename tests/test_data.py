@@ -266,3 +266,12 @@ def test_a_misspelled_file_name_is_an_error_not_a_hub_lookup(name, message, monk
     monkeypatch.setattr("datasets.load_dataset", no_hub)
     with pytest.raises(DataError, match=message):
         load_pairs(name)
+
+
+def test_a_hub_dataset_that_cannot_be_loaded_is_one_error_naming_it(monkeypatch):
+    from scl_trainer.data import load_pairs
+
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    with pytest.raises(DataError, match=r"someone/pairs, split 'train': not a local file and not loadable as a dataset"
+                                        r": the Hugging Face Hub is disabled here"):  # fmt: skip
+        load_pairs("someone/pairs")
