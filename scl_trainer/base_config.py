@@ -133,10 +133,11 @@ class BaseConfig(TrainingArguments):
         return None
 
     # TrainingArguments fields that change what training computes (a resume under other values is not a resume).
+    # The run's length (max_steps, num_train_epochs) may change: resuming to train longer is a resume.
     TRAJECTORY_FIELDS = (
-        "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "max_steps", "num_train_epochs",
-        "seed", "data_seed", "lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm", "adam_beta1",
-        "adam_beta2", "adam_epsilon", "optim", "bf16", "fp16",
+        "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "seed", "data_seed",
+        "lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm", "adam_beta1", "adam_beta2",
+        "adam_epsilon", "optim", "bf16", "fp16",
     )  # fmt: skip
     # Our own fields that do not: they govern evaluation, the card or the resume itself.
     NOT_TRAJECTORY_FIELDS = ("widget_examples", "resume_inexact", "allow_regression", "threshold_min_per_class")
