@@ -47,8 +47,10 @@ CARD_MARKER = "scl_trainer"  # in every card's tags
 
 
 def _is_run_file(path: Path) -> bool:
-    if path.name == "README.md":
-        return CARD_MARKER in path.read_text(encoding="utf-8", errors="replace")
+    if path.name == "README.md":  # our model card: YAML front matter whose tags list scl_trainer
+        text = path.read_text(encoding="utf-8", errors="replace")
+        front = text.split("\n---", 1)[0] if text.startswith("---\n") else ""
+        return f"\n- {CARD_MARKER}\n" in front + "\n"
     return path.name in RUN_FILES or any(path.match(pattern) for pattern in RUN_PATTERNS)
 
 

@@ -397,3 +397,14 @@ def test_resume_from_checkpoint_true_takes_the_last_one_or_says_there_is_none(su
     argv = tiny_pair_argv(tmp_path, tiny_encoder_dir, out, "--resume_from_checkpoint", "true")
     with pytest.raises(ConfigError, match=r"output_dir .*out holds no checkpoint-\* folder to resume from"):
         run_recipe(supcon_pair.main, supcon_pair.parser(), argv, debug=True)
+
+
+def test_a_readme_that_mentions_scl_trainer_is_still_the_users(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "README.md").write_text("# scl_trainer notes\n\n- scl_trainer is installed\n")  # not our card
+    with pytest.raises(OutputDirError, match=r"holds files scl_trainer did not write \(README.md\)"):
+        check_output_dir(str(project), overwrite=False, resume_from_checkpoint=None)
+    with pytest.raises(OutputDirError, match=r"holds a README.md that scl_trainer did not write"):
+        check_output_dir(str(project), overwrite=True, resume_from_checkpoint=None)
+    assert (project / "README.md").read_text().startswith("# scl_trainer notes")
