@@ -54,10 +54,21 @@ def test_shipped_supcon_pair_configs_parse(name, tmp_path):
     )
     assert config.scl_weight == 0.1 and config.scl_temperature == 0.2
     assert config.load_best_model_at_end and config.metric_for_best_model == "f1_at_threshold"
+
     if name == "ccf_qa_match.yaml":  # the seed's optimisation setting
         assert config.learning_rate == 1e-5 and config.weight_decay == 0.1 and config.warmup_steps == 0.1
         assert config.lr_scheduler_type.value == "linear"
         assert script.predict_file == "ccf_qa_match"
+
+
+def test_the_offline_default_pair_config_is_the_bi_encoder_the_evidence_picked(tmp_path):
+    recipe = load_recipe("supcon_pair")
+    parser = ConfigArgumentParser((recipe.ScriptArguments, recipe.ModelArguments, SCLConfig))
+    config_file = REPO_ROOT / "recipes" / "supcon_pair" / "mrpc_minilm_bi_encoder.yaml"
+    _, model, config = parser.parse_args_and_config(["--config", str(config_file), "--output_dir", str(tmp_path)])
+    assert config.architecture == "bi_encoder" and config.metric_for_best_model == "roc_auc"
+    assert (config.learning_rate, config.scl_weight, config.scl_temperature) == (2e-5, 1.0, 0.05)  # the evidence's
+    assert "mrpc_minilm_bi_encoder.yaml" in (REPO_ROOT / "Makefile").read_text()  # what make demo runs
 
 
 def test_config_equals_path_and_help_lists_config_and_own_fields_first(tmp_path):
