@@ -304,8 +304,10 @@ class BaseTrainer(Trainer):
             if not file.is_file():
                 continue
             try:
-                with safe_globals():  # the numpy types the Trainer's random state holds, as the Trainer loads it
-                    torch.load(file, map_location="cpu", weights_only=True)
+                # The numpy types the Trainer's random state holds, allowed as the Trainer allows them; memory-mapped:
+                # the structure is read and checked, the tensors (the optimizer's moments) are not copied in.
+                with safe_globals():
+                    torch.load(file, map_location="cpu", weights_only=True, mmap=True)
             except Exception as e:  # any failure of an untrusted file is the same answer: it cannot be resumed from
                 unsafe = isinstance(e, pickle.UnpicklingError) and "Unsupported global" in str(e)
                 reason = (

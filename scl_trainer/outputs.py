@@ -41,7 +41,7 @@ LOCK_NAME = "_scl_trainer.lock"
 RUN_FILES = ("config.json", "model.safetensors", "pytorch_model.bin", "training_args.bin", "trainer_state.json",
              "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json",
              "simcse_mlp.safetensors", "predictions.tsv", "vocab.txt", "special_tokens_map.json", "added_tokens.json",
-             "merges.txt", "sentencepiece.bpe.model", "spiece.model", LOCK_NAME)  # fmt: skip
+             "merges.txt", "sentencepiece.bpe.model", "spiece.model")  # fmt: skip
 RUN_PATTERNS = ("*_results.json", "tokenizer*", "*.png", "checkpoint-*", "runs", "1_Pooling", "2_Normalize")
 CARD_MARKER = "scl_trainer"  # in every card's tags
 

@@ -185,7 +185,7 @@ class SCLTrainer(BaseTrainer):
             if "label" not in dataset.column_names:
                 raise DataError(f"the {name} dataset (tokenized): no `label` column; the columns are "
                                 f"{dataset.column_names}")  # fmt: skip
-            classes = len(args.label_names) if args.label_names and len(args.label_names) > 2 else 2
+            classes = max(self.num_logits, 2)  # one logit: the two classes 0 and 1
             check_label_indices(dataset["label"], f"the {name} dataset", classes, require_two_classes=True)
 
     def _tokenize(self, dataset, tokenizer, args: SCLConfig, name: str):
