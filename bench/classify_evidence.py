@@ -3,8 +3,9 @@ et al.'s) on SST-2 and TREC (8 and 64 examples per class, all data) and SICK ent
 beside the majority class, a logistic regression on the frozen encoder (SetFit's head-only baseline) and SetFit.
 
 Rows, all on the same validation rows (the held-out 10% of the training file, stratified, seeded like every draw):
-- `majority`, `frozen_lr`: from every run's baselines (the training subsample of that seed, the untouched MiniLM's
-  vectors in its own pooling; for SICK pairs [u, v, |u - v|, u * v]);
+- `majority`: the most frequent class of the seed's training rows (on a class-balanced subsample: the mean over the
+  tied classes); `frozen_lr`: from every run's baselines (a logistic regression on the seed's training subsample, the
+  untouched MiniLM's vectors in its own pooling; for SICK pairs [u, v, |u - v|, u * v]);
 - `ce`: `recipes/supcon_classify.py` with `scl_weight=0`; `scl_seed`: + SupCon at the seed's (0.1, T 0.2);
   `scl_gunel`: Gunel et al.'s lambda 0.9, T 0.3 (`scl_weight` 9 = 0.9 / 0.1); `scl_chosen`: of the two SupCon arms,
   the one with the higher mean validation macro-F1 in that regime (chosen on validation, as a user would);
@@ -34,6 +35,7 @@ from transformers import HfArgumentParser
 
 from scl_trainer.compare import find_recipe, load_recipe
 from scl_trainer.compare import main as compare_main
+from scl_trainer.metrics import majority_baseline
 from scl_trainer.records import DEFAULT_DATA_DIR
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,6 +104,27 @@ def compare_argv(args: ClassifyEvidenceArguments, name: str) -> list[str]:
     return argv
 
 
+def regime_splits(args: ClassifyEvidenceArguments, name: str, seed: int) -> tuple[dict, list[str]]:
+    """The recipe's own training subsample and validation rows for `seed`, and the class names."""
+    regime = REGIMES[name]
+    recipe = load_recipe(find_recipe("supcon_classify"))
+    argv = ["--config", f"recipes/supcon_classify/{regime['dataset']}_minilm.yaml", "--data_dir", args.data_dir,
+            "--seed", str(seed)]  # fmt: skip
+    if regime["per_class"] is not None:
+        argv += ["--samples_per_class", str(regime["per_class"])]
+    script_args, _, training_args = recipe.parser().parse_args_and_config(argv)
+    splits, _ = recipe.load_splits(script_args, training_args, seed)
+    return splits, training_args.label_names
+
+
+def majority_row(args: ClassifyEvidenceArguments, name: str, seed: int) -> dict[str, float]:
+    """The majority-class row from the seed's splits themselves (`majority_baseline`: on a class-balanced sample the
+    mean over the tied classes), so that it does not depend on which library version wrote a run's record."""
+    splits, names = regime_splits(args, name, seed)
+    scores = majority_baseline(splits["train"]["label"], splits["validation"]["label"], names)
+    return {metric: scores[f"baseline_majority_{metric}"] for metric in METRICS}
+
+
 def run_setfit(args: ClassifyEvidenceArguments, name: str, seed: int) -> dict:
     """One SetFit run on the recipe's own split and subsample for `seed`: SetFit's defaults (batch 16, 20 pair
     iterations, one epoch, logistic-regression head) in the few-shot regimes; with all the data one pair iteration
@@ -115,14 +138,7 @@ def run_setfit(args: ClassifyEvidenceArguments, name: str, seed: int) -> dict:
     from scl_trainer.utils import resolve_model_name_or_path
 
     regime = REGIMES[name]
-    recipe = load_recipe(find_recipe("supcon_classify"))
-    argv = ["--config", f"recipes/supcon_classify/{regime['dataset']}_minilm.yaml", "--data_dir", args.data_dir,
-            "--seed", str(seed)]  # fmt: skip
-    if regime["per_class"] is not None:
-        argv += ["--samples_per_class", str(regime["per_class"])]
-    script_args, _, training_args = recipe.parser().parse_args_and_config(argv)
-    splits, _ = recipe.load_splits(script_args, training_args, seed)
-    names = training_args.label_names
+    splits, names = regime_splits(args, name, seed)
     pairs = "text_a" in splits["train"].column_names
 
     def as_text(rows) -> list[str]:  # SetFit reads one text: a pair as `a [SEP] b`
@@ -154,10 +170,14 @@ def regime_rows(args: ClassifyEvidenceArguments, name: str) -> dict:
     for run in report["runs"]:
         for metric, key in keys.items():
             values.setdefault(run["arm"], {}).setdefault(metric, {})[run["seed"]] = run["metrics"].get(key)
-            for row, prefix in (("majority", "baseline_majority_"), ("frozen_lr", "baseline_frozen_lr_")):
-                if prefix + metric in run["metrics"]:
-                    values.setdefault(row, {}).setdefault(metric, {})[run["seed"]] = run["metrics"][prefix + metric]
+            if f"baseline_frozen_lr_{metric}" in run["metrics"]:
+                values.setdefault("frozen_lr", {}).setdefault(metric, {})[run["seed"]] = run["metrics"][
+                    f"baseline_frozen_lr_{metric}"
+                ]
         wall[run["arm"]] = wall.get(run["arm"], 0.0) + run["wall_time_s"]
+    for seed in seeds:
+        for metric, value in majority_row(args, name, seed).items():
+            values.setdefault("majority", {}).setdefault(metric, {})[seed] = value
     # Chosen on validation: the SupCon setting with the higher mean macro-F1 in this regime.
     chosen = max(("scl_seed", "scl_gunel"), key=lambda arm: np.mean(list(values[arm]["macro_f1"].values())))
     values["scl_chosen"] = values[chosen]

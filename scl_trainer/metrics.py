@@ -24,6 +24,7 @@ __all__ = [
     "best_f1_threshold",
     "class_metrics",
     "classification_baselines",
+    "majority_baseline",
     "multiclass_metrics",
     "pair_baselines",
     "pair_classification_metrics",
@@ -142,21 +143,31 @@ def multiclass_metrics(eval_pred: EvalPrediction, class_names: list[str]) -> dic
     return class_metrics(eval_pred.label_ids, logits.argmax(-1), class_names)
 
 
+def majority_baseline(train_labels, labels, class_names: list[str]) -> dict[str, float]:
+    """`baseline_majority_*`: the class most frequent in `train_labels` predicted for every row of `labels` (class
+    indices): `accuracy`, `macro_f1`, `class`. When classes tie (a class-balanced sample: `--samples_per_class`), the
+    scores are the mean over the tied classes, the expected score of a constant guess among them (taking the lower
+    index would score the rarest validation class as often as the commonest); `class` is then the lowest tied index
+    and `tied_classes` counts them."""
+    counts = np.bincount(np.asarray(train_labels).reshape(-1), minlength=len(class_names))
+    tied = np.flatnonzero(counts == counts.max())
+    constant = [class_metrics(labels, np.full(len(labels), c), class_names) for c in tied]
+    metrics = {f"baseline_majority_{k}": np.mean([row[k] for row in constant]) for k in ("accuracy", "macro_f1")}
+    metrics["baseline_majority_class"], metrics["baseline_majority_tied_classes"] = tied[0], len(tied)
+    return {key: float(value) for key, value in metrics.items()}
+
+
 def classification_baselines(train_labels, labels, train_features, features, seed: int = 0) -> dict[str, float]:
     """What a user has without fine-tuning, on the same evaluation rows (`labels`, class indices):
 
-    - `baseline_majority_*`: the class most frequent in the training labels for every row (ties: the lower index):
-      `accuracy`, `macro_f1`, and `class`;
+    - `baseline_majority_*`: the training data's most frequent class for every row (`majority_baseline`);
     - `baseline_frozen_lr_*`: a scikit-learn logistic regression on the untouched encoder's vectors (`features`,
       (N, D); SetFit's head-only baseline), fit on the training rows: `accuracy`, `macro_f1`, `weighted_f1`."""
     from sklearn.linear_model import LogisticRegression
 
     train_labels, labels = np.asarray(train_labels).reshape(-1), np.asarray(labels).reshape(-1)
     names = [str(i) for i in range(int(max(train_labels.max(), labels.max())) + 1)]
-    majority = int(np.bincount(train_labels).argmax())
-    constant = class_metrics(labels, np.full(len(labels), majority), names)
-    metrics = {f"baseline_majority_{k}": constant[k] for k in ("accuracy", "macro_f1")}
-    metrics["baseline_majority_class"] = majority
+    metrics = majority_baseline(train_labels, labels, names)
     classifier = LogisticRegression(max_iter=2000, random_state=seed).fit(train_features, train_labels)
     frozen = class_metrics(labels, classifier.predict(features), names)
     metrics.update({f"baseline_frozen_lr_{k}": frozen[k] for k in ("accuracy", "macro_f1", "weighted_f1")})

@@ -81,3 +81,23 @@ def test_average_precision_and_mcc_in_the_pair_metrics():
     assert metrics["average_precision"] == pytest.approx(2.75 / 3)
     # at 0.5: predicted 1, 1, 0, 1, 0 -> TP 2, FP 1, FN 1, TN 1: MCC (2 - 1) / sqrt(3 * 3 * 2 * 2) = 1 / 6
     assert metrics["mcc_at_0.5"] == pytest.approx(1 / 6)
+
+
+def test_majority_baseline_of_a_class_balanced_sample_is_the_mean_over_the_tied_classes():
+    from scl_trainer.metrics import classification_baselines
+
+    # Training: 2 rows of each of 3 classes (a --samples_per_class draw); validation: 1 x class 0, 3 x 1, 6 x 2.
+    train, validation = np.array([0, 0, 1, 1, 2, 2]), np.array([0] + [1] * 3 + [2] * 6)
+    features = lambda labels: np.eye(3)[labels]  # noqa: E731
+    rows = classification_baselines(train, validation, features(train), features(validation))
+    # Constant guesses: accuracy 0.1, 0.3, 0.6 -> mean 1/3; macro-F1 = (2p / (1 + p)) / 3 for a class of share p.
+    assert rows["baseline_majority_accuracy"] == pytest.approx(1 / 3)
+    expected_f1 = np.mean([2 * p / (1 + p) / 3 for p in (0.1, 0.3, 0.6)])
+    assert rows["baseline_majority_macro_f1"] == pytest.approx(expected_f1)
+    assert (rows["baseline_majority_class"], rows["baseline_majority_tied_classes"]) == (0, 3)
+    # A unique majority in training is the constant guess itself.
+    rows = classification_baselines(np.array([0, 2, 2, 1]), validation, features(np.array([0, 2, 2, 1])),
+                                    features(validation))  # fmt: skip
+    assert rows["baseline_majority_accuracy"] == pytest.approx(0.6)
+    assert (rows["baseline_majority_class"], rows["baseline_majority_tied_classes"]) == (2, 1)
+    assert rows["baseline_frozen_lr_accuracy"] == pytest.approx(1.0)
