@@ -194,16 +194,35 @@ def regime_rows(args: ClassifyEvidenceArguments, name: str) -> dict:
     return {"seeds": seeds, "values": values, "wall_time_s": wall, "chosen": chosen, "setfit_note": setfit_note}
 
 
+TARGET_REGIMES = ["sst2-8", "sst2-64", "trec-8", "trec-64"]  # where the issue sets a target
+
+
+def target(differences: list[dict]) -> dict:
+    """The issue's target on validation, per metric: CE + SupCon (`scl_chosen`) at least equal to CE (mean paired
+    difference >= 0) and above both peers (the t interval of the difference to `frozen_lr` and to `setfit` above 0).
+    A peer without runs is None, and the target is then not met."""
+    verdict = {}
+    for metric in METRICS:
+        found = {d["pair"]: d for d in differences if d["metric"] == metric}
+        checks = {
+            "ce": found["scl_chosen - ce"]["mean"] >= 0 if "scl_chosen - ce" in found else None,
+            **{peer: found[f"scl_chosen - {peer}"]["t_ci"][0] > 0 if f"scl_chosen - {peer}" in found else None
+               for peer in ("frozen_lr", "setfit")},
+        }  # fmt: skip
+        verdict[metric] = {"checks": checks, "met": all(checks.values())}
+    return verdict
+
+
 def summarize(name: str, rows: dict) -> dict:
     seeds, values = rows["seeds"], rows["values"]
     present = [row for row in ROW_ORDER if row in values]
     pairs = [("scl_chosen", "ce"), ("scl_seed", "ce"), ("scl_gunel", "ce"), ("scl_chosen", "frozen_lr"),
              ("scl_chosen", "setfit"), ("ce", "setfit")]  # fmt: skip
-    regime = REGIMES[name]
+    regime, differences = REGIMES[name], paired_rows(values, seeds, pairs, METRICS)
     return {"regime": name, "dataset": regime["dataset"], "per_class": regime["per_class"], "seeds": seeds,
             "rows": present, "summary": summarize_rows(values, seeds, present, METRICS), "chosen": rows["chosen"],
-            "differences": paired_rows(values, seeds, pairs, METRICS), "setfit_note": rows["setfit_note"],
-            "wall_time_s": rows["wall_time_s"]}  # fmt: skip
+            "differences": differences, "setfit_note": rows["setfit_note"], "wall_time_s": rows["wall_time_s"],
+            "target": target(differences) if name in TARGET_REGIMES else None}  # fmt: skip
 
 
 COLORS = {"majority": "0.6", "frozen_lr": "black", "setfit": "tab:green", "ce": "tab:orange", "scl_seed": "tab:red",
@@ -223,6 +242,7 @@ def main(args: ClassifyEvidenceArguments) -> dict:
         "arms": {**ARMS, "setfit": "SetFit 1.2.0 defaults (all data: 1 pair iteration)"},
         "metrics": list(METRICS),
         "regimes": regimes,
+        "not_run": [name for name in REGIMES if name not in args.regimes],
         "wall_time_this_call_s": time.perf_counter() - start,
         "wall_time_all_runs_s": sum(sum(row["wall_time_s"].values()) for row in regimes),
     }
