@@ -117,18 +117,10 @@ def regime_splits(args: ClassifyEvidenceArguments, name: str, seed: int) -> tupl
     return splits, training_args.label_names
 
 
-def majority_row(args: ClassifyEvidenceArguments, name: str, seed: int) -> dict[str, float]:
-    """The majority-class row from the seed's splits themselves (`majority_baseline`: on a class-balanced sample the
-    mean over the tied classes), so that it does not depend on which library version wrote a run's record."""
-    splits, names = regime_splits(args, name, seed)
-    scores = majority_baseline(splits["train"]["label"], splits["validation"]["label"], names)
-    return {metric: scores[f"baseline_majority_{metric}"] for metric in METRICS}
-
-
-def run_setfit(args: ClassifyEvidenceArguments, name: str, seed: int) -> dict:
-    """One SetFit run on the recipe's own split and subsample for `seed`: SetFit's defaults (batch 16, 20 pair
-    iterations, one epoch, logistic-regression head) in the few-shot regimes; with all the data one pair iteration
-    (20 would be ~20x the training rows in pairs, hours on 2 CPU cores)."""
+def run_setfit(args: ClassifyEvidenceArguments, name: str, seed: int, splits: dict, names: list[str]) -> dict:
+    """One SetFit run on the recipe's own split and subsample for `seed` (`regime_splits`): SetFit's defaults (batch
+    16, 20 pair iterations, one epoch, logistic-regression head) in the few-shot regimes; with all the data one pair
+    iteration (20 would be ~20x the training rows in pairs, hours on 2 CPU cores)."""
     record_path = Path(args.output_dir) / name / "setfit" / f"seed{seed}.json"
     if record_path.is_file():
         return json.loads(record_path.read_text(encoding="utf-8"))
@@ -138,7 +130,6 @@ def run_setfit(args: ClassifyEvidenceArguments, name: str, seed: int) -> dict:
     from scl_trainer.utils import resolve_model_name_or_path
 
     regime = REGIMES[name]
-    splits, names = regime_splits(args, name, seed)
     pairs = "text_a" in splits["train"].column_names
 
     def as_text(rows) -> list[str]:  # SetFit reads one text: a pair as `a [SEP] b`
@@ -170,14 +161,17 @@ def regime_rows(args: ClassifyEvidenceArguments, name: str) -> dict:
     for run in report["runs"]:
         for metric, key in keys.items():
             values.setdefault(run["arm"], {}).setdefault(metric, {})[run["seed"]] = run["metrics"].get(key)
-            if f"baseline_frozen_lr_{metric}" in run["metrics"]:
-                values.setdefault("frozen_lr", {}).setdefault(metric, {})[run["seed"]] = run["metrics"][
-                    f"baseline_frozen_lr_{metric}"
-                ]
+            frozen = run["metrics"].get(f"baseline_frozen_lr_{metric}")
+            if frozen is not None:
+                values.setdefault("frozen_lr", {}).setdefault(metric, {})[run["seed"]] = frozen
         wall[run["arm"]] = wall.get(run["arm"], 0.0) + run["wall_time_s"]
-    for seed in seeds:
-        for metric, value in majority_row(args, name, seed).items():
-            values.setdefault("majority", {}).setdefault(metric, {})[seed] = value
+    # The majority row from each seed's splits themselves (on a class-balanced sample: the mean over the tied classes),
+    # so that it does not depend on which library version wrote a run's record; SetFit trains on the same splits.
+    splits = {seed: regime_splits(args, name, seed) for seed in seeds}
+    for seed, (split, names) in splits.items():
+        scores = majority_baseline(split["train"]["label"], split["validation"]["label"], names)
+        for metric in METRICS:
+            values.setdefault("majority", {}).setdefault(metric, {})[seed] = scores[f"baseline_majority_{metric}"]
     # Chosen on validation: the SupCon setting with the higher mean macro-F1 in this regime.
     chosen = max(("scl_seed", "scl_gunel"), key=lambda arm: np.mean(list(values[arm]["macro_f1"].values())))
     values["scl_chosen"] = values[chosen]
@@ -185,7 +179,7 @@ def regime_rows(args: ClassifyEvidenceArguments, name: str) -> dict:
     if args.setfit:
         try:
             for seed in seeds:
-                record = run_setfit(args, name, seed)
+                record = run_setfit(args, name, seed, *splits[seed])
                 for metric in METRICS:
                     values.setdefault("setfit", {}).setdefault(metric, {})[seed] = record["metrics"][metric]
                 wall["setfit"] = wall.get("setfit", 0.0) + record["wall_time_s"]
