@@ -49,6 +49,10 @@ def scl_card_content(trainer) -> dict:
             scale=f"{model.scale.item():.4f}",
             bias=f"{model.bias.item():+.4f}",
         )
+    class_weights = None  # (class name, weight) with `class_weight=balanced`
+    if trainer.class_weights is not None:
+        names = args.label_names or ["0", "1"]
+        class_weights = [(name, f"{weight:.3f}") for name, weight in zip(names, trainer.class_weights.tolist())]
     return {
         "task_type": "text-classification",
         "pipeline_tag": "sentence-similarity" if trainer.bi_encoder else "text-classification",
@@ -57,8 +61,10 @@ def scl_card_content(trainer) -> dict:
             "architecture": args.architecture,
             "scl_weight": args.scl_weight,
             "scl_temperature": args.scl_temperature,
+            "class_weight": args.class_weight,
             "max_length": args.max_length,
         },
+        "class_weights": class_weights,
         "eval_results": eval_results,
         "widget": card_widget(trainer),
         "log_keys": (

@@ -6,6 +6,7 @@ from .base_config import BaseConfig, check_temperature
 from .errors import ConfigError
 
 PAIR_ARCHITECTURES = ("cross_encoder", "bi_encoder")
+CLASS_WEIGHTS = ("none", "balanced")
 
 __all__ = ["SCLConfig"]
 
@@ -45,6 +46,16 @@ class SCLConfig(BaseConfig):
         default=0.2, metadata={"help": "Temperature of the SupCon softmax over cosine similarities (> 0)."}
     )
 
+    class_weight: str = field(
+        default="none",
+        metadata={
+            "help": "`none` (every training row counts the same) or `balanced`: the classification loss (BCE or CE) "
+            "weighs a row of class k by n / (K x n_k), computed from the training data (scikit-learn's `balanced` "
+            "class weights), so that rare classes count as much as common ones; the loss is the weighted mean "
+            "sum(w_y x loss) / sum(w_y), as torch's cross-entropy `weight`. SupCon is not weighted.",
+            "choices": list(CLASS_WEIGHTS),
+        },
+    )
     threshold_min_per_class: int = field(
         default=30,
         metadata={
@@ -99,6 +110,10 @@ class SCLConfig(BaseConfig):
         if not self.scl_temperature > 0:
             raise ConfigError(f"SCLConfig: scl_temperature must be > 0, got {self.scl_temperature}")
         check_temperature("SCLConfig", "scl_temperature", self.scl_temperature)
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise ConfigError(
+                f"SCLConfig: class_weight must be one of {', '.join(CLASS_WEIGHTS)}, got {self.class_weight!r}"
+            )
         if not self.threshold_min_per_class >= 1:
             raise ConfigError(f"SCLConfig: threshold_min_per_class must be >= 1, got {self.threshold_min_per_class}")
         super().__post_init__()

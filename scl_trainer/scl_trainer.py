@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from datasets import Dataset
 from scipy.special import expit
+from sklearn.utils.class_weight import compute_class_weight
 from transformers import DataCollatorWithPadding
 from transformers.modeling_outputs import SequenceClassifierOutput
 
@@ -111,6 +112,19 @@ class SCLTrainer(BaseTrainer):
         self.below_frozen_lr = False  # the final classifier's macro-F1 is below the frozen-encoder baseline's
         if self.bi_encoder and not getattr(self.model, "calibrated", True) and self.train_dataset is not None:
             self._calibrate()
+        self.class_weights = self._class_weights()  # (K,) per class index, or None
+
+    def _class_weights(self) -> torch.Tensor | None:
+        """scikit-learn's `balanced` weights n / (K x n_k) of the training labels (`class_weight="balanced"`)."""
+        if self.args.class_weight == "none" or self.train_dataset is None:  # no training data: nothing to weigh
+            return None
+        column = "labels" if "labels" in self.train_dataset.column_names else "label"  # the bi-encoder's: `labels`
+        labels = np.asarray(self.train_dataset[column], dtype=np.int64)
+        classes = np.arange(max(self.num_logits, 2))  # one logit: the classes 0 and 1
+        weights = compute_class_weight("balanced", classes=classes, y=labels)  # every class is in training (checked)
+        names = self.args.label_names or [str(c) for c in classes]
+        logger.info("class weights (balanced): " + ", ".join(f"{n} {w:.3f}" for n, w in zip(names, weights)))
+        return torch.tensor(weights, dtype=torch.float32)
 
     def _default_compute_metrics(self, eval_pred):
         if self.num_logits > 1:
@@ -325,9 +339,16 @@ class SCLTrainer(BaseTrainer):
             term = lambda c: self.supcon_loss(c, candidate_labels, anchors, return_stats=True)  # noqa: E731
             name = "supcon"
         if num_logits == 1:
-            task_name, task = "bce", F.binary_cross_entropy_with_logits(logits.float(), labels.float())
-        else:  # mean over this process's rows, as BCE
-            task_name, task = "ce", F.cross_entropy(logits.float(), labels.long())
+            task_name = "bce"
+            per_row = F.binary_cross_entropy_with_logits(logits.float(), labels.float(), reduction="none")  # (B,)
+        else:
+            task_name = "ce"
+            per_row = F.cross_entropy(logits.float(), labels.long(), reduction="none")  # (B,)
+        if self.class_weights is None:  # the mean over this process's rows
+            task = per_row.mean()
+        else:  # the weighted mean sum(w_y l) / sum(w_y), as `F.cross_entropy(weight=...)`
+            row_weights = self.class_weights.to(per_row.device)[labels.long()]  # (B,)
+            task = (row_weights * per_row).sum() / row_weights.sum()
 
         if self.args.scl_weight > 0:
             contrastive, stats = term(candidates)

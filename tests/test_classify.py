@@ -3,6 +3,7 @@ the loss against a naive reference, inputs, class names through `pipeline` and `
 regimes, and label errors before training."""
 
 import json
+import math
 import re
 
 import numpy as np
@@ -15,7 +16,8 @@ from transformers import BertForSequenceClassification, pipeline
 from scl_trainer import SCLConfig, SCLTrainer
 from scl_trainer.__main__ import main as cli
 from scl_trainer.classification_data import class_names
-from scl_trainer.errors import DataError
+from scl_trainer.errors import ConfigError, DataError
+from scl_trainer.losses import SupConLoss
 from scl_trainer.recipe_setup import run_recipe
 from scl_trainer.splits import flip_labels, sample_per_class
 from tests.helpers import load_recipe, tiny_bert_config
@@ -58,6 +60,53 @@ def test_k_class_loss_is_cross_entropy_plus_supcon_of_the_naive_loop(tmp_path, t
     supcon, _ = seed_supcon_loop(out.hidden_states[-1][:, 0], labels, 0.2)  # every class has 4 rows: seed's mean
     expected = F.cross_entropy(out.logits, labels).item() + 0.5 * supcon
     assert loss.item() == pytest.approx(expected, rel=1e-5)
+
+
+def imbalanced_texts(counts: dict[str, int]) -> Dataset:
+    rows = texts(sum(counts.values()), seed=2)
+    labels = [name for name, n in counts.items() for _ in range(n)]
+    return Dataset.from_dict({"text": [f"{t} {label}" for t, label in zip(rows, labels)], "label": labels})
+
+
+def test_balanced_class_weights_k_classes_are_torch_weighted_cross_entropy(tmp_path, tiny_encoder_dir):
+    data = imbalanced_texts({"city": 6, "market": 4, "school": 2})
+    trainer = SCLTrainer(str(tiny_encoder_dir), config(tmp_path, class_weight="balanced", scl_weight=0),
+                         train_dataset=data)  # fmt: skip
+    # n / (K n_k) by hand: 12 / (3 x 6), 12 / (3 x 4), 12 / (3 x 2)
+    assert trainer.class_weights.tolist() == pytest.approx([2 / 3, 1.0, 2.0])
+    model = trainer.model.eval()
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(12)])
+    with torch.no_grad():
+        logits = model(**{k: v for k, v in batch.items() if k != "labels"}).logits
+        loss = trainer.compute_loss(model, batch)
+    weight = torch.tensor([2 / 3, 1.0, 2.0])
+    assert loss.item() == pytest.approx(F.cross_entropy(logits, batch["labels"], weight=weight).item(), rel=1e-5)
+    assert loss.item() != pytest.approx(F.cross_entropy(logits, batch["labels"]).item(), rel=1e-3)  # it does weigh
+    trainer.create_model_card()
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "`city` 0.667, `market` 1.000, `school` 2.000." in card and "| class_weight | balanced |" in card
+
+
+def test_balanced_class_weights_two_classes_are_the_weighted_mean_of_bce(tmp_path, tiny_encoder_dir):
+    data = imbalanced_texts({"no": 9, "yes": 3})  # one logit; weights 12 / (2 x 9) and 12 / (2 x 3)
+    trainer = SCLTrainer(str(tiny_encoder_dir), config(tmp_path, class_weight="balanced"), train_dataset=data)
+    model = trainer.model.eval()
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(12)])
+    with torch.no_grad():
+        out = model(**{k: v for k, v in batch.items() if k != "labels"}, output_hidden_states=True)
+        loss = trainer.compute_loss(model, batch)
+    total = weights = 0.0
+    for logit, label in zip(out.logits[:, 0].tolist(), batch["labels"].tolist()):  # naive loop
+        p, w = 1 / (1 + math.exp(-logit)), (2 / 3 if label == 0 else 2.0)
+        total += w * -(math.log(p) if label == 1 else math.log(1 - p))
+        weights += w
+    supcon, _ = SupConLoss(0.2)(out.hidden_states[-1][:, 0], batch["labels"], return_stats=True)
+    assert loss.item() == pytest.approx(total / weights + 0.5 * supcon.item(), rel=1e-5)
+
+
+def test_class_weight_must_be_known(tmp_path):
+    with pytest.raises(ConfigError, match="class_weight must be one of none, balanced, got 'inverse'"):
+        config(tmp_path, class_weight="inverse")
 
 
 @pytest.mark.parametrize("kind", ["single", "pairs"])

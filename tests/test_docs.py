@@ -260,6 +260,7 @@ def test_yaml_configs_named_in_docs_exist():
         ("group_by_length.md", ["recipes/supcon_pair/README.md"], None),  # make group-by-length
         ("pair_architectures.md", ["README.md"], None),  # make pair-evidence
         ("classify_evidence.md", ["README.md"], "| regime | majority |"),  # make classify-evidence: its overview
+        ("classify_evidence.md", ["README.md"], "| regime | setfit | scl_seed | scl_balanced |"),  # class weights
     ],
 )
 def test_readmes_quote_the_result_tables_as_generated(generated, docs, header):
