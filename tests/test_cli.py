@@ -89,7 +89,7 @@ def test_a_mistyped_flag_names_the_closest(argv, message, capsys):
 
 def test_recipe_typos_in_flags_and_yaml_name_the_field(tmp_path):
     parser = load_recipe("supcon_pair").parser()
-    with pytest.raises(ConfigError, match=r"unknown flag --scl_wieght; did you mean --scl_weight\?"):
+    with pytest.raises(ConfigError, match=r"unknown flag --scl_wieght; did you mean --scl_weight or --class_weight\?"):
         parser.parse_args_and_config(["--scl_wieght", "0.1"])
     config = tmp_path / "typo.yaml"
     config.write_text("scl_temprature: 0.1\n")
@@ -103,7 +103,7 @@ ARMS = ["--arm", "a:scl_weight=0", "--arm", "b:scl_weight=0.1"]
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--arm", "a:scl_wieght=0", *ARMS[2:]], r"unknown key 'scl_wieght'.*did you mean scl_weight\?"),
+        (["--arm", "a:scl_wieght=0", *ARMS[2:]], r"'scl_wieght'.*did you mean scl_weight or class_weight\?"),
         ([*ARMS, "--seed", "1"], r"--seed: set by compare"),
         ([*ARMS, "--resume-from-checkpoint", "x"], r"--resume-from-checkpoint: set by compare"),
         ([*ARMS, "--sedes", "1"], r"did you mean --seeds"),
