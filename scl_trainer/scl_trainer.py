@@ -124,7 +124,7 @@ class SCLTrainer(BaseTrainer):
         weights = compute_class_weight("balanced", classes=classes, y=labels)  # every class is in training (checked)
         names = self.args.label_names or [str(c) for c in classes]
         logger.info("class weights (balanced): " + ", ".join(f"{n} {w:.3f}" for n, w in zip(names, weights)))
-        return torch.tensor(weights, dtype=torch.float32)
+        return torch.tensor(weights, dtype=torch.float32, device=self.args.device)  # where the loss is computed
 
     def _default_compute_metrics(self, eval_pred):
         if self.num_logits > 1:
@@ -347,7 +347,7 @@ class SCLTrainer(BaseTrainer):
         if self.class_weights is None:  # the mean over this process's rows
             task = per_row.mean()
         else:  # the weighted mean sum(w_y l) / sum(w_y), as `F.cross_entropy(weight=...)`
-            row_weights = self.class_weights.to(per_row.device)[labels.long()]  # (B,)
+            row_weights = self.class_weights[labels.long()]  # (B,)
             task = (row_weights * per_row).sum() / row_weights.sum()
 
         if self.args.scl_weight > 0:

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from transformers import AutoModel, BertForSequenceClassification, BertModel, EvalPrediction
 
 from scl_trainer import SCLConfig, SCLTrainer, SimCSELoss
@@ -140,6 +141,24 @@ def test_native_pooling_and_the_fitted_scale_reproduce_the_cosine_ranking(tmp_pa
     metrics = trainer.evaluate()
     assert metrics["eval_roc_auc"] == pytest.approx(baselines["baseline_zero_shot_roc_auc"], abs=1e-9)
     assert metrics["baseline_zero_shot_roc_auc"] == baselines["baseline_zero_shot_roc_auc"]
+
+
+def test_balanced_class_weights_of_a_bi_encoder_are_its_weighted_bce(tmp_path, st_encoder_dir):
+    """The bi-encoder's batches carry `labels` (not `label`): its class weights and weighted BCE, by hand."""
+    pairs = toy_pairs(24, seed=1)
+    n_pos = sum(pairs["label"])
+    hand = [24 / (2 * (24 - n_pos)), 24 / (2 * n_pos)]  # n / (K n_k)
+    trainer = SCLTrainer(load_bi_encoder(st_encoder_dir), bi_config(tmp_path, class_weight="balanced", scl_weight=0),
+                         train_dataset=pairs)  # fmt: skip
+    assert trainer.class_weights.tolist() == pytest.approx(hand)
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(24)])
+    model = trainer.model.eval()
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, batch)
+        logits = trainer.compute_loss(model, batch, return_outputs=True)[1].logits[:, 0]
+    w = torch.tensor(hand)[batch["labels"].long()]
+    per_row = F.binary_cross_entropy_with_logits(logits, batch["labels"].float(), reduction="none")
+    assert loss.item() == pytest.approx(((w * per_row).sum() / w.sum()).item(), rel=1e-5)
 
 
 def test_a_cross_encoder_is_not_a_bi_encoder_base(tmp_path, tiny_tokenizer):
