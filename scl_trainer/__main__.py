@@ -24,9 +24,10 @@ from .parser import ConfigArgumentParser
 
 def predict(args: PredictArguments) -> int:
     """Check everything (paths, model, settings) before reading a row or touching the output, then predict."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
-    from .bi_encoder import BI_ENCODER, is_cross_encoder, load_bi_encoder
+    from .architectures import saved_architecture
+    from .architectures.cross_encoder import is_cross_encoder
     from .outputs import OutputLock, check_output_file, model_fingerprint
     from .predict import open_pairs, open_texts, predict_pairs
     from .utils import check_max_length, from_pretrained, resolve_model_name_or_path
@@ -34,9 +35,10 @@ def predict(args: PredictArguments) -> int:
     check_output_file(args.output, {"input": args.input}, "output", {"model": args.model})
     with OutputLock(args.output, "--output"):  # one writer per output
         config = from_pretrained(AutoConfig, args.model, field_name="model")
-        bi_encoder = getattr(config, "pair_architecture", None) == BI_ENCODER
+        architecture = saved_architecture(config)  # a cross-encoder unless its config names another
         classes = getattr(config, "class_names", None)
-        if not bi_encoder and (not is_cross_encoder(config) or (config.num_labels != 1 and not classes)):
+        saved_head = getattr(config, "pair_architecture", None) is not None
+        if not saved_head and (not is_cross_encoder(config) or (config.num_labels != 1 and not classes)):
             raise ConfigError(
                 f"--model {args.model}: not a classifier of scl_trainer (architectures {config.architectures}, "
                 f"num_labels={config.num_labels}, no class_names, no pair_scale); predict needs the output of "
@@ -44,10 +46,7 @@ def predict(args: PredictArguments) -> int:
             )
         tokenizer = from_pretrained(AutoTokenizer, args.model, field_name="model")
         attention = {"attn_implementation": args.attn_implementation} if args.attn_implementation else {}
-        if bi_encoder:
-            model = load_bi_encoder(args.model, field_name="model", **attention)
-        else:
-            model = from_pretrained(AutoModelForSequenceClassification, args.model, field_name="model", **attention)
+        model = architecture.load_trained(args.model, field_name="model", **attention)
         print(f"attention: {model.config._attn_implementation}", file=sys.stderr)
         max_length = args.max_length or getattr(model.config, "train_max_length", None) or 128
         check_max_length(max_length, model, tokenizer)

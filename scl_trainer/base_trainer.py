@@ -46,6 +46,7 @@ from .model_card import (
 )
 from .outputs import check_free_space
 from .plots import plot_training_curves
+from .sentence_encoder import SentenceEncoder
 from .utils import check_max_length, from_pretrained, pop_step_metrics
 
 __all__ = ["BaseTrainer"]
@@ -151,8 +152,9 @@ class BaseTrainer(Trainer):
         raise NotImplementedError
 
     def _checkpoint_module(self, model):
-        """The module whose weights the Trainer saves in a checkpoint (the model itself unless it wraps one)."""
-        return model
+        """The module whose weights the Trainer saves in a checkpoint: a sentence encoder's encoder (its other parts,
+        e.g. SimCSE's MLP or a bi-encoder's scale and bias, are the method's extra state), else the model itself."""
+        return model.encoder if isinstance(model, SentenceEncoder) else model
 
     def _load_extra_state(self, checkpoint: str, model) -> None:
         """Restore what a checkpoint holds beyond the Trainer's weights (called on resume and for the best model)."""
@@ -486,7 +488,7 @@ class BaseTrainer(Trainer):
         return metrics
 
     def _save_sentence_encoder(self, output_dir: str | None, state_dict, max_seq_length: int, normalize: bool):
-        """`_save` of a method whose model is a sentence encoder (`SimCSEModel` or a subclass): the encoder in the
+        """`_save` of a method whose model is a sentence encoder (a `SentenceEncoder`): the encoder in the
         plain `transformers` layout, the sentence-transformers module files, the tokenizer and the arguments."""
         output_dir = output_dir if output_dir is not None else self.args.output_dir
         if not self.args.should_save:

@@ -20,13 +20,14 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
+from .architectures.cross_encoder import is_cross_encoder
 from .arguments import EmbedArguments
-from .bi_encoder import encode_texts, is_cross_encoder, sentence_model
 from .data import source_kind
 from .errors import ConfigError, DataError
 from .export import _read_json
 from .outputs import OutputLock, ResumeState, check_output_file, model_fingerprint
 from .records import check_text, iter_records, require_file, where
+from .sentence_encoder import encode_texts, sentence_model
 from .utils import check_max_length, from_pretrained, resolve_model_name_or_path
 
 __all__ = ["embed", "ids_path"]
@@ -52,7 +53,8 @@ def _rows(path: Path, text_column: str, id_column: str | None):
 
 
 def _load_sentence_model(name: str):
-    """(SimCSEModel with the model's own pooling, normalize, tokenizer, default max length) of a sentence encoder."""
+    """(SentenceEncoder with the model's own pooling, normalize, tokenizer, default max length) of a sentence
+    encoder."""
     config = from_pretrained(AutoConfig, name, field_name="model")
     if is_cross_encoder(config):
         raise ConfigError(
@@ -60,10 +62,10 @@ def _load_sentence_model(name: str):
             "together and has no sentence vector; embed needs a sentence encoder (a --architecture bi_encoder or "
             "SimCSE output, or a sentence-transformers model)"
         )
-    model, normalize = sentence_model(from_pretrained(AutoModel, name, field_name="model"), name)
+    model = sentence_model(from_pretrained(AutoModel, name, field_name="model"), name)
     st_config = _read_json(resolve_model_name_or_path(name), "sentence_bert_config.json") or {}
     max_length = st_config.get("max_seq_length") or getattr(config, "train_max_length", None) or 128
-    return model, normalize, from_pretrained(AutoTokenizer, name, field_name="model"), max_length
+    return model, model.normalize, from_pretrained(AutoTokenizer, name, field_name="model"), max_length
 
 
 def embed(args: EmbedArguments) -> int:

@@ -9,11 +9,18 @@ import safetensors.torch
 import torch
 from transformers import __version__ as transformers_version
 
-from .simcse_model import MLP_WEIGHTS_NAME
+__all__ = [
+    "MLP_WEIGHTS_NAME",
+    "SentencePooling",
+    "read_sentence_pooling",
+    "save_sentence_encoder",
+    "write_sentence_transformers_config",
+]
 
-__all__ = ["SentencePooling", "read_sentence_pooling", "save_sentence_encoder", "write_sentence_transformers_config"]
+# SimCSE's training-only MLP is saved beside the encoder's weights, so the encoder loads with plain `AutoModel`.
+MLP_WEIGHTS_NAME = "simcse_mlp.safetensors"
 
-# sentence-transformers pooling modes that `SimCSEModel` implements, by its name for them.
+# sentence-transformers pooling modes that `SentenceEncoder` implements, by its name for them.
 _MODES = {"cls": "pooling_mode_cls_token", "mean": "pooling_mode_mean_tokens"}
 
 
@@ -44,7 +51,7 @@ def _read_json(folder: str, name: str) -> dict | list | None:
 
 def read_sentence_pooling(name_or_path: str) -> SentencePooling | None:
     """The pooling of a sentence-transformers model folder or Hub id (`modules.json` + its Pooling config, and
-    whether a Normalize module follows), or None when it has none or one `SimCSEModel` does not implement (max,
+    whether a Normalize module follows), or None when it has none or one `SentenceEncoder` does not implement (max,
     mean-sqrt-len, weighted)."""
     modules = _read_json(name_or_path, "modules.json")
     if not isinstance(modules, list):
@@ -103,9 +110,9 @@ def write_sentence_transformers_config(
 
 
 def save_sentence_encoder(model, output_dir: str, max_seq_length: int, normalize: bool, state_dict=None) -> None:
-    """Save a `SimCSEModel`: the encoder in the plain `transformers` layout (loads with `AutoModel`), the
-    training-only MLP beside it (`simcse_mlp.safetensors`, for exact resume) and the sentence-transformers module
-    files with the model's current pooling (+ Normalize)."""
+    """Save a `SentenceEncoder` (e.g. a `SimCSEModel`): the encoder in the plain `transformers` layout (loads with
+    `AutoModel`), SimCSE's training-only MLP beside it (`simcse_mlp.safetensors`, for exact resume) and the
+    sentence-transformers module files with the model's current pooling (+ Normalize)."""
     os.makedirs(output_dir, exist_ok=True)
     state_dict = state_dict if state_dict is not None else model.state_dict()
     encoder_state = {k.removeprefix("encoder."): v for k, v in state_dict.items() if k.startswith("encoder.")}

@@ -14,12 +14,11 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .bi_encoder import BiEncoderPairClassifier
+from .architectures import saved_architecture
 from .data import iter_pairs, source_id_columns, source_kind
 from .errors import ConfigError, DataError, OutputDirError
 from .outputs import ResumeState
 from .records import count_records
-from .tokenization import count_truncated
 
 __all__ = ["open_pairs", "open_texts", "predict_pairs"]
 
@@ -172,7 +171,8 @@ def predict_pairs(
     output_path.parent.mkdir(parents=True, exist_ok=True)  # a new folder is made, never a late failure
     partial = output_path.with_name(output_path.name + ".partial")
     names = getattr(model.config, "class_names", None)
-    num_logits = model.config.num_labels if not isinstance(model, BiEncoderPairClassifier) else 1
+    architecture = saved_architecture(model.config)  # how its rows are tokenized and scored
+    num_logits = architecture.num_logits_of(model)
     fields = max(len(id_columns), 1) + 1 + (num_logits if num_logits > 1 else 1) * int(write_probability)
     rows = enumerate(pairs)
     settings = {"threshold": threshold, "max_length": max_length, "id_columns": list(id_columns), "fields": fields}
@@ -187,7 +187,6 @@ def predict_pairs(
     state.save()
     model.eval()
     device = next(model.parameters()).device
-    bi_encoder = isinstance(model, BiEncoderPairClassifier)
 
     written, truncated = done, 0
     with (
@@ -198,26 +197,14 @@ def predict_pairs(
             single = "text" in window[0][1]
             texts_a = [row["text" if single else "text_a"] for _, row in window]
             texts_b = None if single else [row["text_b"] for _, row in window]
-            if bi_encoder:  # each text alone: a_* and b_* features, padded per side
-                sides = [tokenizer(texts, truncation=True, max_length=max_length) for texts in (texts_a, texts_b)]
-                lengths = [len(x) + len(y) for x, y in zip(sides[0]["input_ids"], sides[1]["input_ids"])]
-                cut = [count_truncated(tokenizer, side["input_ids"], texts, None, max_length)
-                       for side, texts in zip(sides, (texts_a, texts_b))]  # fmt: skip
-                truncated += len(set(cut[0]) | set(cut[1]))
-            else:  # the pair read together
-                sides = [tokenizer(texts_a, texts_b, truncation=True, max_length=max_length)]
-                lengths = [len(x) for x in sides[0]["input_ids"]]
-                truncated += len(count_truncated(tokenizer, sides[0]["input_ids"], texts_a, texts_b, max_length))
+            sides, lengths, cut = architecture.predict_inputs(tokenizer, texts_a, texts_b, max_length)
+            truncated += len(cut)
             order = sorted(range(len(window)), key=lambda i: lengths[i])
             probabilities = [[0.0]] * len(window)
             for batch in _batches(order, batch_size):
                 padded = [tokenizer.pad({k: [v[i] for i in batch] for k, v in side.items()}, return_tensors="pt")
                           for side in sides]  # fmt: skip
-                if bi_encoder:
-                    features = {f"{name}_{k}": v for name, side in zip("ab", padded) for k, v in side.items()}
-                    logits = model(**{k: v.to(device) for k, v in features.items()})[:, 0]
-                else:
-                    logits = model(**padded[0].to(device)).logits.float()  # (B, 1) or (B, K)
+                logits = architecture.predict_logits(model, [side.to(device) for side in padded])  # (B, 1) or (B, K)
                 scores = torch.sigmoid(logits.reshape(-1, 1)) if num_logits == 1 else logits.softmax(-1)
                 for i, p in zip(batch, scores.tolist()):
                     probabilities[i] = p

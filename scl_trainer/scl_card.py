@@ -3,7 +3,7 @@ is there), the model-index results and the widget."""
 
 import math
 
-__all__ = ["card_widget", "scl_card_content"]
+__all__ = ["scl_card_content"]
 
 
 # (metric key, model-index metric type, its name) of the card's model-index, per task.
@@ -42,21 +42,15 @@ def scl_card_content(trainer) -> dict:
     if task != "pair_binary":
         eval_keys = ["eval_loss", "eval_accuracy", "eval_macro_f1"] if task == "multiclass" else [
             "eval_loss", "eval_accuracy_at_threshold", "eval_macro_f1_at_threshold", "eval_threshold"]  # fmt: skip
-    architecture = {"architecture": args.architecture}
-    if trainer.bi_encoder:
-        architecture.update(
-            pooling=model.pooler.replace("cls_before_pooler", "CLS") + (" + Normalize" if model.normalize else ""),
-            scale=f"{model.scale.item():.4f}",
-            bias=f"{model.bias.item():+.4f}",
-        )
+    architecture = trainer.architecture
     class_weights = None  # (class name, weight) with `class_weight=balanced`
     if trainer.class_weights is not None:
         names = args.label_names or ["0", "1"]
         class_weights = [(name, f"{weight:.3f}") for name, weight in zip(names, trainer.class_weights.tolist())]
     return {
         "task_type": "text-classification",
-        "pipeline_tag": "sentence-similarity" if trainer.bi_encoder else "text-classification",
-        "library_name": "sentence-transformers" if trainer.bi_encoder else "transformers",
+        "pipeline_tag": architecture.pipeline_tag,
+        "library_name": architecture.library_name,
         "hyperparameters": {
             "architecture": args.architecture,
             "scl_weight": args.scl_weight,
@@ -66,9 +60,9 @@ def scl_card_content(trainer) -> dict:
         },
         "class_weights": class_weights,
         "eval_results": eval_results,
-        "widget": card_widget(trainer),
+        "widget": architecture.widget(trainer.raw_eval_examples, trainer.processing_class, trainer.first_eval_rows),
         "log_keys": (
-            ["loss", "ce" if task == "multiclass" else "bce", "contrastive" if trainer.bi_encoder else "supcon"],
+            ["loss", "ce" if task == "multiclass" else "bce", architecture.contrastive_term],
             eval_keys,
         ),
         "task": task,
@@ -83,28 +77,6 @@ def scl_card_content(trainer) -> dict:
         "baselines": trainer.baselines,
         "below_zero_shot": trainer.below_zero_shot,
         "kept_base_model": trainer.kept_base_model,
-        **architecture,
+        "architecture": args.architecture,
+        **architecture.card_fields(model),
     }
-
-
-def card_widget(trainer) -> list[dict] | None:
-    """Three real validation pairs for the Hub widget. A cross-encoder's widget takes one text: `text_a [SEP]
-    text_b`, the way the model reads a pair (split back by token type where the tokenizer has them); a
-    bi-encoder's is the sentence-similarity widget: the first text_a against three text_b."""
-    tokenizer, widget = trainer.processing_class, []
-    if trainer.single_text:
-        return [{"text": row["text"]} for row in trainer.raw_eval_examples] or None
-    if trainer.bi_encoder:
-        rows = trainer.raw_eval_examples
-        if not rows:
-            return None
-        return [{"source_sentence": rows[0]["text_a"], "sentences": [row["text_b"] for row in rows]}]
-    sep = f" {tokenizer.sep_token or '|'} "
-    if trainer.raw_eval_examples:  # as written
-        return [{"text": sep.join((row["text_a"], row["text_b"]))} for row in trainer.raw_eval_examples]
-    for row in trainer.first_eval_rows(3):
-        types = row.get("token_type_ids") or [0] * len(row["input_ids"])
-        parts = [[i for i, t in zip(row["input_ids"], types) if t == side] for side in (0, 1)]
-        texts = [tokenizer.decode(part, skip_special_tokens=True) for part in parts if part]
-        widget.append({"text": sep.join(texts)})
-    return widget or None

@@ -2,10 +2,10 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from .architectures import ARCHITECTURES, architecture_class
 from .base_config import BaseConfig, check_temperature
 from .errors import ConfigError
 
-PAIR_ARCHITECTURES = ("cross_encoder", "bi_encoder")
 CLASS_WEIGHTS = ("none", "balanced")
 
 __all__ = ["SCLConfig"]
@@ -35,7 +35,7 @@ class SCLConfig(BaseConfig):
             "pooling; probability = sigmoid(scale x cos(u, v) + bias); the contrastive term is supervised SimCSE "
             "over the batch's sentences with the negative pairs' texts as hard negatives; the untouched encoder "
             "competes for the best checkpoint).",
-            "choices": list(PAIR_ARCHITECTURES),
+            "choices": list(ARCHITECTURES),
         },
     )
     scl_weight: float = field(
@@ -84,25 +84,14 @@ class SCLConfig(BaseConfig):
     )
 
     def __post_init__(self):
-        if self.architecture not in PAIR_ARCHITECTURES:
-            raise ConfigError(
-                f"SCLConfig: architecture must be one of {', '.join(PAIR_ARCHITECTURES)}, got {self.architecture!r}"
-            )
-        if self.architecture == "bi_encoder":
-            # Batches carry two separately tokenized texts (`a_*`, `b_*` columns) that no forward signature names:
-            # the Trainer must keep every column the trainer built (the targets are `labels`, as for every batch).
-            self.remove_unused_columns = False
+        architecture = architecture_class(self.architecture)  # an unknown one is a one-line error naming the choices
         if self.label_names is not None:
             repeated = sorted({name for name in self.label_names if self.label_names.count(name) > 1})
             if len(self.label_names) < 2 or repeated:
                 raise ConfigError(
                     f"SCLConfig: label_names must name two classes or more, each once, got {self.label_names}"
                 )
-            if self.architecture == "bi_encoder" and len(self.label_names) != 2:
-                raise ConfigError(
-                    f"SCLConfig: architecture=bi_encoder scores pairs as matching or not (two classes), got "
-                    f"label_names {self.label_names}; use the cross-encoder for {len(self.label_names)} classes"
-                )
+        architecture.check_config(self)
         if not self.scl_weight >= 0:
             raise ConfigError(f"SCLConfig: scl_weight must be >= 0, got {self.scl_weight}")
         if not math.isfinite(self.scl_weight):
@@ -134,6 +123,6 @@ class SCLConfig(BaseConfig):
         return known
 
     def untouched_model_competes(self) -> bool:
-        # A bi-encoder's untouched encoder (with its fitted scale and bias) already scores pairs; a cross-encoder's
-        # new head does not.
-        return self.architecture == "bi_encoder"
+        # E.g. a bi-encoder's untouched encoder (with its fitted scale and bias) already scores pairs; a
+        # cross-encoder's new head does not.
+        return ARCHITECTURES[self.architecture].untouched_model_competes

@@ -2,38 +2,24 @@ import json
 import logging
 import math
 import os
-import random
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from datasets import Dataset
 from scipy.special import expit
 from sklearn.utils.class_weight import compute_class_weight
-from transformers import DataCollatorWithPadding
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from .architectures import ARCHITECTURES, Architecture
 from .base_trainer import BaseTrainer
-from .bi_encoder import (
-    BiEncoderPairClassifier,
-    as_bi_encoder,
-    encode_texts,
-    fit_scale_and_bias,
-    load_bi_encoder,
-    sentence_model,
-)
 from .classification_data import check_label_indices, check_labelled, class_names, encode_labels
-from .classifier import load_classifier
-from .collators import SentencePairCollator
 from .data import check_pairs
-from .errors import ConfigError, DataError
-from .losses import SimCSELoss, SupConLoss
-from .metrics import classification_baselines, multiclass_metrics, pair_baselines, pair_classification_metrics
+from .errors import DataError
+from .metrics import multiclass_metrics, pair_classification_metrics
 from .plots import plot_confusion_matrix, plot_validation_scores
 from .scl_card import scl_card_content
 from .scl_config import SCLConfig
-from .simcse_model import SimCSEModel, sentence_ids_of
-from .tokenization import tokenize_pairs, tokenize_separately, tokenize_texts
+from .sentence_encoder import SentenceEncoder
 
 __all__ = ["SCLTrainer"]
 
@@ -42,49 +28,39 @@ logger = logging.getLogger(__name__)
 
 class SCLTrainer(BaseTrainer):
     r"""Classification of text pairs or single texts: BCE (two classes, one logit) or cross-entropy (K >= 3 classes,
-    K logits) + `scl_weight` x SupCon on the final-layer [CLS] vector.
+    K logits) + `scl_weight` x a supervised contrastive term, in one forward pass.
 
-    One forward pass of an `AutoModelForSequenceClassification` gives both the logits (for BCE / CE) and the last
-    hidden state, whose [CLS] vector goes to [`SupConLoss`] with the class labels; loss = bce (or ce) + scl_weight *
-    supcon.
+    The architecture (`args.architecture`, one class of `scl_trainer.architectures`) decides how texts become logits
+    and contrastive vectors: `cross_encoder` (the seed's: a pair read together, a new head, SupCon on the final-layer
+    [CLS] vector) or `bi_encoder` (each text of a pair embedded alone in the base model's own pooling, probability =
+    sigmoid(scale x cos(u, v) + bias), supervised SimCSE over the batch's sentences; its untouched encoder competes
+    for the best checkpoint). This class is the method: loss = bce (or ce, weighted by class with
+    `class_weight=balanced`) + scl_weight x contrastive term; the metrics, baselines, threshold and card.
 
     Datasets may be raw or already tokenized. Raw: `text_a`, `text_b` (pairs) or `text` (single texts) and `label`,
     0/1 or a class index or name (`args.label_names`, by default the training data's labels sorted). K >= 3 classes
     report accuracy, macro/weighted F1 and per-class precision/recall/F1, and the baselines `baseline_majority_*`
-    and `baseline_frozen_lr_*` (a logistic regression on the untouched encoder's vectors). What follows describes the
-    two-class pair classifier.
-    Evaluation reports F1/precision/recall/accuracy at 0.5 and at the F1-maximising threshold, plus ROC-AUC; the
-    threshold tuned on the trainer's validation data is stored as `decision_threshold` in the model's `config.json`
-    (so every checkpoint carries the threshold tuned for its weights) and is what prediction uses.
+    and `baseline_frozen_lr_*` (a logistic regression on the untouched encoder's vectors). Two classes report
+    F1/precision/recall/accuracy at 0.5 and at the F1-maximising threshold, plus ROC-AUC; the threshold tuned on the
+    validation data is stored as `decision_threshold` in `config.json` (every checkpoint carries the threshold tuned
+    for its weights) and is what prediction uses.
 
-    Logged separately per mode: `bce`, `supcon`, `supcon_no_positive_share` (share of anchors whose label occurs
-    once in the batch, which SupCon cannot use), `supcon_negatives_per_anchor` and `supcon_pos_neg_gap` (mean cosine
-    to positives minus the hardest negative's, a training-health signal). With `scl_weight=0` SupCon is still logged
-    but computed without graph, so training is exactly plain BCE.
+    Logged separately per mode: the classification term (`bce` or `ce`), the contrastive term (`supcon`, or
+    `contrastive` for the bi-encoder) and its health values (SupCon: `supcon_no_positive_share`, the share of anchors
+    whose label occurs once in the batch, which SupCon cannot use; `supcon_negatives_per_anchor`; `supcon_pos_neg_gap`,
+    mean cosine to positives minus the hardest negative's). With `scl_weight=0` the contrastive term is still logged
+    but computed without graph, so training is exactly plain BCE / CE.
 
-    With `args.architecture="bi_encoder"` the model is a [`BiEncoderPairClassifier`] instead: one shared encoder
-    embeds each text alone in the base model's own pooling, logit = scale x cos(u, v) + bias (scale and bias fitted
-    by a logistic regression on the training pairs' cosines before the first step, then learned), and the
-    `scl_weight` term is supervised SimCSE ([`SimCSELoss`] with `positive_pairs`) over the batch's sentences: a
-    positive pair's texts are each other's positive, every other sentence a negative (the texts of negative pairs
-    are hard negatives), duplicates masked. Logged: `bce`, `contrastive`, `contrastive_masked_duplicates`,
-    `contrastive_negatives_per_anchor`. The untouched encoder is evaluated at step 0 and competes for the best
-    checkpoint (unless `allow_regression`). It is saved as a sentence encoder that loads with `AutoModel` and
-    `SentenceTransformer`, with `pair_scale`, `pair_bias` and `decision_threshold` in its `config.json`.
-
-    Baselines: before training, the validation pairs are scored by the majority class and by the untouched encoder's
-    cosine (`baseline_majority_*`, `baseline_zero_shot_*`, see [`pair_baselines`]); they are logged, returned by
-    `evaluate()` on the validation data and shown in the card, and a final model below the zero-shot ROC-AUC is
-    warned about.
-
-    Scale (cross-process candidates, GradCache) comes from [`BaseTrainer`].
+    Baselines (`Architecture.baselines`), scored before training with the untouched encoder, are logged, returned by
+    `evaluate()` on the validation data and shown in the card; a final model below them is warned about. Scale
+    (cross-process candidates, GradCache) comes from [`BaseTrainer`].
 
     Args:
-        model: a `PreTrainedModel` with a one-logit sequence classification head (cross-encoder), an encoder or a
-            [`BiEncoderPairClassifier`] (bi-encoder), or a model id / path to load one.
+        model: a model of the architecture (a `PreTrainedModel` with a sequence classification head for the
+            cross-encoder; an encoder or a `BiEncoderPairClassifier` for the bi-encoder), or a model id / path.
         args: an [`SCLConfig`].
         processing_class: the tokenizer (loaded from the model's path when omitted).
-        compute_metrics: defaults to [`pair_classification_metrics`].
+        compute_metrics: defaults to [`pair_classification_metrics`] (two classes) or [`multiclass_metrics`].
         Other arguments as for `transformers.Trainer`.
     """
 
@@ -93,9 +69,6 @@ class SCLTrainer(BaseTrainer):
     _card_template = "scl_model_card.md"
     _summed_metrics = ("contrastive_masked_duplicates",)
 
-    # Training pairs whose cosines the bi-encoder's initial scale and bias are fitted on (a seeded sample).
-    calibration_pairs = 2048
-
     single_text = False  # set from the training data (`_read_training_data`)
 
     def __init__(self, *args, **kwargs):
@@ -103,15 +76,13 @@ class SCLTrainer(BaseTrainer):
         self.label_names = ["labels"]  # the batch key of the targets (`args.label_names` names the classes here)
         if self.single_text:
             self._tag_names = ["scl_trainer", "supervised-contrastive-learning", "text-classification"]
-        self.bi_encoder = self.args.architecture == "bi_encoder"
-        self.supcon_loss = SupConLoss(temperature=self.args.scl_temperature)
-        self.pair_loss = SimCSELoss(temperature=self.args.scl_temperature)  # supervised SimCSE (bi-encoder)
         self._threshold_warnings: set[str] = set()  # each threshold warning once per run
         self.baselines: dict[str, float] = {}  # `evaluate_baselines`, before training
         self.below_zero_shot = False  # the final model ranks validation pairs worse than the untouched encoder
         self.below_frozen_lr = False  # the final classifier's macro-F1 is below the frozen-encoder baseline's
-        if self.bi_encoder and not getattr(self.model, "calibrated", True) and self.train_dataset is not None:
-            self._calibrate()
+        if self.train_dataset is not None:  # what the head can learn from the untouched encoder, before step 0
+            model = self.accelerator.unwrap_model(self.model)
+            self.architecture.initialize_head(model, self.processing_class, self.raw_datasets.get("train"))
         self.class_weights = self._class_weights()  # (K,) per class index, or None
 
     def _class_weights(self) -> torch.Tensor | None:
@@ -149,49 +120,20 @@ class SCLTrainer(BaseTrainer):
         names = args.label_names
         self.num_logits = len(names) if names and len(names) > 2 else 1  # K logits for K >= 3 classes, one for two
 
+    architecture: Architecture  # set in `_prepare_model`, from `args.architecture`
+
     def _prepare_model(self, model, args: SCLConfig):
         if self.num_logits > 1 and args.metric_for_best_model in ("f1_at_threshold", "eval_f1_at_threshold"):
             args.metric_for_best_model = "macro_f1"  # the default names a two-class metric
             logger.info("metric_for_best_model: macro_f1 (K classes have no tuned threshold)")
-        if args.architecture == "bi_encoder":
-            if isinstance(model, str):
-                model = load_bi_encoder(model, field_name="model")
-            elif not isinstance(model, BiEncoderPairClassifier):
-                if not hasattr(model, "get_input_embeddings") or type(model).__name__.endswith(
-                    "ForSequenceClassification"
-                ):
-                    raise ConfigError(
-                        f"architecture=bi_encoder needs an encoder (AutoModel) or a BiEncoderPairClassifier, got "
-                        f"{type(model).__name__}"
-                    )
-                model = as_bi_encoder(model)
-            model.config.train_max_length = args.max_length  # prediction truncates as training did
-            return model
-        if isinstance(model, str):
-            model = load_classifier(model, args.label_names, field_name="model")
-        if isinstance(model, SimCSEModel) or model.config.num_labels != self.num_logits:
-            kind = f"{self.num_logits} logits (softmax + CE)" if self.num_logits > 1 else "one logit (sigmoid + BCE)"
-            raise ConfigError(
-                f"SCLTrainer (architecture=cross_encoder) needs a head with {kind} for the classes "
-                f"{args.label_names or [0, 1]}, but the model {model.config._name_or_path!r} ({type(model).__name__}) "
-                f"has num_labels={model.config.num_labels}. Load the encoder with "
-                f"AutoModelForSequenceClassification.from_pretrained(name, num_labels={self.num_logits})."
-            )
-        # One logit is a probability: BCE in the model's own loss, sigmoid in `pipeline("text-classification")`.
-        model.config.problem_type = (
-            "multi_label_classification" if self.num_logits == 1 else "single_label_classification"
-        )
+        self.architecture = ARCHITECTURES[args.architecture](args, self.num_logits, self.single_text)
+        self.architecture.check_task(self.single_text, self.num_logits)
+        model = self.architecture.prepare_model(model)
         model.config.train_max_length = args.max_length  # prediction truncates as training did
-        model.config.class_names = args.label_names  # prediction writes class names
-        model.config.text_input = "single" if self.single_text else "pair"
         return model
 
     def _default_collator(self, tokenizer, args):
-        return (
-            SentencePairCollator(tokenizer)
-            if args.architecture == "bi_encoder"
-            else DataCollatorWithPadding(tokenizer)
-        )
+        return self.architecture.collator(tokenizer)
 
     def _check_tokenized(self, dataset, args: SCLConfig, name: str) -> None:
         # A dataset tokenized by the user skips the text checks, not the label checks.
@@ -206,82 +148,23 @@ class SCLTrainer(BaseTrainer):
         # What the recipes' loaders check, for datasets built by hand: texts, labels, every class to train on.
         if args.label_names is not None and "label" in dataset.column_names:
             dataset = encode_labels(dataset, args.label_names, f"the {name} dataset")
-        if not self.pair_binary:
-            if args.architecture == "bi_encoder":
-                raise ConfigError("architecture=bi_encoder classifies text pairs as matching or not, not single texts")
+        if self.pair_binary:
+            check_pairs(dataset, f"the {name} dataset", require_both_classes=name in ("train", "eval"))
+        else:
             check_labelled(dataset, f"the {name} dataset", len(args.label_names or [0, 1]), name in ("train", "eval"))
-            dataset, num_truncated = tokenize_texts(dataset, tokenizer, args.max_length)
-            return dataset, num_truncated, "texts" if self.single_text else "pairs", "max_length"
-        check_pairs(dataset, f"the {name} dataset", require_both_classes=name in ("train", "eval"))
-        if args.architecture == "bi_encoder":
-            dataset, num_truncated = tokenize_separately(
-                dataset, tokenizer, args.max_length, "text_a", "text_b", "label"
-            )
-            return dataset, num_truncated, "pairs (a text of)", "max_length"
-        dataset, num_truncated = tokenize_pairs(dataset, tokenizer, args.max_length)
-        return dataset, num_truncated, "pairs", "max_length"
+        dataset, num_truncated, unit = self.architecture.tokenize(dataset, tokenizer)
+        return dataset, num_truncated, unit, "max_length"
 
-    # ---- The untouched encoder: the bi-encoder's initial scale and bias, the zero-shot baseline ----
-
-    def _sentence_model(self) -> SimCSEModel:
-        """The encoder with the base model's own pooling: the bi-encoder itself, or the cross-encoder's encoder."""
-        model = self.accelerator.unwrap_model(self.model)
-        return (
-            model
-            if isinstance(model, SimCSEModel)
-            else sentence_model(model.base_model, model.config._name_or_path)[0]
-        )
-
-    def _pair_cosines(self, dataset: Dataset) -> np.ndarray:
-        """(N,) cosine of text_a and text_b of a raw pair dataset under `_sentence_model()`, in eval mode."""
-        model, args = self._sentence_model(), self.args
-        u, v = (encode_texts(model, self.processing_class, dataset[column], args.max_length,
-                             args.per_device_eval_batch_size) for column in ("text_a", "text_b"))  # fmt: skip
-        return F.cosine_similarity(u, v, dim=-1).numpy().astype(np.float64)
-
-    def _calibrate(self) -> None:
-        """Fit the bi-encoder's scale and bias on (a seeded sample of) the training pairs' cosines, so that step 0
-        is the untouched encoder's ranking with a calibrated probability."""
-        train = self.raw_datasets.get("train")
-        if train is None:
-            logger.warning("bi-encoder: the training data was given tokenized, so the scale and bias start at 1 and 0")
-            return
-        rows = sorted(random.Random(self.args.seed).sample(range(len(train)), min(len(train), self.calibration_pairs)))
-        sample = train.select(rows)
-        scale, bias = fit_scale_and_bias(sample["label"], self._pair_cosines(sample))
-        model = self.accelerator.unwrap_model(self.model)
-        with torch.no_grad():
-            model.scale.fill_(scale)
-            model.bias.fill_(bias)
-        model.store_in_config()  # fitted: the config carries them (`calibrated`)
-        logger.info(f"bi-encoder: probability = sigmoid({scale:.3f} x cosine {bias:+.3f}), fitted on {len(rows)} "
-                    "training pairs")  # fmt: skip
-
-    def _frozen_features(self, dataset: Dataset) -> np.ndarray:
-        """The untouched encoder's vectors of a raw dataset (its own pooling): u for single texts, the SentEval pair
-        features [u, v, |u - v|, u * v] for pairs."""
-        model, args = self._sentence_model(), self.args
-        encode = lambda texts: encode_texts(model, self.processing_class, texts, args.max_length,  # noqa: E731
-                                            args.per_device_eval_batch_size).numpy()  # fmt: skip
-        if self.single_text:
-            return encode(dataset["text"])
-        u, v = encode(dataset["text_a"]), encode(dataset["text_b"])
-        return np.concatenate([u, v, np.abs(u - v), u * v], axis=1)
+    # ---- The untouched encoder: the zero-shot and frozen-encoder baselines ----
 
     def evaluate_baselines(self) -> dict[str, float]:
         """The rows the validation metrics stand beside, with the encoder as it is now (call before training:
-        `train()` does): for two classes of pairs the majority class and the zero-shot cosine (`pair_baselines`),
-        otherwise the majority class and a logistic regression on the frozen encoder's vectors, fit on the training
-        data (`classification_baselines`). Empty when the data was given tokenized."""
+        `train()` does; `Architecture.baselines`). Empty when the data was given tokenized."""
         validation, train = self.raw_datasets.get("eval"), self.raw_datasets.get("train")
         if validation is None or (train is None and not self.pair_binary):
             return {}
-        if self.pair_binary:
-            self.baselines = pair_baselines(validation["label"], self._pair_cosines(validation))
-        else:
-            labels = [encode_labels(d, self.args.label_names or ["0", "1"])["label"] for d in (train, validation)]
-            features = [self._frozen_features(d) for d in (train, validation)]
-            self.baselines = classification_baselines(labels[0], labels[1], *features, seed=self.args.seed)
+        model = self.accelerator.unwrap_model(self.model)
+        self.baselines = self.architecture.baselines(model, self.processing_class, train, validation)
         if self.is_world_process_zero():
             logger.info("validation baselines: " + ", ".join(f"{k} {v:.4f}" for k, v in self.baselines.items()))
         return self.baselines
@@ -315,30 +198,12 @@ class SCLTrainer(BaseTrainer):
         labels = inputs.pop("labels", None)
         if labels is None:
             raise ValueError("SCLTrainer needs labels in every batch (a `label` column in the dataset)")
-        labels = labels.reshape(-1)  # (B,)
-        num_logits = self.num_logits
+        architecture = self.architecture
+        rows = self._embed(model, inputs, lambda batch: architecture.forward(model, batch))
+        logits, labels, vectors, extras = architecture.outputs(rows, inputs, labels.reshape(-1))
+        candidates, anchors, extras, scale = self._gather(vectors, *extras)
 
-        if self.bi_encoder:
-            rows = self._embed(model, inputs, lambda batch: model(**batch))  # (B, 1 + 2H): [logit | u | v]
-            logits = rows[:, 0]  # (B,)
-            sentences = rows[:, 1:].reshape(2 * rows.size(0), -1)  # (2B, H): rows 2i, 2i+1 = text_a, text_b of pair i
-            side_ids = [sentence_ids_of({k[2:]: v for k, v in inputs.items() if k.startswith(f"{s}_")}) for s in "ab"]
-            ids = torch.stack(side_ids, dim=1).reshape(-1)  # (2B,)
-            candidates, anchors, (ids, positive), scale = self._gather(sentences, ids, labels > 0.5)
-            term = lambda c: self.pair_loss(c, anchors, ids, return_stats=True, positive_pairs=positive)  # noqa: E731
-            name = "contrastive"
-        else:
-
-            def forward(batch):  # [logits | final-layer CLS, before any pooler] per row
-                out = model(**batch, output_hidden_states=True)
-                return torch.cat([out.logits, out.hidden_states[-1][:, 0]], dim=1)  # (B, C + H)
-
-            rows = self._embed(model, inputs, forward)
-            logits, cls = rows[:, :num_logits].squeeze(-1), rows[:, num_logits:]  # (B,) or (B, C); (B, H)
-            candidates, anchors, (candidate_labels,), scale = self._gather(cls, labels)
-            term = lambda c: self.supcon_loss(c, candidate_labels, anchors, return_stats=True)  # noqa: E731
-            name = "supcon"
-        if num_logits == 1:
+        if self.num_logits == 1:
             task_name = "bce"
             per_row = F.binary_cross_entropy_with_logits(logits.float(), labels.float(), reduction="none")  # (B,)
         else:
@@ -351,28 +216,15 @@ class SCLTrainer(BaseTrainer):
             task = (row_weights * per_row).sum() / row_weights.sum()
 
         if self.args.scl_weight > 0:
-            contrastive, stats = term(candidates)
+            contrastive, health = architecture.contrastive(candidates, anchors, extras)
             contrastive = contrastive * scale
             loss = task + self.args.scl_weight * contrastive
         else:  # logged for comparison, but outside the graph: training is exactly plain BCE / CE
             with torch.no_grad():
-                contrastive, stats = term(candidates.detach())
+                contrastive, health = architecture.contrastive(candidates.detach(), anchors, extras)
                 contrastive = contrastive * scale
             loss = task
-
-        if self.bi_encoder:
-            health = {
-                "contrastive_masked_duplicates": stats["masked_duplicates"].float(),
-                "contrastive_negatives_per_anchor": stats["negatives_per_anchor"],
-            }
-        else:
-            health = {
-                "supcon_no_positive_share": stats["anchors_without_positive"] / stats["anchors"],
-                "supcon_negatives_per_anchor": stats["negatives_per_anchor"],
-            }
-            if not torch.isnan(stats["pos_neg_gap"]):
-                health["supcon_pos_neg_gap"] = stats["pos_neg_gap"]
-        self._record(model, **{task_name: task, name: contrastive}, **health)
+        self._record(model, **{task_name: task, architecture.contrastive_term: contrastive}, **health)
         # Only the logits go to the evaluation loop (not the hidden states or sentence vectors): (B, 1) or (B, C).
         logits = logits.unsqueeze(-1) if logits.dim() == 1 else logits
         return (loss, SequenceClassifierOutput(loss=loss, logits=logits)) if return_outputs else loss
@@ -421,38 +273,27 @@ class SCLTrainer(BaseTrainer):
             )
             return ["confusion_matrix.png"]
         probabilities = expit(np.asarray(output.predictions, dtype=np.float64).reshape(-1))
-        labels = np.asarray(output.label_ids).reshape(-1).astype(int)
         threshold = getattr(self.model.config, "decision_threshold", 0.5)
         plot_validation_scores(labels, probabilities, threshold, os.path.join(output_dir, "validation_scores.png"))
         return ["validation_scores.png"]
 
-    # ---- Saving and loading: a bi-encoder is saved as a sentence encoder, its head in config.json ----
+    # ---- Saving and loading: the weights, and what the architecture keeps beside them ----
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        if not self.bi_encoder:
-            return super()._save(output_dir, state_dict)
         model = self.accelerator.unwrap_model(self.model)
-        model.store_in_config()  # scale and bias in config.json (beside the threshold)
+        self.architecture.store_head(model)
+        if not isinstance(model, SentenceEncoder):  # a `transformers` model: saved by the Trainer
+            return super()._save(output_dir, state_dict)
         self._save_sentence_encoder(output_dir, state_dict, self.args.max_length, model.normalize)
-
-    def _checkpoint_module(self, model):
-        return model.encoder if self.bi_encoder else model  # a bi-encoder's weight files hold the encoder
 
     def _load_extra_state(self, checkpoint, model):
         # What a checkpoint's config.json holds for its weights, which weight loading does not read: the threshold
-        # tuned for them and, for a bi-encoder, the scale and bias.
+        # tuned for them and the architecture's head (e.g. a bi-encoder's scale and bias).
         with open(os.path.join(checkpoint, "config.json"), encoding="utf-8") as f:
             config = json.load(f)
         if config.get("decision_threshold") is not None:
             model.config.decision_threshold = config["decision_threshold"]
-        if self.bi_encoder:
-            if config.get("pair_scale") is None:
-                raise ConfigError(
-                    f"{checkpoint}: config.json has no pair_scale/pair_bias: not a bi-encoder checkpoint"
-                )
-            with torch.no_grad():
-                model.scale.fill_(config["pair_scale"])
-                model.bias.fill_(config["pair_bias"])
+        self.architecture.load_head(model, config, checkpoint)
 
     def _card_content(self) -> dict:
         return scl_card_content(self)

@@ -1,17 +1,14 @@
-"""The SimCSE sentence encoder: a `transformers` encoder and its pooling (with the paper's training-only MLP)."""
-
-import contextlib
+"""The SimCSE model: the shared sentence encoder with the paper's training-only MLP."""
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel
 
 from .errors import ConfigError
+from .export import MLP_WEIGHTS_NAME
+from .sentence_encoder import SentenceEncoder
 
-__all__ = ["MLP_WEIGHTS_NAME", "SimCSEModel", "check_dropout", "sentence_ids_of"]
-
-# The training-only MLP is saved beside the encoder's weights, so the encoder loads with plain `AutoModel`.
-MLP_WEIGHTS_NAME = "simcse_mlp.safetensors"
+__all__ = ["MLP_WEIGHTS_NAME", "SimCSEModel", "check_dropout"]
 
 
 def check_dropout(model: nn.Module) -> None:
@@ -32,8 +29,8 @@ def check_dropout(model: nn.Module) -> None:
         )
 
 
-class SimCSEModel(nn.Module):
-    """An encoder and its pooling: token ids in, one vector per sentence out.
+class SimCSEModel(SentenceEncoder):
+    """A [`SentenceEncoder`] with SimCSE's poolings:
 
     - `cls`: final-layer [CLS] through an MLP (Linear + tanh) in training mode only; raw [CLS] in eval mode. This is
       the paper's unsupervised setting (the MLP is a training-only projection, like a SimCLR head).
@@ -46,9 +43,7 @@ class SimCSEModel(nn.Module):
     """
 
     def __init__(self, encoder: PreTrainedModel, pooler: str = "cls", mlp_init: str = "normal"):
-        super().__init__()
-        self.encoder = encoder
-        self.pooler = pooler
+        super().__init__(encoder, pooler)
         self.mlp = None
         if pooler == "cls":
             hidden = encoder.config.hidden_size
@@ -59,38 +54,8 @@ class SimCSEModel(nn.Module):
                 nn.init.normal_(self.mlp[0].weight, std=getattr(encoder.config, "initializer_range", 0.02))
             nn.init.zeros_(self.mlp[0].bias)
 
-    @property
-    def config(self):
-        return self.encoder.config
-
-    @contextlib.contextmanager
-    def pooling(self, pooler: str | None):
-        """Pool with `pooler` (`cls` or `mean`) inside the block, e.g. to evaluate the base model with its own
-        pooling; None keeps the current one."""
-        previous, self.pooler = self.pooler, pooler or self.pooler
-        try:
-            yield self
-        finally:
-            self.pooler = previous
-
-    def activation_checkpointing_enable(self, **kwargs):
-        return self.encoder.gradient_checkpointing_enable(**kwargs)
-
     def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
-        kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
-        if self.pooler == "mean":
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (N, L, 1)
-            embeddings = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (N, H)
-        else:
-            embeddings = hidden[:, 0]  # (N, H)
+        embeddings = self.pool(input_ids, attention_mask, token_type_ids)  # (N, H)
         if self.mlp is not None and self.training:
             embeddings = self.mlp(embeddings)
         return embeddings
-
-
-def sentence_ids_of(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-    """(rows,) int64 id per row of a tokenized batch, equal for equal token sequences (padding ignored) and the same
-    on every process: what SimCSE uses to keep identical sentences from being each other's negatives."""
-    ids = [hash(tuple(row[mask.bool()].tolist())) for row, mask in zip(inputs["input_ids"], inputs["attention_mask"])]
-    return torch.tensor(ids, dtype=torch.int64, device=inputs["input_ids"].device)

@@ -14,8 +14,9 @@ from .export import read_sentence_pooling
 from .losses import SimCSELoss
 from .metrics import similar_and_random_cosines, sts_metrics
 from .plots import plot_cosine_histograms
+from .sentence_encoder import sentence_ids_of
 from .simcse_config import SimCSEConfig
-from .simcse_model import MLP_WEIGHTS_NAME, SimCSEModel, check_dropout, sentence_ids_of
+from .simcse_model import MLP_WEIGHTS_NAME, SimCSEModel, check_dropout
 from .tokenization import tokenize_sentences, tokenize_sts
 from .utils import from_pretrained, resolve_model_name_or_path
 
@@ -217,9 +218,6 @@ class SimCSETrainer(BaseTrainer):
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         self._save_sentence_encoder(output_dir, state_dict, self.args.eval_max_length, self.normalize)
-
-    def _checkpoint_module(self, model):
-        return model.encoder  # the Trainer's weight files hold the encoder; the MLP is extra state
 
     def _load_extra_state(self, checkpoint, model):
         if model.mlp is None:

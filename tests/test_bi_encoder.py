@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from transformers import AutoModel, BertForSequenceClassification, BertModel, EvalPrediction
 
 from scl_trainer import SCLConfig, SCLTrainer, SimCSELoss
+from scl_trainer.architectures.bi_encoder import BiEncoderPairClassifier, as_bi_encoder, load_bi_encoder
 from scl_trainer.arguments import EmbedArguments
-from scl_trainer.bi_encoder import BiEncoderPairClassifier, as_bi_encoder, load_bi_encoder
 from scl_trainer.embed import embed, ids_path
 from scl_trainer.errors import ConfigError, OutputDirError
 from scl_trainer.export import write_sentence_transformers_config
@@ -132,7 +132,7 @@ def test_native_pooling_and_the_fitted_scale_reproduce_the_cosine_ranking(tmp_pa
     assert trainer.model.calibrated and trainer.model.scale.item() > 0  # fitted by logistic regression
     from sklearn.linear_model import LogisticRegression
 
-    cosines = trainer._pair_cosines(pairs)
+    cosines = trainer.architecture.pair_cosines(trainer.model, trainer.processing_class, pairs)
     fit = LogisticRegression(C=1e4).fit(cosines.reshape(-1, 1), pairs["label"])
     assert trainer.model.scale.item() == pytest.approx(fit.coef_[0, 0], rel=1e-6)
     assert trainer.model.bias.item() == pytest.approx(fit.intercept_[0], rel=1e-6)
@@ -239,7 +239,7 @@ def test_export_loads_in_sentence_transformers_and_automodel_with_the_trainers_c
     pairs = toy_pairs(16, seed=2)
     u = st.encode(pairs["text_a"], convert_to_tensor=True)
     v = st.encode(pairs["text_b"], convert_to_tensor=True)
-    expected = trainer._pair_cosines(pairs)
+    expected = trainer.architecture.pair_cosines(trainer.model, trainer.processing_class, pairs)
     np.testing.assert_allclose(st.similarity_pairwise(u, v).numpy(), expected, atol=1e-5)
     assert torch.allclose(u.norm(dim=-1), torch.ones(len(u)), atol=1e-5)  # Normalize kept
     logits = trainer.predict(trainer.eval_dataset).predictions.reshape(-1)
