@@ -64,8 +64,9 @@ pair-evidence: $(STAMP) ## cross- vs bi-encoder vs the untouched encoder vs sent
 classify-evidence: $(STAMP) ## CE vs CE + SupCon vs SetFit on SST-2, TREC (8, 64 per class, all) and SICK, paired seeds (resumes)
 	$(PY) bench/classify_evidence.py $(ARGS)
 
-simcse-select: $(STAMP) ## choose the offline SimCSE default: cls/mean pooling x lr {1e-5,3e-5}, 3 seeds, on dev (~2 h: 12 runs of 10-12 min)
+simcse-select: $(STAMP) ## the offline SimCSE default: pooling x lr on dev (12 runs), then WiSE-FT vs trained vs base on STS-B test and SICK (6 runs); resumes
 	$(PY) bench/simcse_default.py $(ARGS)
+	$(PY) bench/simcse_interpolation.py
 
 group-by-length: $(STAMP) ## length-grouped vs random batches for the pair recipe on CCF: time ratio + paired quality (~20 min)
 	$(PY) bench/group_by_length.py $(ARGS)

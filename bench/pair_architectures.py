@@ -11,6 +11,8 @@ Rows, all on the same validation pairs (the held-out 10% of the MRPC train file,
   `scl_temperature=0.05`, Gao et al.'s temperature), learning rate 2e-5 (the peer's), checkpoint picked on
   validation ROC-AUC with the untouched encoder (fitted scale and bias) as the step-0 candidate. One `compare` per
   regime (`bench/results/pair_architectures/<regime>/`).
+- `bi_cosent`, `bi_online` (issue 31): the bi-encoder trained by CoSENT (scale 20) / the online contrastive loss
+  (margin 0.5) instead of BCE, which then fits only the scale and bias;
 - `st_peer`: sentence-transformers' documented recipe for duplicate / paraphrase pairs, `OnlineContrastiveLoss` on
   all-MiniLM-L6-v2 (`SentenceTransformerTrainer`, lr 2e-5, the same splits, subsample, noise, seed, epochs, batch
   size and evaluation steps), checkpoint picked on the same validation ROC-AUC (so it has the same selection as our
@@ -48,9 +50,12 @@ METRICS = {"roc_auc": "eval_roc_auc", "average_precision": "eval_average_precisi
 BASELINE_METRICS = {"roc_auc": "roc_auc", "average_precision": "average_precision", "f1": "f1"}
 CE_ARMS = {"ce_bce": "scl_weight=0", "ce_scl": "scl_weight=0.1,scl_temperature=0.2"}
 BI = "architecture=bi_encoder,learning_rate=2e-5,metric_for_best_model=roc_auc"
-BI_ARMS = {"bi_bce": f"{BI},scl_weight=0", "bi_scl": f"{BI},scl_weight=1.0,scl_temperature=0.05"}
+BI_ARMS = {"bi_bce": f"{BI},scl_weight=0", "bi_scl": f"{BI},scl_weight=1.0,scl_temperature=0.05",
+           # issue 31: the ranking losses train the encoder (BCE fits only scale and bias), the peer's margin 0.5
+           "bi_cosent": f"{BI},scl_weight=0,pair_loss=cosent",
+           "bi_online": f"{BI},scl_weight=0,pair_loss=online_contrastive"}  # fmt: skip
 PEER = "st_peer"
-ARM_ORDER = ["majority", "zero_shot", "ce_bce", "ce_scl", "bi_bce", "bi_scl", PEER]
+ARM_ORDER = ["majority", "zero_shot", "ce_bce", "ce_scl", "bi_bce", "bi_scl", "bi_cosent", "bi_online", PEER]
 
 
 @dataclass
@@ -197,7 +202,7 @@ def summarize(name: str, rows: dict) -> dict:
     seeds, values = rows["seeds"], rows["values"]
     arms = [arm for arm in ARM_ORDER if arm in values]
     summary = summarize_rows(values, seeds, arms, METRICS)
-    ours = [arm for arm in ("ce_bce", "ce_scl", "bi_bce", "bi_scl") if arm in arms]
+    ours = [arm for arm in ("ce_bce", "ce_scl", "bi_bce", "bi_scl", "bi_cosent", "bi_online") if arm in arms]
     best = max(ours, key=lambda arm: summary[arm]["roc_auc"]["mean"])  # the best of ours by mean validation ROC-AUC
     return {
         "regime": name,
@@ -213,7 +218,7 @@ def summarize(name: str, rows: dict) -> dict:
 
 
 COLORS = {"majority": "0.6", "zero_shot": "black", "ce_bce": "tab:orange", "ce_scl": "tab:red", "bi_bce": "tab:cyan",
-          "bi_scl": "tab:blue", PEER: "tab:green"}  # fmt: skip
+          "bi_scl": "tab:blue", "bi_cosent": "tab:purple", "bi_online": "tab:brown", PEER: "tab:green"}  # fmt: skip
 
 
 def main(args: PairEvidenceArguments) -> dict:

@@ -70,6 +70,20 @@ class ScriptArguments(RunArguments):
             "alignment metric."
         },
     )
+    ood_file: str = field(
+        default="sick",
+        metadata={
+            "help": "Out-of-domain scored pairs for `--interpolate`'s choice (the coefficient's out-of-domain score "
+            "may not fall below the base model's): `sick` (SICK relatedness, data_dir/sick/sick_train.tsv, scores "
+            "1-5, split once with a fixed seed: `ood_pairs` pairs choose, 2,000 others are `ood_test`, scored at the "
+            "end and never used to choose), a .csv/.tsv/.jsonl file of sentence1, sentence2, score (choice only), "
+            "or `none`."
+        },
+    )
+    ood_pairs: int = field(
+        default=1000,
+        metadata={"help": "Pairs of `ood_file` sampled (seeded) for the choice (at most max_eval_samples)."},
+    )
     evaluate_base: bool = field(
         default=True,
         metadata={
@@ -77,6 +91,23 @@ class ScriptArguments(RunArguments):
             "pooling (the baseline) and with the pooling being trained; in the log, eval_results.json and the card."
         },
     )
+
+
+def load_out_of_domain(script_args: ScriptArguments) -> dict:
+    """The out-of-domain scored pairs: `ood` (the interpolation's choice) and, for SICK, `ood_test` (held out from
+    the choice, scored at the end); one fixed split, the same for every seed, so runs are paired on it."""
+    from scl_trainer.data import load_sts_file
+
+    if script_args.ood_file == "none":
+        return {}
+    if script_args.ood_file != "sick":
+        return {"ood": truncate(load_sts_file(script_args.ood_file)[0], script_args.ood_pairs)}
+    path = os.path.join(script_args.data_dir, "sick", "sick_train.tsv")
+    pairs, _ = load_sts_file(path, (1.0, 5.0), "sentence_A", "sentence_B", "relatedness_score")
+    pairs = pairs.shuffle(seed=0)
+    n = min(script_args.ood_pairs, len(pairs) // 2)
+    splits = {"ood": pairs.select(range(n)), "ood_test": pairs.select(range(n, min(len(pairs), n + 2000)))}
+    return {name: truncate(rows, script_args.max_eval_samples) for name, rows in splits.items()}
 
 
 def load_evaluation(script_args: ScriptArguments, training_args: SimCSEConfig) -> tuple[dict, tuple[float, float]]:
@@ -126,6 +157,8 @@ def main(
     )
     corpus = truncate(corpus, script_args.max_train_samples)
     sts, score_range = load_evaluation(script_args, training_args)
+    ood = load_out_of_domain(script_args) if sts else {}
+    sts.update({"ood_test": ood["ood_test"]} if "ood_test" in ood else {})
     sizes = ", ".join(f"{split} {len(pairs)} pairs" for split, pairs in sts.items()) or "no evaluation"
     logger.info(f"{script_args.train_file}: {len(corpus)} training sentences; {sizes}")
 
@@ -145,17 +178,23 @@ def main(
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_metrics("train", train_result.metrics)
 
-    # The weights in hand are the best checkpoint by dev Spearman (with load_best_model_at_end).
+    # The weights in hand are the best checkpoint by dev Spearman (with load_best_model_at_end); WiSE-FT blends them
+    # with the base's by the coefficient chosen on dev and the out-of-domain pairs (STS-B test never chooses).
     if "dev" in sts:
+        choice = {"dev": sts["dev"], **({"ood": ood["ood"]} if "ood" in ood else {})}
+        metrics.update(trainer.choose_interpolation(choice, "dev", "ood"))
         metrics.update(trainer.evaluate())
-    if "test" in sts:
-        metrics.update(trainer.evaluate(sts["test"], metric_key_prefix="test"))
+    for split in ("test", "ood_test"):  # held out: scored once, never used to choose
+        if split in sts:
+            metrics.update(trainer.evaluate(sts[split], metric_key_prefix=split))
     metrics["kept_base_model"] = float(trainer.kept_base_model)  # 1: training never beat the untouched model on dev
     eval_name = script_args.eval_file or ("stsb" if sts else None)
     finish_run(trainer, metrics, script_args, script_args.train_file, eval_dataset_name=eval_name)
 
-    scores = [f"{split} {metrics[f'{prefix}_spearman']:.2f}" for split, prefix in (("dev", "eval"), ("test", "test"))
-              if f"{prefix}_spearman" in metrics]  # fmt: skip
+    named = (("dev", "eval"), ("test", "test"), ("ood_test", "ood_test"))
+    scores = [
+        f"{split} {metrics[f'{prefix}_spearman']:.2f}" for split, prefix in named if f"{prefix}_spearman" in metrics
+    ]
     base = []
     for prefix, pooling in (("base_native", trainer.base_pooling.describe() if trainer.base_pooling else None),
                             ("base", training_args.pooler)):  # fmt: skip

@@ -140,7 +140,8 @@ class BaseConfig(TrainingArguments):
         "adam_epsilon", "optim", "bf16", "fp16",
     )  # fmt: skip
     # Our own fields that do not: they govern evaluation, the card or the resume itself.
-    NOT_TRAJECTORY_FIELDS = ("widget_examples", "resume_inexact", "allow_regression", "threshold_min_per_class")
+    NOT_TRAJECTORY_FIELDS = ("widget_examples", "resume_inexact", "allow_regression", "threshold_min_per_class",
+                             "interpolate")  # fmt: skip
 
     def training_settings(self) -> dict:
         """The settings a resumed run must share with the run that wrote its checkpoint: the `TrainingArguments`

@@ -228,7 +228,7 @@ def run_classifier(
     single_text = "text_a" not in splits["train"].column_names
     names = training_args.label_names
     num_logits = len(names) if names and len(names) > 2 else 1
-    ARCHITECTURES[training_args.architecture].check_task(single_text, num_logits)  # before the model loads
+    ARCHITECTURES[training_args.architecture].check_task(training_args, single_text, num_logits)  # before loading
     predictions_path = check_predict_file(script_args, training_args.output_dir, predict_columns)  # before training
     logger.info(f"{script_args.dataset_name}: {data_summary}")
     set_seed(training_args.seed)  # before any new weights (the classification head) are initialised

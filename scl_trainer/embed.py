@@ -57,10 +57,16 @@ def _load_sentence_model(name: str):
     encoder."""
     config = from_pretrained(AutoConfig, name, field_name="model")
     if is_cross_encoder(config):
+        reads = (
+            "a text through its classification head"
+            if getattr(config, "text_input", "pair") == "single"
+            else "the two texts together"
+        )
+        kind = "classifier" if getattr(config, "text_input", "pair") == "single" else "pair classifier"
         raise ConfigError(
-            f"--model {name}: a cross-encoder pair classifier ({config.architectures[0]}) reads the two texts "
-            "together and has no sentence vector; embed needs a sentence encoder (a --architecture bi_encoder or "
-            "SimCSE output, or a sentence-transformers model)"
+            f"--model {name}: a cross-encoder {kind} ({config.architectures[0]}) reads {reads} and has no sentence "
+            "vector; embed needs a sentence encoder (an --architecture bi_encoder or embedding output, a SimCSE "
+            "output, or a sentence-transformers model)"
         )
     model = sentence_model(from_pretrained(AutoModel, name, field_name="model"), name)
     st_config = _read_json(resolve_model_name_or_path(name), "sentence_bert_config.json") or {}

@@ -1,6 +1,6 @@
-"""Contrastive losses as small, pure `nn.Module`s: tensors in, a scalar out. No model inside.
+"""Contrastive and ranking losses as small, pure `nn.Module`s: tensors in, a scalar out. No model inside.
 
-Both losses
+The contrastive losses (SupCon, SimCSE)
 
 - L2-normalize the embeddings themselves, so callers pass raw encoder vectors;
 - run in float32 (float64 stays float64) with autocast switched off, so bf16/fp16 training does not put the
@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SimCSELoss", "SupConLoss"]
+__all__ = ["CoSENTLoss", "OnlineContrastiveLoss", "SimCSELoss", "SupConLoss"]
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -240,3 +240,96 @@ class SimCSELoss(nn.Module):
             logits = logits.masked_fill(masked, float("-inf"))
             loss = F.cross_entropy(logits[is_anchor], targets[is_anchor], reduction="sum") / total_anchors
         return (loss, stats) if return_stats else loss
+
+
+class CoSENTLoss(nn.Module):
+    r"""CoSENT: every positive pair of the batch ranked above every negative pair by its cosine.
+
+    With c_i the cosine of pair i's two texts and s the scale,
+
+        L = log( 1 + sum_{i negative, j positive} exp(s (c_i - c_j)) )
+
+    a smooth maximum over the mis-rankings (the log-sum-exp of 0 and every negative-minus-positive gap): a pair
+    classifier's ROC-AUC is exactly the share of (positive, negative) pairs ranked right, which this optimises
+    directly. With no positive or no negative pair in the batch the sum is empty and the loss is a zero connected to
+    the graph (zero gradients). Computed in float32 (float64 stays float64) with autocast off.
+
+    Distributed use: pass every process's pairs (the loss compares all of them); the result is the whole batch's
+    loss, the same on every process.
+
+    Args:
+        scale: s (> 0); 20 as sentence-transformers' `CoSENTLoss` and AnglE.
+
+    Shapes:
+        cosines: (B,) cosine of each pair's two texts.
+        labels: (B,) 0/1 (bool, integer or float) pair labels.
+        returns: scalar tensor.
+
+    References:
+        Su, "CoSENT: a more effective sentence vector scheme than Sentence-BERT", 2022,
+        https://kexue.fm/archives/8847 (the loss above, Eq. 4); Li and Li, "AnglE-optimized Text Embeddings", 2023,
+        https://arxiv.org/abs/2309.12871 (Eq. 2, the cosine objective).
+    """
+
+    def __init__(self, scale: float = 20.0):
+        super().__init__()
+        if not scale > 0:
+            raise ValueError(f"CoSENTLoss: scale must be > 0, got {scale}")
+        self.scale = scale
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}"
+
+    def forward(self, cosines: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=cosines.device.type, enabled=False):
+            c = cosines.reshape(-1).to(_compute_dtype(cosines.dtype)) * self.scale  # (B,)
+            positive = labels.reshape(-1) > 0.5  # (B,)
+            gaps = c.unsqueeze(1) - c.unsqueeze(0)  # (B, B): s c_i - s c_j
+            mis_ranked = ~positive.unsqueeze(1) & positive.unsqueeze(0)  # i negative, j positive
+            terms = torch.cat([c.new_zeros(1), gaps[mis_ranked]])  # the 0 is log(1 + ...)'s 1
+            return torch.logsumexp(terms, dim=0) + c.sum() * 0.0  # connected to the graph when the sum is empty
+
+
+class OnlineContrastiveLoss(nn.Module):
+    r"""Contrastive loss (Hadsell et al.) on the pairs the batch gets wrong, summed.
+
+    With d_i = 1 - c_i the cosine distance of pair i and m the margin, the hard pairs are the positives farther apart
+    than the closest negative and the negatives closer than the farthest positive (with no pair of the other class,
+    every pair of a class is hard: its own term decides), and
+
+        L = sum_{i hard positive} d_i^2 + sum_{i hard negative} max(0, m - d_i)^2
+
+    Summed, not averaged (as sentence-transformers' `OnlineContrastiveLoss`, the peer `make pair-evidence` measures):
+    a batch with more mistakes weighs more. With no hard pair the loss is a zero connected to the graph.
+
+    Args:
+        margin: m, the distance beyond which a negative pair costs nothing (0.5 as the peer).
+
+    Shapes:
+        cosines: (B,) cosine of each pair's two texts.
+        labels: (B,) 0/1 pair labels.
+        returns: scalar tensor.
+
+    References:
+        Hadsell, Chopra, LeCun, "Dimensionality Reduction by Learning an Invariant Mapping", CVPR 2006, Eq. 4 (the
+        contrastive loss); the online hard-pair selection as in sentence-transformers' `OnlineContrastiveLoss`.
+    """
+
+    def __init__(self, margin: float = 0.5):
+        super().__init__()
+        if not margin > 0:
+            raise ValueError(f"OnlineContrastiveLoss: margin must be > 0, got {margin}")
+        self.margin = margin
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}"
+
+    def forward(self, cosines: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=cosines.device.type, enabled=False):
+            d = 1.0 - cosines.reshape(-1).to(_compute_dtype(cosines.dtype))  # (B,) cosine distances
+            positive = labels.reshape(-1) > 0.5  # (B,)
+            d_pos, d_neg = d[positive], d[~positive]
+            hard_pos = d_pos > d_neg.min() if d_neg.numel() else torch.ones_like(d_pos, dtype=torch.bool)
+            hard_neg = d_neg < d_pos.max() if d_pos.numel() else torch.ones_like(d_neg, dtype=torch.bool)
+            loss = d_pos[hard_pos].pow(2).sum() + F.relu(self.margin - d_neg[hard_neg]).pow(2).sum()
+            return loss + d.sum() * 0.0  # connected to the graph when no pair is hard

@@ -21,9 +21,11 @@ from sklearn.metrics.pairwise import paired_cosine_distances
 from transformers import EvalPrediction
 
 __all__ = [
+    "below_baselines",
     "best_f1_threshold",
     "class_metrics",
     "classification_baselines",
+    "frozen_lr",
     "majority_baseline",
     "multiclass_metrics",
     "pair_baselines",
@@ -157,21 +159,50 @@ def majority_baseline(train_labels, labels, class_names: list[str]) -> dict[str,
     return {key: float(value) for key, value in metrics.items()}
 
 
+def frozen_lr(train_features, train_labels, seed: int = 0):
+    """The logistic regression of `frozen_lr`, fit (scikit-learn, L2 with C = 1, as SetFit's head) on (N, D) features
+    and (N,) class indices: the baseline, and the embedding classifier's head before training and at each refit."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=2000, random_state=seed).fit(train_features, np.asarray(train_labels))
+
+
 def classification_baselines(train_labels, labels, train_features, features, seed: int = 0) -> dict[str, float]:
     """What a user has without fine-tuning, on the same evaluation rows (`labels`, class indices):
 
     - `baseline_majority_*`: the training data's most frequent class for every row (`majority_baseline`);
     - `baseline_frozen_lr_*`: a scikit-learn logistic regression on the untouched encoder's vectors (`features`,
-      (N, D); SetFit's head-only baseline), fit on the training rows: `accuracy`, `macro_f1`, `weighted_f1`."""
-    from sklearn.linear_model import LogisticRegression
-
+      (N, D); SetFit's head-only baseline), fit on the training rows (`frozen_lr`): `accuracy`, `macro_f1`,
+      `weighted_f1`."""
     train_labels, labels = np.asarray(train_labels).reshape(-1), np.asarray(labels).reshape(-1)
     names = [str(i) for i in range(int(max(train_labels.max(), labels.max())) + 1)]
     metrics = majority_baseline(train_labels, labels, names)
-    classifier = LogisticRegression(max_iter=2000, random_state=seed).fit(train_features, train_labels)
+    classifier = frozen_lr(train_features, train_labels, seed)
     frozen = class_metrics(labels, classifier.predict(features), names)
     metrics.update({f"baseline_frozen_lr_{k}": frozen[k] for k in ("accuracy", "macro_f1", "weighted_f1")})
     return {key: float(value) for key, value in metrics.items()}
+
+
+def below_baselines(validation: dict[str, float], baselines: dict[str, float]) -> dict[str, str]:
+    """The baselines a kept model's validation log (`eval_*`) is below, each with the warning that says so:
+    `zero_shot` (ROC-AUC below the untouched encoder's cosine) and `frozen_lr` (macro-F1 below a logistic regression
+    on the untouched encoder's vectors)."""
+    below = {}
+    final, zero_shot = validation.get("eval_roc_auc"), baselines.get("baseline_zero_shot_roc_auc")
+    if final is not None and zero_shot is not None and final < zero_shot:
+        below["zero_shot"] = (
+            f"the trained model ranks the validation pairs worse than the untouched encoder's cosine similarity "
+            f"(ROC-AUC {final:.4f} vs {zero_shot:.4f} zero-shot): the base model, used as a bi-encoder without "
+            "training, is the better pair scorer here (try --architecture bi_encoder)"
+        )
+    final, frozen = validation.get("eval_macro_f1"), baselines.get("baseline_frozen_lr_macro_f1")
+    if final is not None and frozen is not None and final < frozen:
+        below["frozen_lr"] = (
+            f"the trained classifier's validation macro-F1 {final:.4f} is below a logistic regression on the "
+            f"untouched encoder's vectors ({frozen:.4f}): the frozen encoder with a linear head is the better "
+            "classifier here (try --architecture embedding)"
+        )
+    return below
 
 
 def sts_metrics(eval_pred: EvalPrediction, positive_score: float = 4.0) -> dict[str, float]:

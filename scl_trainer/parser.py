@@ -9,6 +9,7 @@ import sys
 import yaml
 from transformers import HfArgumentParser
 
+from . import __version__
 from .errors import ConfigError
 
 __all__ = ["ConfigArgumentParser", "ConfigError", "did_you_mean"]
@@ -32,7 +33,10 @@ class ConfigArgumentParser(HfArgumentParser):
     def __init__(self, dataclass_types, yaml_config: bool = True, **kwargs):
         # The default usage line would list every one of the ~150 fields before the help itself.
         kwargs.setdefault("usage", "%(prog)s " + ("[--config YAML] " if yaml_config else "") + "[--FIELD VALUE ...]")
+        # A flag's prefix is not the flag: `--text_a_colum` would silently set --text_a_column.
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(dataclass_types, **kwargs)
+        self.add_argument("--version", action="version", version=f"%(prog)s (scl_trainer {__version__})")
         if yaml_config:
             self.add_argument(
                 "--config", metavar="YAML", default=argparse.SUPPRESS,
@@ -71,8 +75,8 @@ class ConfigArgumentParser(HfArgumentParser):
         return sorted({o for a in self._actions for o in a.option_strings if o.startswith("--") and "-" not in o[2:]})
 
     def check_flags(self, args: list[str]) -> None:
-        """Every `--flag` of `args` must be one of this parser's (or, as argparse allows, a unique prefix of one):
-        a typo is an error naming the closest flags, before argparse would report a required flag as missing."""
+        """Every `--flag` of `args` must be one of this parser's (no prefixes, `allow_abbrev=False`): a typo is an
+        error naming the closest flags, before argparse would report a required flag as missing."""
         known = {o for a in self._actions for o in a.option_strings}
         for token in args:
             if not token.startswith("--") or token == "--":

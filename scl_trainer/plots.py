@@ -12,8 +12,15 @@ import math
 import os
 
 import numpy as np
+from scipy.special import expit
 
-__all__ = ["plot_confusion_matrix", "plot_cosine_histograms", "plot_training_curves", "plot_validation_scores"]
+__all__ = [
+    "classifier_plots",
+    "plot_confusion_matrix",
+    "plot_cosine_histograms",
+    "plot_training_curves",
+    "plot_validation_scores",
+]
 
 SKIP = {
     "epoch",
@@ -162,3 +169,16 @@ def plot_confusion_matrix(labels, predicted, class_names: list[str], path: str |
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def classifier_plots(labels, logits, class_names: list[str] | None, threshold: float, output_dir: str) -> list[str]:
+    """A classifier's validation picture, written into `output_dir`: with K logits the confusion matrix, with one
+    the scores of both classes against the decision `threshold`. Returns the file names."""
+    os.makedirs(output_dir, exist_ok=True)
+    labels, logits = np.asarray(labels).reshape(-1).astype(int), np.asarray(logits, dtype=np.float64)
+    if logits.ndim == 2 and logits.shape[1] > 1:
+        plot_confusion_matrix(labels, logits.argmax(-1), class_names, os.path.join(output_dir, "confusion_matrix.png"))
+        return ["confusion_matrix.png"]
+    probabilities = expit(logits.reshape(-1))
+    plot_validation_scores(labels, probabilities, threshold, os.path.join(output_dir, "validation_scores.png"))
+    return ["validation_scores.png"]

@@ -172,6 +172,7 @@ def predict_pairs(
     partial = output_path.with_name(output_path.name + ".partial")
     names = getattr(model.config, "class_names", None)
     architecture = saved_architecture(model.config)  # how its rows are tokenized and scored
+    unit = "texts" if getattr(model.config, "text_input", "pair") == "single" else "pairs"
     num_logits = architecture.num_logits_of(model)
     fields = max(len(id_columns), 1) + 1 + (num_logits if num_logits > 1 else 1) * int(write_probability)
     rows = enumerate(pairs)
@@ -191,7 +192,7 @@ def predict_pairs(
     written, truncated = done, 0
     with (
         open(partial, "a" if done else "w", encoding="utf-8") as out,
-        tqdm(total=total, initial=done, unit="pairs", desc="Predicting") as progress,
+        tqdm(total=total, initial=done, unit=unit, desc="Predicting") as progress,
     ):
         for window in _batches(rows, window_size):
             single = "text" in window[0][1]

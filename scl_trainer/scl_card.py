@@ -62,7 +62,12 @@ def scl_card_content(trainer) -> dict:
         "eval_results": eval_results,
         "widget": architecture.widget(trainer.raw_eval_examples, trainer.processing_class, trainer.first_eval_rows),
         "log_keys": (
-            ["loss", "ce" if task == "multiclass" else "bce", architecture.contrastive_term],
+            [
+                "loss",
+                "ce" if task == "multiclass" else "bce",
+                *architecture.extra_term_names,
+                architecture.contrastive_term,
+            ],
             eval_keys,
         ),
         "task": task,
@@ -78,5 +83,6 @@ def scl_card_content(trainer) -> dict:
         "below_zero_shot": trainer.below_zero_shot,
         "kept_base_model": trainer.kept_base_model,
         "architecture": args.architecture,
+        "normalized_baseline": architecture.sentence_model(model).normalize,  # frozen_lr's vectors
         **architecture.card_fields(model),
     }

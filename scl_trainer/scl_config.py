@@ -1,12 +1,18 @@
+import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from .architectures import ARCHITECTURES, architecture_class
 from .base_config import BaseConfig, check_temperature
 from .errors import ConfigError
 
 CLASS_WEIGHTS = ("none", "balanced")
+PAIR_LOSSES = ("bce", "cosent", "online_contrastive")
+# Fields that only one architecture reads: set for another one they would do nothing, so they are refused.
+ARCHITECTURE_FIELDS = {"views": "embedding", "label_anchors": "embedding", "label_descriptions": "embedding",
+                       "refit_head": "embedding", "pair_loss": "bi_encoder", "cosent_scale": "bi_encoder",
+                       "pair_margin": "bi_encoder"}  # fmt: skip
 
 __all__ = ["SCLConfig"]
 
@@ -34,8 +40,57 @@ class SCLConfig(BaseConfig):
             "SupCon on its [CLS]) or `bi_encoder` (one shared encoder embeds each text alone in the base model's own "
             "pooling; probability = sigmoid(scale x cos(u, v) + bias); the contrastive term is supervised SimCSE "
             "over the batch's sentences with the negative pairs' texts as hard negatives; the untouched encoder "
-            "competes for the best checkpoint).",
+            "competes for the best checkpoint) or `embedding` (a linear head on the encoder's own normalized "
+            "sentence embedding, started as a logistic regression on the frozen embeddings; SupCon on that embedding "
+            "over `views` dropout views of every text; pairs of K >= 3 classes through [u, v, |u - v|, u * v]; the "
+            "untouched encoder with its fitted head competes for the best checkpoint).",
             "choices": list(ARCHITECTURES),
+        },
+    )
+    pair_loss: str = field(
+        default="bce",
+        metadata={
+            "help": "architecture=bi_encoder: what trains the encoder on the pairs. `bce` (BCE on scale x cos + "
+            "bias); `cosent` (CoSENT: every positive pair of the batch ranked above every negative one by its "
+            "cosine, log(1 + sum exp(s (cos_neg - cos_pos))), scale `cosent_scale`); `online_contrastive` (cosine "
+            "distance, a margin `pair_margin` for negatives, only the pairs the batch gets wrong, summed). With the "
+            "ranking losses BCE still fits the scale and bias (on the detached cosine), so the probability, the "
+            "tuned threshold and `predict` work as with `bce`; `scl_weight` adds the contrastive term to any of them.",
+            "choices": list(PAIR_LOSSES),
+        },
+    )
+    cosent_scale: float = field(default=20.0, metadata={"help": "pair_loss=cosent: the scale s (> 0)."})
+    pair_margin: float = field(
+        default=0.5, metadata={"help": "pair_loss=online_contrastive: the cosine-distance margin of negatives (> 0)."}
+    )
+    views: int = field(
+        default=2,
+        metadata={
+            "help": "architecture=embedding: dropout views of every text in each training batch (>= 1); with 2 or "
+            "more every SupCon anchor has a positive (its own other view), SimCSE's trick."
+        },
+    )
+    label_anchors: bool = field(
+        default=False,
+        metadata={
+            "help": "architecture=embedding, single texts: embed each class's name (or its `label_descriptions` "
+            "text) as one more member of that class in every training batch (AncSetFit's label anchors)."
+        },
+    )
+    label_descriptions: str | None = field(
+        default=None,
+        metadata={
+            "help": "architecture=embedding with label_anchors: a JSON file of an object class name -> the text that "
+            "stands for the class (default: the class name itself)."
+        },
+    )
+    refit_head: bool = field(
+        default=True,
+        metadata={
+            "help": "architecture=embedding: before every validation evaluation (and so for the exported model), "
+            "fit the head again as a logistic regression on the training rows' current embeddings (SetFit's head), "
+            "so every checkpoint is scored as it is exported. False: the head is trained by the classification loss "
+            "from its step-0 fit."
         },
     )
     scl_weight: float = field(
@@ -85,6 +140,18 @@ class SCLConfig(BaseConfig):
 
     def __post_init__(self):
         architecture = architecture_class(self.architecture)  # an unknown one is a one-line error naming the choices
+        defaults = {f.name: f.default for f in fields(self) if f.name in ARCHITECTURE_FIELDS}
+        for name, owner in ARCHITECTURE_FIELDS.items():
+            if self.architecture != owner and getattr(self, name) != defaults[name]:
+                raise ConfigError(f"SCLConfig: {name} is a setting of architecture={owner}, not {self.architecture}")
+        if self.pair_loss not in PAIR_LOSSES:
+            raise ConfigError(f"SCLConfig: pair_loss must be one of {', '.join(PAIR_LOSSES)}, got {self.pair_loss!r}")
+        for name in ("cosent_scale", "pair_margin"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ConfigError(f"SCLConfig: {name} must be a finite number > 0, got {getattr(self, name)}")
+        if not self.views >= 1:
+            raise ConfigError(f"SCLConfig: views must be >= 1 (dropout views of every text), got {self.views}")
+        self.label_texts = self._read_label_descriptions()
         if self.label_names is not None:
             repeated = sorted({name for name in self.label_names if self.label_names.count(name) > 1})
             if len(self.label_names) < 2 or repeated:
@@ -107,6 +174,23 @@ class SCLConfig(BaseConfig):
             raise ConfigError(f"SCLConfig: threshold_min_per_class must be >= 1, got {self.threshold_min_per_class}")
         super().__post_init__()
 
+    def _read_label_descriptions(self) -> dict[str, str]:
+        """`label_descriptions` read now (a bad file is an error before anything loads): class name -> text."""
+        if self.label_descriptions is None:
+            return {}
+        if not self.label_anchors:
+            raise ConfigError("SCLConfig: label_descriptions are the texts of the label anchors: pass --label_anchors")
+        try:
+            with open(self.label_descriptions, encoding="utf-8") as f:
+                texts = json.load(f)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"label_descriptions {self.label_descriptions}: not readable JSON ({e})") from None
+        if not isinstance(texts, dict) or not all(isinstance(v, str) and v.strip() for v in texts.values()):
+            raise ConfigError(
+                f"label_descriptions {self.label_descriptions}: must be a JSON object of class name -> non-empty text"
+            )
+        return {str(name): text for name, text in texts.items()}
+
     def validation_metrics(self) -> set[str]:
         """Two classes: the metrics at 0.5 and at the tuned threshold, ROC-AUC, AP; K classes: accuracy, macro and
         weighted F1 and, with `label_names`, the per-class ones. The classes may be read from the data later, so
@@ -117,6 +201,7 @@ class SCLConfig(BaseConfig):
             for t in ("0.5", "threshold")
         }  # noqa: E501
         known = {"loss", "bce", "ce", "supcon", "contrastive", "roc_auc", "average_precision", "threshold", *at}
+        known |= set(PAIR_LOSSES)
         known |= {"accuracy", "macro_f1", "weighted_f1"}
         for key in (re.sub(r"\W+", "_", name) for name in self.label_names or []):  # as `class_metrics` names them
             known |= {f"{m}_{key}" for m in ("precision", "recall", "f1")}

@@ -6,7 +6,6 @@ import os
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.special import expit
 from sklearn.utils.class_weight import compute_class_weight
 from transformers.modeling_outputs import SequenceClassifierOutput
 
@@ -15,8 +14,8 @@ from .base_trainer import BaseTrainer
 from .classification_data import check_label_indices, check_labelled, class_names, encode_labels
 from .data import check_pairs
 from .errors import DataError
-from .metrics import multiclass_metrics, pair_classification_metrics
-from .plots import plot_confusion_matrix, plot_validation_scores
+from .metrics import below_baselines, multiclass_metrics, pair_classification_metrics
+from .plots import classifier_plots
 from .scl_card import scl_card_content
 from .scl_config import SCLConfig
 from .sentence_encoder import SentenceEncoder
@@ -30,34 +29,31 @@ class SCLTrainer(BaseTrainer):
     r"""Classification of text pairs or single texts: BCE (two classes, one logit) or cross-entropy (K >= 3 classes,
     K logits) + `scl_weight` x a supervised contrastive term, in one forward pass.
 
-    The architecture (`args.architecture`, one class of `scl_trainer.architectures`) decides how texts become logits
-    and contrastive vectors: `cross_encoder` (the seed's: a pair read together, a new head, SupCon on the final-layer
-    [CLS] vector) or `bi_encoder` (each text of a pair embedded alone in the base model's own pooling, probability =
-    sigmoid(scale x cos(u, v) + bias), supervised SimCSE over the batch's sentences; its untouched encoder competes
-    for the best checkpoint). This class is the method: loss = bce (or ce, weighted by class with
-    `class_weight=balanced`) + scl_weight x contrastive term; the metrics, baselines, threshold and card.
+    The architecture (`args.architecture`: a class of `scl_trainer.architectures`) decides how texts become logits
+    and contrastive vectors, e.g. `cross_encoder` (the seed's: a pair read together, a new head, SupCon on the
+    final-layer [CLS] vector) or `bi_encoder` (each text of a pair embedded alone, probability = sigmoid(scale x
+    cos(u, v) + bias), supervised SimCSE over the batch's sentences). This class is the method, the same for every
+    architecture: loss = bce or ce (weighted by class with `class_weight=balanced`) + scl_weight x contrastive term;
+    metrics, baselines, the decision threshold and the card.
 
     Datasets may be raw or already tokenized. Raw: `text_a`, `text_b` (pairs) or `text` (single texts) and `label`,
     0/1 or a class index or name (`args.label_names`, by default the training data's labels sorted). K >= 3 classes
-    report accuracy, macro/weighted F1 and per-class precision/recall/F1, and the baselines `baseline_majority_*`
-    and `baseline_frozen_lr_*` (a logistic regression on the untouched encoder's vectors). Two classes report
-    F1/precision/recall/accuracy at 0.5 and at the F1-maximising threshold, plus ROC-AUC; the threshold tuned on the
-    validation data is stored as `decision_threshold` in `config.json` (every checkpoint carries the threshold tuned
-    for its weights) and is what prediction uses.
+    report accuracy, macro/weighted F1 and per-class precision/recall/F1. Two classes report F1/precision/recall/
+    accuracy at 0.5 and at the F1-maximising threshold, plus ROC-AUC; the threshold tuned on the validation data is
+    stored as `decision_threshold` in `config.json` (every checkpoint carries the threshold tuned for its weights) and
+    is what prediction uses. Baselines (`Architecture.baselines`: majority class, zero-shot cosine or frozen-encoder
+    logistic regression), scored before training, are logged, returned by `evaluate()` on the validation data and
+    shown in the card; a final model below them is warned about.
 
-    Logged separately per mode: the classification term (`bce` or `ce`), the contrastive term (`supcon`, or
-    `contrastive` for the bi-encoder) and its health values (SupCon: `supcon_no_positive_share`, the share of anchors
-    whose label occurs once in the batch, which SupCon cannot use; `supcon_negatives_per_anchor`; `supcon_pos_neg_gap`,
-    mean cosine to positives minus the hardest negative's). With `scl_weight=0` the contrastive term is still logged
-    but computed without graph, so training is exactly plain BCE / CE.
-
-    Baselines (`Architecture.baselines`), scored before training with the untouched encoder, are logged, returned by
-    `evaluate()` on the validation data and shown in the card; a final model below them is warned about. Scale
-    (cross-process candidates, GradCache) comes from [`BaseTrainer`].
+    Logged per mode: the classification term (`bce` or `ce`), the contrastive term (`supcon`, or `contrastive` for
+    the bi-encoder) and its health values (e.g. `supcon_no_positive_share`: anchors whose label occurs once in the
+    batch, which SupCon cannot use). With `scl_weight=0` the contrastive term is still logged but computed without
+    graph, so training is exactly plain BCE / CE. Scale (cross-process candidates, GradCache) comes from
+    [`BaseTrainer`].
 
     Args:
-        model: a model of the architecture (a `PreTrainedModel` with a sequence classification head for the
-            cross-encoder; an encoder or a `BiEncoderPairClassifier` for the bi-encoder), or a model id / path.
+        model: a model of the architecture (e.g. a `PreTrainedModel` with a sequence classification head for the
+            cross-encoder, an encoder for the bi-encoder), or a model id / path to load one.
         args: an [`SCLConfig`].
         processing_class: the tokenizer (loaded from the model's path when omitted).
         compute_metrics: defaults to [`pair_classification_metrics`] (two classes) or [`multiclass_metrics`].
@@ -127,7 +123,7 @@ class SCLTrainer(BaseTrainer):
             args.metric_for_best_model = "macro_f1"  # the default names a two-class metric
             logger.info("metric_for_best_model: macro_f1 (K classes have no tuned threshold)")
         self.architecture = ARCHITECTURES[args.architecture](args, self.num_logits, self.single_text)
-        self.architecture.check_task(self.single_text, self.num_logits)
+        self.architecture.check_task(args, self.single_text, self.num_logits)
         model = self.architecture.prepare_model(model)
         model.config.train_max_length = args.max_length  # prediction truncates as training did
         return model
@@ -175,22 +171,10 @@ class SCLTrainer(BaseTrainer):
         if not self.baselines:
             self.evaluate_baselines()
         output = super().train(*args, **kwargs)
-        final, zero_shot = self.kept_eval_log().get("eval_roc_auc"), self.baselines.get("baseline_zero_shot_roc_auc")
-        self.below_zero_shot = final is not None and zero_shot is not None and final < zero_shot
-        if self.below_zero_shot and self.is_world_process_zero():
-            logger.warning(
-                f"the trained model ranks the validation pairs worse than the untouched encoder's cosine similarity "
-                f"(ROC-AUC {final:.4f} vs {zero_shot:.4f} zero-shot): the base model, used as a bi-encoder without "
-                "training, is the better pair scorer here (try --architecture bi_encoder)"
-            )
-        final, frozen = self.kept_eval_log().get("eval_macro_f1"), self.baselines.get("baseline_frozen_lr_macro_f1")
-        self.below_frozen_lr = final is not None and frozen is not None and final < frozen
-        if self.below_frozen_lr and self.is_world_process_zero():
-            logger.warning(
-                f"the trained classifier's validation macro-F1 {final:.4f} is below a logistic regression on the "
-                f"untouched encoder's vectors ({frozen:.4f}): the frozen encoder with a linear head is the better "
-                "classifier here"
-            )
+        below = below_baselines(self.kept_eval_log(), self.baselines)
+        self.below_zero_shot, self.below_frozen_lr = "zero_shot" in below, "frozen_lr" in below
+        for message in below.values() if self.is_world_process_zero() else ():
+            logger.warning(message)
         return output
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -199,6 +183,8 @@ class SCLTrainer(BaseTrainer):
         if labels is None:
             raise ValueError("SCLTrainer needs labels in every batch (a `label` column in the dataset)")
         architecture = self.architecture
+        if model.training:  # e.g. dropout views, label anchors
+            inputs, labels = architecture.training_batch(inputs, labels, self.processing_class)
         rows = self._embed(model, inputs, lambda batch: architecture.forward(model, batch))
         logits, labels, vectors, extras = architecture.outputs(rows, inputs, labels.reshape(-1))
         candidates, anchors, extras, scale = self._gather(vectors, *extras)
@@ -224,7 +210,9 @@ class SCLTrainer(BaseTrainer):
                 contrastive, health = architecture.contrastive(candidates.detach(), anchors, extras)
                 contrastive = contrastive * scale
             loss = task
-        self._record(model, **{task_name: task, architecture.contrastive_term: contrastive}, **health)
+        extra = architecture.extra_terms(rows, labels)  # e.g. a ranking loss of the pair cosines
+        loss = loss + sum(extra.values())
+        self._record(model, **{task_name: task, architecture.contrastive_term: contrastive}, **extra, **health)
         # Only the logits go to the evaluation loop (not the hidden states or sentence vectors): (B, 1) or (B, C).
         logits = logits.unsqueeze(-1) if logits.dim() == 1 else logits
         return (loss, SequenceClassifierOutput(loss=loss, logits=logits)) if return_outputs else loss
@@ -261,30 +249,33 @@ class SCLTrainer(BaseTrainer):
     def _method_plots(self, output_dir: str) -> list[str]:
         if self.eval_dataset is None or isinstance(self.eval_dataset, dict):
             return []
-        output = self.predict(self.eval_dataset, metric_key_prefix="plot")
+        output = self.predict(self.eval_dataset, metric_key_prefix="plot")  # every process (collective)
         if not self.is_world_process_zero():
             return []
-        os.makedirs(output_dir, exist_ok=True)
-        labels = np.asarray(output.label_ids).reshape(-1).astype(int)
-        if self.num_logits > 1:
-            predicted = np.asarray(output.predictions).argmax(-1)
-            plot_confusion_matrix(
-                labels, predicted, self.args.label_names, os.path.join(output_dir, "confusion_matrix.png")
-            )
-            return ["confusion_matrix.png"]
-        probabilities = expit(np.asarray(output.predictions, dtype=np.float64).reshape(-1))
         threshold = getattr(self.model.config, "decision_threshold", 0.5)
-        plot_validation_scores(labels, probabilities, threshold, os.path.join(output_dir, "validation_scores.png"))
-        return ["validation_scores.png"]
+        return classifier_plots(output.label_ids, output.predictions, self.args.label_names, threshold, output_dir)
 
     # ---- Saving and loading: the weights, and what the architecture keeps beside them ----
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
-        model = self.accelerator.unwrap_model(self.model)
-        self.architecture.store_head(model)
+        model, output_dir = self.accelerator.unwrap_model(self.model), output_dir or self.args.output_dir
+        if self.args.should_save:
+            os.makedirs(output_dir, exist_ok=True)
+            self.architecture.store_head(model, output_dir)  # in config.json, or a file of its own
         if not isinstance(model, SentenceEncoder):  # a `transformers` model: saved by the Trainer
             return super()._save(output_dir, state_dict)
         self._save_sentence_encoder(output_dir, state_dict, self.args.max_length, model.normalize)
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        column = "labels" if "labels" in dataset.column_names else "label"
+        return self.architecture.train_sampler(dataset[column]) or super()._get_train_sampler(train_dataset)
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        if eval_dataset is None:  # the validation data: the head as the architecture evaluates it (e.g. refit)
+            model = self.accelerator.unwrap_model(self.model)
+            self.architecture.refresh_head(model, self.processing_class, self.raw_datasets.get("train"))
+        return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
 
     def _load_extra_state(self, checkpoint, model):
         # What a checkpoint's config.json holds for its weights, which weight loading does not read: the threshold

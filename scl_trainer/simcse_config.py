@@ -2,6 +2,7 @@ from dataclasses import dataclass, field
 
 from .base_config import BaseConfig, check_temperature
 from .errors import ConfigError
+from .interpolation import parse_interpolate
 
 __all__ = ["SimCSEConfig"]
 
@@ -53,6 +54,17 @@ class SimCSEConfig(BaseConfig):
         },
     )
 
+    interpolate: str = field(
+        default="auto",
+        metadata={
+            "help": "WiSE-FT: export (1 - a) x base + a x trained weights. `auto` (the default; applied when the "
+            "base model is a sentence encoder, i.e. declares its pooling): `a` from 0, 0.1, ..., 1, chosen after "
+            "training by the rule: the best in-domain validation Spearman among the `a` whose out-of-domain "
+            "Spearman is not below the base model's (the recipe's dev pairs and a sample of SICK relatedness "
+            "pairs); every candidate's scores are logged, saved and in the card. `none`: the trained weights. A "
+            "number in [0, 1]: that `a`."
+        },
+    )
     mask_duplicates: bool = field(
         default=True,
         metadata={
@@ -97,6 +109,12 @@ class SimCSEConfig(BaseConfig):
             raise ConfigError(f"SimCSEConfig: pooler must be one of {POOLERS}, got {self.pooler!r}")
         if self.mlp_init not in MLP_INITS:
             raise ConfigError(f"SimCSEConfig: mlp_init must be one of {MLP_INITS}, got {self.mlp_init!r}")
+        try:
+            parse_interpolate(self.interpolate)
+        except ValueError:
+            raise ConfigError(
+                f"SimCSEConfig: interpolate must be auto, none or a number in [0, 1], got {self.interpolate!r}"
+            ) from None
         if not self.eval_max_length >= 2:
             raise ConfigError(f"SimCSEConfig: eval_max_length must be >= 2, got {self.eval_max_length}")
         super().__post_init__()

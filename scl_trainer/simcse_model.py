@@ -1,14 +1,19 @@
 """The SimCSE model: the shared sentence encoder with the paper's training-only MLP."""
 
+import logging
+
 import torch
 from torch import nn
 from transformers import PreTrainedModel
 
 from .errors import ConfigError
-from .export import MLP_WEIGHTS_NAME
+from .export import MLP_WEIGHTS_NAME, read_sentence_pooling
 from .sentence_encoder import SentenceEncoder
+from .utils import resolve_model_name_or_path
 
-__all__ = ["MLP_WEIGHTS_NAME", "SimCSEModel", "check_dropout"]
+__all__ = ["MLP_WEIGHTS_NAME", "SimCSEModel", "check_dropout", "default_pooler"]
+
+logger = logging.getLogger(__name__)
 
 
 def check_dropout(model: nn.Module) -> None:
@@ -59,3 +64,15 @@ class SimCSEModel(SentenceEncoder):
         if self.mlp is not None and self.training:
             embeddings = self.mlp(embeddings)
         return embeddings
+
+
+def default_pooler(name_or_path: str) -> str:
+    """`SimCSEConfig.pooler`'s default: the pooling a sentence-transformers base model declares ([CLS] without the
+    MLP for a CLS-pooled one), else `cls` with the training-only MLP (the paper's setting for a plain BERT)."""
+    declared = read_sentence_pooling(resolve_model_name_or_path(name_or_path))
+    if declared is None:
+        logger.info(f"pooler: cls ([CLS] + training-only MLP, the paper's setting; {name_or_path} declares none)")
+        return "cls"
+    pooler = "cls_before_pooler" if declared.pooler == "cls" else declared.pooler
+    logger.info(f"pooler: {pooler} (the pooling {name_or_path} declares)")
+    return pooler

@@ -11,30 +11,19 @@ from .collators import SimCSECollator
 from .data import check_scored_pairs, check_sentences
 from .errors import ConfigError, DataError
 from .export import read_sentence_pooling
+from .interpolation import interpolate_encoder, parse_interpolate
 from .losses import SimCSELoss
 from .metrics import similar_and_random_cosines, sts_metrics
 from .plots import plot_cosine_histograms
 from .sentence_encoder import sentence_ids_of
 from .simcse_config import SimCSEConfig
-from .simcse_model import MLP_WEIGHTS_NAME, SimCSEModel, check_dropout
+from .simcse_model import MLP_WEIGHTS_NAME, SimCSEModel, check_dropout, default_pooler
 from .tokenization import tokenize_sentences, tokenize_sts
 from .utils import from_pretrained, resolve_model_name_or_path
 
-__all__ = ["SimCSETrainer", "default_pooler"]
+__all__ = ["SimCSETrainer"]
 
 logger = logging.getLogger(__name__)
-
-
-def default_pooler(name_or_path: str) -> str:
-    """`SimCSEConfig.pooler`'s default: the pooling a sentence-transformers base model declares ([CLS] without the
-    MLP for a CLS-pooled one), else `cls` with the training-only MLP (the paper's setting for a plain BERT)."""
-    declared = read_sentence_pooling(resolve_model_name_or_path(name_or_path))
-    if declared is None:
-        logger.info(f"pooler: cls ([CLS] + training-only MLP, the paper's setting; {name_or_path} declares none)")
-        return "cls"
-    pooler = "cls_before_pooler" if declared.pooler == "cls" else declared.pooler
-    logger.info(f"pooler: {pooler} (the pooling {name_or_path} declares)")
-    return pooler
 
 
 class SimCSETrainer(BaseTrainer):
@@ -54,17 +43,12 @@ class SimCSETrainer(BaseTrainer):
     `negatives_per_anchor`; per evaluation: STS `spearman`, `pearson`, `alignment`, `uniformity`. Scale
     (cross-process negatives, GradCache) comes from [`BaseTrainer`].
 
-    The base model is the baseline, never silently made worse: when it is a sentence-transformers model, its own
-    pooling (`modules.json`, plus `Normalize` when it has one) is read (`base_pooling`); `evaluate_base` scores it
-    with that pooling and with the one being trained; and with `load_best_model_at_end` the untouched model is
-    evaluated at step 0 with its own pooling and saved as `checkpoint-0`, a candidate for the best checkpoint like
-    any other (unless `allow_regression`). When training never beats it, the base is what is exported (with a
-    warning, and `kept_base_model` set).
-
-    Saved: the encoder in the plain `transformers` layout (loads with `AutoModel`), the training-only MLP beside it
-    (`simcse_mlp.safetensors`, for exact resume) and the sentence-transformers module files, so
-    `SentenceTransformer(output_dir)` embeds with the pooling that was evaluated, plus `Normalize` when the base
-    model normalizes.
+    The base model is the baseline, never silently made worse: its own pooling (`base_pooling`, from `modules.json`)
+    is read; `evaluate_base` scores it; with `load_best_model_at_end` the untouched model is evaluated at step 0 and
+    saved as `checkpoint-0`, a candidate for the best checkpoint (unless `allow_regression`); and `interpolate`
+    (WiSE-FT, `choose_interpolation`) blends the kept weights with the base's by a coefficient chosen on in- and
+    out-of-domain validation pairs. Saved: the encoder (`AutoModel`), the training-only MLP beside it and the
+    sentence-transformers module files (`SentenceTransformer(output_dir)` embeds as evaluated).
     """
 
     config_class = SimCSEConfig
@@ -80,6 +64,16 @@ class SimCSETrainer(BaseTrainer):
         self.base_pooling = read_sentence_pooling(resolve_model_name_or_path(self.model.config._name_or_path))
         self.normalize = bool(self.base_pooling and self.base_pooling.normalize)  # the export keeps Normalize
         self.base_metrics: dict[str, float] = {}  # from `evaluate_base` (train() starts a new log history)
+        self.interpolation: dict | None = None  # `choose_interpolation`: the candidates' scores and the chosen `a`
+        grid = parse_interpolate(self.args.interpolate)
+        if self.args.interpolate == "auto" and self.base_pooling is None:  # WiSE-FT is for sentence-encoder bases
+            logger.info(
+                "interpolate auto: the base model declares no sentence pooling, so the trained weights are kept"
+            )
+            grid = None
+        self.interpolation_grid = grid
+        encoder = self.accelerator.unwrap_model(self.model).encoder  # the base weights, for WiSE-FT at the end
+        self._base_state = {k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()} if grid else None
 
     def _prepare_model(self, model, args: SimCSEConfig) -> SimCSEModel:
         if isinstance(model, str):
@@ -167,6 +161,36 @@ class SimCSETrainer(BaseTrainer):
             with self.accelerator.unwrap_model(self.model).pooling(pooler):
                 self._cosines_before = (self.describe_pooling(), self._pair_cosines(next(iter(datasets.values()))))
         return metrics
+
+    def choose_interpolation(self, datasets: dict, in_domain: str = "dev", out_of_domain: str | None = None) -> dict:
+        """WiSE-FT after training: score (1 - a) x base + a x the weights in hand for every `a` of the grid on the
+        STS `datasets` (name -> pairs), keep the `a` that `interpolation.choose_coefficient` picks (the best
+        `in_domain` Spearman among the `a` not below the base on `out_of_domain`), and load its weights. Returns the
+        flat metrics (`interpolation_a`, `interpolation_<a>_<name>_spearman`); the details are in
+        `self.interpolation`, the log and the card. Nothing happens without a grid (`interpolate none`)."""
+        if not self.interpolation_grid:
+            return {}
+        prepared = {name: self._prepare_dataset(data, self.processing_class, self.args, name)
+                    for name, data in datasets.items()}  # fmt: skip
+        score = lambda: {name: self.predict(data, metric_key_prefix="wise").metrics["wise_spearman"]  # noqa: E731
+                         for name, data in prepared.items()}  # fmt: skip
+        out_of_domain = out_of_domain if out_of_domain in datasets else None
+        encoder = self.accelerator.unwrap_model(self.model).encoder
+        chosen, scores = interpolate_encoder(encoder, self._base_state, self.interpolation_grid, score, in_domain,
+                                             out_of_domain)  # fmt: skip
+        self.interpolation = {
+            "chosen": chosen,
+            "scores": scores,
+            "in_domain": in_domain,
+            "out_of_domain": out_of_domain,
+        }
+        if self.is_world_process_zero():
+            table = "; ".join(
+                f"a={a:g}: " + ", ".join(f"{n} {v:.2f}" for n, v in s.items()) for a, s in scores.items()
+            )
+            logger.info(f"interpolation (WiSE-FT), Spearman x100 per a: {table}. Chosen: a={chosen:g}")
+        flat = {f"interpolation_{a:g}_{n}_spearman": v for a, s in scores.items() for n, v in s.items()}
+        return {"interpolation_a": chosen, **flat}
 
     def _pair_cosines(self, dataset) -> dict[str, np.ndarray]:
         """`similar_and_random_cosines` of a raw or tokenized STS dataset, with the current pooling."""
@@ -269,6 +293,7 @@ class SimCSETrainer(BaseTrainer):
             "normalize": self.normalize,
             "base_pooling": self.base_pooling.describe() if self.base_pooling is not None else None,
             "kept_base_model": self.kept_base_model,
+            "interpolation": self.interpolation,
             "eval_max_length": args.eval_max_length,
             "scores": {k.replace("_", " "): v for k, v in sorted(scores.items())},
         }

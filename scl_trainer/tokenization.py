@@ -8,10 +8,12 @@ if TYPE_CHECKING:  # imported by `predict`, which must not load datasets
 __all__ = [
     "count_truncated",
     "tokenize_pairs",
+    "tokenize_rows",
     "tokenize_sentences",
     "tokenize_separately",
     "tokenize_sts",
     "tokenize_texts",
+    "side_inputs",
 ]
 
 
@@ -105,3 +107,24 @@ def tokenize_sts(dataset: "Dataset", tokenizer, max_length: int) -> tuple["Datas
     the gold score. Returns the dataset and the number of pairs with a truncated sentence."""
     dataset, num_truncated = tokenize_separately(dataset, tokenizer, max_length, "sentence1", "sentence2", "score")
     return dataset.remove_columns("length"), num_truncated
+
+
+def tokenize_rows(tokenizer, texts_a: list[str], texts_b: list[str] | None, max_length: int, separately: bool):
+    """Rows to predict, tokenized as a model reads them: single texts, or pairs read together (one side) or each text
+    alone (`separately`: two sides, `a` and `b`). Returns (sides, tokens per row, indices of truncated rows)."""
+    if texts_b is None or not separately:
+        encoded = tokenizer(texts_a, texts_b, truncation=True, max_length=max_length)
+        cut = count_truncated(tokenizer, encoded["input_ids"], texts_a, texts_b, max_length)
+        return [encoded], [len(ids) for ids in encoded["input_ids"]], cut
+    sides = [tokenizer(texts, truncation=True, max_length=max_length) for texts in (texts_a, texts_b)]
+    lengths = [len(x) + len(y) for x, y in zip(sides[0]["input_ids"], sides[1]["input_ids"])]
+    cut = [set(count_truncated(tokenizer, side["input_ids"], texts, None, max_length))
+           for side, texts in zip(sides, (texts_a, texts_b))]  # fmt: skip
+    return sides, lengths, sorted(cut[0] | cut[1])
+
+
+def side_inputs(sides: list[dict]) -> dict:
+    """The model inputs of padded `sides`: one side as it is, two as `a_*` and `b_*` (texts embedded alone)."""
+    if len(sides) == 1:
+        return dict(sides[0])
+    return {f"{name}_{key}": value for name, side in zip("ab", sides) for key, value in side.items()}

@@ -61,7 +61,7 @@ def test_every_architecture_provides_the_required_interface(name):
         for attribute, value in vars(Architecture).items()
         if callable(getattr(value, "__func__", value)) and "Required." in (getattr(value, "__doc__", "") or "")
     ]
-    assert {"load", "prepare_model", "tokenize", "collator", "forward", "outputs", "sentence_model"} <= set(required)
+    assert {"load", "prepare_model", "tokenize", "collator", "forward", "sentence_model"} <= set(required)
     missing = [attribute for attribute in required if attribute not in vars(cls)]
     assert not missing, f"{cls.__name__} does not implement {missing}"
 

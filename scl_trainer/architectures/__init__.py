@@ -8,12 +8,14 @@ from ..errors import ConfigError
 from .base import Architecture
 from .bi_encoder import BiEncoder
 from .cross_encoder import CrossEncoder
+from .embedding import Embedding
 
 __all__ = ["ARCHITECTURES", "Architecture", "architecture_class", "saved_architecture"]
 
 ARCHITECTURES: dict[str, type[Architecture]] = {
     "cross_encoder": CrossEncoder,
     "bi_encoder": BiEncoder,
+    "embedding": Embedding,
 }
 
 

@@ -32,6 +32,7 @@ class Architecture:
     pipeline_tag: str = "text-classification"  # the model card's metadata
     library_name: str = "transformers"
     untouched_model_competes: bool = False  # the untouched model is a usable classifier: checkpoint-0 competes
+    extra_term_names: tuple[str, ...] = ()  # the names of `extra_terms`, in the log and the card
 
     def __init__(self, args: "SCLConfig", num_logits: int, single_text: bool):
         self.args, self.num_logits, self.single_text = args, num_logits, single_text
@@ -44,9 +45,10 @@ class Architecture:
         """Refuse (or complete) settings this architecture cannot train with, at parse time (`SCLConfig`)."""
 
     @classmethod
-    def check_task(cls, single_text: bool, num_logits: int) -> None:
-        """Refuse a task (single texts or pairs; one logit for two classes, K for K) this architecture does not
-        classify: called by the trainer and, before the model loads, by the recipes."""
+    def check_task(cls, config: "SCLConfig", single_text: bool, num_logits: int) -> None:
+        """Refuse a task (single texts or pairs; one logit for two classes, K for K; the classes
+        `config.label_names`) this architecture does not classify: called by the trainer and, before the model
+        loads, by the recipes."""
 
     @classmethod
     def load(cls, name_or_path: str, label_names: list[str] | None = None, positive_name: str = "match",
@@ -70,6 +72,15 @@ class Architecture:
         """Required. The batch builder of tokenized rows."""
         raise NotImplementedError
 
+    def train_sampler(self, labels) -> "torch.utils.data.Sampler | None":
+        """The order of the training rows (`labels`: their class indices); None: the Trainer's own."""
+        return None
+
+    def training_batch(self, inputs: dict, labels: torch.Tensor, tokenizer) -> tuple[dict, torch.Tensor]:
+        """A training batch as the forward pass takes it (e.g. every text repeated as dropout views, texts added as
+        anchors), with a label per row. Default: as collated."""
+        return inputs, labels
+
     # ---- The forward pass and the contrastive term ----
 
     def forward(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -78,9 +89,11 @@ class Architecture:
         raise NotImplementedError
 
     def outputs(self, rows: torch.Tensor, inputs: dict[str, torch.Tensor], labels: torch.Tensor):
-        """Required. (logits, their labels, the contrastive vectors, extras): logits (B,) for one logit or (B, K);
-        vectors (N, H); extras, tensors with one row per vector that are gathered across processes with them."""
-        raise NotImplementedError
+        """(logits, their labels, the contrastive vectors, extras): logits (B,) for one logit or (B, K); vectors
+        (N, H); extras, tensors with one row per vector that are gathered across processes with them. Default: rows
+        are [logits | vector], the extras the labels (SupCon's)."""
+        logits, vectors = rows[:, : self.num_logits].squeeze(-1), rows[:, self.num_logits :]  # (B,) or (B, C); (B, H)
+        return logits, labels, vectors, (labels,)
 
     def contrastive(self, candidates: torch.Tensor, anchors: slice | None, extras: tuple) -> tuple[torch.Tensor, dict]:
         """(loss, health values to log) of the contrastive term over the (gathered) vectors. Default: SupCon with the
@@ -94,6 +107,11 @@ class Architecture:
         if not torch.isnan(stats["pos_neg_gap"]):
             health["supcon_pos_neg_gap"] = stats["pos_neg_gap"]
         return loss, health
+
+    def extra_terms(self, rows: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Loss terms of this architecture's own beside the classification and contrastive terms (added to the loss,
+        logged under their names; e.g. a ranking loss on the pair cosines). Default: none."""
+        return {}
 
     # ---- The untouched model: the baselines' encoder and the step-0 head ----
 
@@ -109,11 +127,12 @@ class Architecture:
                             args.max_length, args.per_device_eval_batch_size)  # fmt: skip
 
     def frozen_features(self, model, tokenizer, dataset: "Dataset") -> np.ndarray:
-        """The untouched encoder's vectors of a raw dataset (`sentence_model(model)`): u for single texts, the
-        SentEval pair features [u, v, |u - v|, u * v] for pairs."""
+        """The encoder's sentence vectors of a raw dataset as the model gives them (`sentence_model(model)`: its own
+        pooling, normalized when it normalizes, as sentence-transformers and SetFit read them): u for single texts,
+        the SentEval pair features [u, v, |u - v|, u * v] for pairs."""
         encoder, args = self.sentence_model(model), self.args
         encode = lambda texts: encode_texts(encoder, tokenizer, texts, args.max_length,  # noqa: E731
-                                            args.per_device_eval_batch_size).numpy()  # fmt: skip
+                                            args.per_device_eval_batch_size, encoder.normalize).numpy()  # fmt: skip
         if self.single_text:
             return encode(dataset["text"])
         u, v = encode(dataset["text_a"]), encode(dataset["text_b"])
@@ -136,10 +155,14 @@ class Architecture:
         """Before the first step: fit what the head can learn from the untouched encoder (the raw training data
         `train`; None when it was given tokenized)."""
 
+    def refresh_head(self, model, tokenizer, train: "Dataset | None") -> None:
+        """Before each evaluation on the validation data (e.g. refit the head on the current embeddings)."""
+
     # ---- Saving: what is saved beside the weights, restored with them ----
 
-    def store_head(self, model) -> None:
-        """Before every save: write the head's state where the saved folder carries it (e.g. `config.json`)."""
+    def store_head(self, model, output_dir: str) -> None:
+        """At every save (the main process), before the weights: write the head's state where the saved folder
+        carries it (`config.json`, or a file of its own in `output_dir`)."""
 
     def load_head(self, model, config: dict, checkpoint: str) -> None:
         """Restore what `store_head` saved, from a checkpoint's `config.json` (`config`) or its folder."""

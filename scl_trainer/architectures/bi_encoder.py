@@ -20,9 +20,9 @@ from transformers import AutoConfig, AutoModel
 
 from ..collators import SentencePairCollator
 from ..errors import ConfigError
-from ..losses import SimCSELoss
+from ..losses import CoSENTLoss, OnlineContrastiveLoss, SimCSELoss
 from ..sentence_encoder import SentenceEncoder, sentence_ids_of, sentence_model
-from ..tokenization import count_truncated, tokenize_separately
+from ..tokenization import side_inputs, tokenize_rows, tokenize_separately
 from ..utils import from_pretrained
 from .base import Architecture
 from .cross_encoder import is_cross_encoder
@@ -64,6 +64,9 @@ class BiEncoderPairClassifier(SentenceEncoder):
             raise ConfigError(f"a bi-encoder pools with `mean` or `cls_before_pooler`, got {pooler!r}")
         super().__init__(encoder, pooler, normalize)
         self.config.pair_architecture = BI_ENCODER  # what `predict` reads the model's architecture from
+        self.logit_cosine_detached = (
+            False  # True: the logit's BCE fits only the scale and bias (a ranking loss trains)
+        )
         self.scale = nn.Parameter(torch.tensor(float(scale)))
         self.bias = nn.Parameter(torch.tensor(float(bias)))
 
@@ -78,7 +81,8 @@ class BiEncoderPairClassifier(SentenceEncoder):
     ) -> torch.Tensor:
         u = self.pool(a_input_ids, a_attention_mask, a_token_type_ids).float()  # (B, H)
         v = self.pool(b_input_ids, b_attention_mask, b_token_type_ids).float()  # (B, H)
-        logit = self.scale * F.cosine_similarity(u, v, dim=-1) + self.bias  # (B,)
+        cosine = F.cosine_similarity(u, v, dim=-1)  # (B,)
+        logit = self.scale * (cosine.detach() if self.logit_cosine_detached else cosine) + self.bias  # (B,)
         return torch.cat([logit.unsqueeze(1), u, v], dim=1)  # (B, 1 + 2H)
 
     @property
@@ -147,6 +151,12 @@ class BiEncoder(Architecture):
     def __init__(self, args, num_logits, single_text):
         super().__init__(args, num_logits, single_text)
         self.loss = SimCSELoss(temperature=args.scl_temperature)  # supervised SimCSE
+        rankings = {
+            "cosent": CoSENTLoss(args.cosent_scale),
+            "online_contrastive": OnlineContrastiveLoss(args.pair_margin),
+        }
+        self.ranking = rankings.get(args.pair_loss)  # None: BCE trains the encoder
+        self.extra_term_names = (args.pair_loss,) if self.ranking is not None else ()
 
     @classmethod
     def check_config(cls, config):
@@ -160,7 +170,7 @@ class BiEncoder(Architecture):
             )
 
     @classmethod
-    def check_task(cls, single_text, num_logits):
+    def check_task(cls, config, single_text, num_logits):
         if single_text or num_logits != 1:
             raise ConfigError("architecture=bi_encoder classifies text pairs as matching or not, not single texts")
 
@@ -170,15 +180,16 @@ class BiEncoder(Architecture):
 
     def prepare_model(self, model):
         if isinstance(model, str):
-            return load_bi_encoder(model, field_name="model")
-        if isinstance(model, BiEncoderPairClassifier):
-            return model
-        if not hasattr(model, "get_input_embeddings") or type(model).__name__.endswith("ForSequenceClassification"):
-            raise ConfigError(
-                f"architecture=bi_encoder needs an encoder (AutoModel) or a BiEncoderPairClassifier, got "
-                f"{type(model).__name__}"
-            )
-        return as_bi_encoder(model)
+            model = load_bi_encoder(model, field_name="model")
+        elif not isinstance(model, BiEncoderPairClassifier):
+            if not hasattr(model, "get_input_embeddings") or is_cross_encoder(model.config):
+                raise ConfigError(
+                    f"architecture=bi_encoder needs an encoder (AutoModel) or a BiEncoderPairClassifier, got "
+                    f"{type(model).__name__}"
+                )
+            model = as_bi_encoder(model)
+        model.logit_cosine_detached = self.ranking is not None
+        return model
 
     def tokenize(self, dataset, tokenizer):
         dataset, num_truncated = tokenize_separately(dataset, tokenizer, self.args.max_length, "text_a", "text_b",
@@ -206,6 +217,13 @@ class BiEncoder(Architecture):
         }
         return loss, health
 
+    def extra_terms(self, rows, labels):
+        if self.ranking is None:
+            return {}
+        hidden = (rows.size(1) - 1) // 2  # rows: [logit | u | v]
+        cosines = F.cosine_similarity(rows[:, 1 : 1 + hidden], rows[:, 1 + hidden :], dim=-1)  # (B,)
+        return {self.args.pair_loss: self.ranking(cosines, labels)}
+
     def sentence_model(self, model):
         return model
 
@@ -227,7 +245,7 @@ class BiEncoder(Architecture):
         logger.info(f"bi-encoder: probability = sigmoid({scale:.3f} x cosine {bias:+.3f}), fitted on {len(rows)} "
                     "training pairs")  # fmt: skip
 
-    def store_head(self, model):
+    def store_head(self, model, output_dir):
         model.store_in_config()  # scale and bias in config.json (beside the threshold)
 
     def load_head(self, model, config, checkpoint):
@@ -242,6 +260,7 @@ class BiEncoder(Architecture):
             "pooling": model.pooler.replace("cls_before_pooler", "CLS") + (" + Normalize" if model.normalize else ""),
             "scale": f"{model.scale.item():.4f}",
             "bias": f"{model.bias.item():+.4f}",
+            "pair_loss": self.args.pair_loss,
         }
 
     def widget(self, raw_rows, tokenizer, first_eval_rows):
@@ -256,16 +275,11 @@ class BiEncoder(Architecture):
 
     @staticmethod
     def predict_inputs(tokenizer, texts_a, texts_b, max_length):
-        sides = [tokenizer(texts, truncation=True, max_length=max_length) for texts in (texts_a, texts_b)]
-        lengths = [len(x) + len(y) for x, y in zip(sides[0]["input_ids"], sides[1]["input_ids"])]
-        cut = [set(count_truncated(tokenizer, side["input_ids"], texts, None, max_length))
-               for side, texts in zip(sides, (texts_a, texts_b))]  # fmt: skip
-        return sides, lengths, sorted(cut[0] | cut[1])
+        return tokenize_rows(tokenizer, texts_a, texts_b, max_length, separately=True)  # each text alone
 
     @staticmethod
     def predict_logits(model, sides):
-        features = {f"{name}_{k}": v for name, side in zip("ab", sides) for k, v in side.items()}
-        return model(**features)[:, :1]  # (B, 1)
+        return model(**side_inputs(sides))[:, :1]  # (B, 1)
 
     @staticmethod
     def num_logits_of(model):

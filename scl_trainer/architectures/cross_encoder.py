@@ -7,7 +7,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, DataCol
 
 from ..errors import ConfigError
 from ..sentence_encoder import SentenceEncoder, sentence_model
-from ..tokenization import count_truncated, tokenize_texts
+from ..tokenization import tokenize_rows, tokenize_texts
 from ..utils import from_pretrained
 from .base import Architecture
 
@@ -96,10 +96,6 @@ class CrossEncoder(Architecture):
         out = model(**batch, output_hidden_states=True)  # [logits | final-layer CLS, before any pooler] per row
         return torch.cat([out.logits, out.hidden_states[-1][:, 0]], dim=1)  # (B, C + H)
 
-    def outputs(self, rows, inputs, labels):
-        logits, cls = rows[:, : self.num_logits].squeeze(-1), rows[:, self.num_logits :]  # (B,) or (B, C); (B, H)
-        return logits, labels, cls, (labels,)
-
     def sentence_model(self, model):
         return sentence_model(model.base_model, model.config._name_or_path)
 
@@ -125,9 +121,7 @@ class CrossEncoder(Architecture):
 
     @staticmethod
     def predict_inputs(tokenizer, texts_a, texts_b, max_length):
-        encoded = tokenizer(texts_a, texts_b, truncation=True, max_length=max_length)  # the pair read together
-        cut = count_truncated(tokenizer, encoded["input_ids"], texts_a, texts_b, max_length)
-        return [encoded], [len(ids) for ids in encoded["input_ids"]], cut
+        return tokenize_rows(tokenizer, texts_a, texts_b, max_length, separately=False)  # a pair read together
 
     @staticmethod
     def predict_logits(model, sides):
