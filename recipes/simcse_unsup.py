@@ -71,10 +71,11 @@ class ScriptArguments(RunArguments):
         },
     )
     ood_file: str = field(
-        default="sick",
+        default="auto",
         metadata={
             "help": "Out-of-domain scored pairs for `--interpolate`'s choice (the coefficient's out-of-domain score "
-            "may not fall below the base model's): `sick` (SICK relatedness, data_dir/sick/sick_train.tsv, scores "
+            "may not fall below the base model's): `auto` (`sick` when data_dir holds it, else none, logged), "
+            "`sick` (SICK relatedness, data_dir/sick/sick_train.tsv, scores "
             "1-5, split once with a fixed seed: `ood_pairs` pairs choose, 2,000 others are `ood_test`, scored at the "
             "end and never used to choose), a .csv/.tsv/.jsonl file of sentence1, sentence2, score (choice only), "
             "or `none`."
@@ -93,16 +94,22 @@ class ScriptArguments(RunArguments):
     )
 
 
-def load_out_of_domain(script_args: ScriptArguments) -> dict:
+def load_out_of_domain(script_args: ScriptArguments, training_args: SimCSEConfig) -> dict:
     """The out-of-domain scored pairs: `ood` (the interpolation's choice) and, for SICK, `ood_test` (held out from
-    the choice, scored at the end); one fixed split, the same for every seed, so runs are paired on it."""
+    the choice, scored at the end); one fixed split, the same for every seed, so runs are paired on it. Nothing is
+    read with `--interpolate none` (nothing would use it)."""
     from scl_trainer.data import load_sts_file
 
-    if script_args.ood_file == "none":
-        return {}
-    if script_args.ood_file != "sick":
-        return {"ood": truncate(load_sts_file(script_args.ood_file)[0], script_args.ood_pairs)}
     path = os.path.join(script_args.data_dir, "sick", "sick_train.tsv")
+    ood_file = script_args.ood_file
+    if ood_file == "auto":
+        ood_file = "sick" if os.path.isfile(path) else "none"
+        if ood_file == "none" and training_args.interpolate != "none":
+            logger.warning(f"ood_file auto: {path} not found, so the interpolation is chosen on dev alone")
+    if ood_file == "none" or training_args.interpolate == "none":
+        return {}
+    if ood_file != "sick":
+        return {"ood": truncate(load_sts_file(ood_file)[0], script_args.ood_pairs)}
     pairs, _ = load_sts_file(path, (1.0, 5.0), "sentence_A", "sentence_B", "relatedness_score")
     pairs = pairs.shuffle(seed=0)
     n = min(script_args.ood_pairs, len(pairs) // 2)
@@ -157,7 +164,7 @@ def main(
     )
     corpus = truncate(corpus, script_args.max_train_samples)
     sts, score_range = load_evaluation(script_args, training_args)
-    ood = load_out_of_domain(script_args) if sts else {}
+    ood = load_out_of_domain(script_args, training_args) if sts else {}
     sts.update({"ood_test": ood["ood_test"]} if "ood_test" in ood else {})
     sizes = ", ".join(f"{split} {len(pairs)} pairs" for split, pairs in sts.items()) or "no evaluation"
     logger.info(f"{script_args.train_file}: {len(corpus)} training sentences; {sizes}")

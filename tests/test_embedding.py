@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from datasets import Dataset
-from transformers import AutoModel, BertModel
+from transformers import AutoModel, BertForSequenceClassification, BertModel
 
 from scl_trainer import SCLConfig, SCLTrainer
 from scl_trainer.architectures.embedding import HEAD_WEIGHTS_NAME, EmbeddingClassifier
@@ -294,6 +294,12 @@ def test_views_below_one_is_an_error(tmp_path):
 def test_embedding_only_settings_are_refused_for_another_architecture(tmp_path):
     with pytest.raises(ConfigError, match=r"label_anchors is a setting of architecture=embedding, not cross_encoder"):
         emb_config(tmp_path, architecture="cross_encoder", label_anchors=True)
+
+
+def test_a_cross_encoder_in_hand_is_refused(tmp_path, tiny_tokenizer):
+    model = BertForSequenceClassification(tiny_bert_config(num_labels=3))  # built, never saved: no config.architectures
+    with pytest.raises(ConfigError, match="^architecture=embedding needs an encoder \\(AutoModel\\), got a cross-encoder$"):
+        SCLTrainer(model, emb_config(tmp_path), train_dataset=single_texts(12), processing_class=tiny_tokenizer)
 
 
 def test_label_descriptions_naming_an_unknown_class_is_one_line_before_training(tmp_path, st_dir):

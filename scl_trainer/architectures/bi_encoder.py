@@ -182,7 +182,7 @@ class BiEncoder(Architecture):
         if isinstance(model, str):
             model = load_bi_encoder(model, field_name="model")
         elif not isinstance(model, BiEncoderPairClassifier):
-            if not hasattr(model, "get_input_embeddings") or is_cross_encoder(model.config):
+            if not hasattr(model, "get_input_embeddings") or is_cross_encoder(model.config, model):
                 raise ConfigError(
                     f"architecture=bi_encoder needs an encoder (AutoModel) or a BiEncoderPairClassifier, got "
                     f"{type(model).__name__}"

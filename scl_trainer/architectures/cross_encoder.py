@@ -14,9 +14,11 @@ from .base import Architecture
 __all__ = ["CrossEncoder", "is_cross_encoder", "load_classifier", "load_pair_classifier"]
 
 
-def is_cross_encoder(config) -> bool:
-    """True for a model with a sequence classification head (it scores a pair read together, it embeds nothing)."""
-    return any(a.endswith("ForSequenceClassification") for a in (config.architectures or []))
+def is_cross_encoder(config, model=None) -> bool:
+    """True for a model with a sequence classification head (it scores a pair read together, it embeds nothing):
+    the saved `config` says so, or the `model` in hand (built from a config, never saved) is one."""
+    names = [*(config.architectures or []), *([type(model).__name__] if model is not None else [])]
+    return any(name.endswith("ForSequenceClassification") for name in names)
 
 
 def load_classifier(

@@ -180,7 +180,7 @@ class Embedding(Architecture):
         if isinstance(model, str):
             model = load_embedding_classifier(model, self.num_logits, not self.single_text, field_name="model")
         elif not isinstance(model, SentenceEncoder) and hasattr(model, "get_input_embeddings"):
-            if is_cross_encoder(model.config):
+            if is_cross_encoder(model.config, model):
                 raise ConfigError("architecture=embedding needs an encoder (AutoModel), got a cross-encoder")
             name = model.config._name_or_path
             model = EmbeddingClassifier(model, _declared_pooler(name, "model"), self.num_logits, not self.single_text)
