@@ -3,7 +3,8 @@
 A dataset holds `text` (single texts) or `text_a` + `text_b` (pairs), and `label`: the class name as read (a string)
 until `encode_labels` turns it into the class index. The class names come from the training data, sorted (integers
 numerically), or from the user (`--label_names`, which also fixes their order); a validation or prediction label
-outside them is an error naming the file, the row and the value.
+outside them is an error naming the file, the row and the value. Every label value is read by the one rule of
+`labels` (whitespace, case, numeric spellings, missing values).
 
 Named datasets (in `data_dir`, see its README): `trec`, `sst2`, `cr`, `subj` (`text_classification/<name>/train.jsonl`,
 `text` and `label`) and `sick` (`sick/sick_train.tsv`: `sentence_A`, `sentence_B`, `entailment_judgment`).
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from .data import source_kind, to_dataset
 from .errors import DataError
+from .labels import label_key, read_label
 from .records import DEFAULT_DATA_DIR, check_text, checked_rows, iter_records, require_file, where
 
 if TYPE_CHECKING:
@@ -76,16 +78,18 @@ def iter_labelled(
         flags[label_column] = "label_column"
     texts = {"text": text_column} if text_b_column is None else {"text_a": text_column, "text_b": text_b_column}
 
+    known = None if classes is None else {label_key(name): name for name in classes}
+
     def class_label(value, source, row, column) -> str:
-        label = "" if value is None else str(value).strip()
-        if not label or isinstance(value, (dict, list)):
-            raise DataError(f"{where(source, row, column)}: expected a class label, got {value!r}")
-        if classes is not None and label not in classes:
+        label = read_label(value, source, row, column)
+        if known is None:
+            return label
+        if label_key(label) not in known:
             raise DataError(
                 f"{where(source, row, column)}: label {label!r} is not one of the training data's classes "
                 f"{list(classes)}"
             )
-        return label
+        return known[label_key(label)]  # the training data's spelling of the class
 
     yield from checked_rows(iter_records(path, flags), path, texts, label_column, class_label, id_columns, empty_texts)
 
@@ -95,15 +99,29 @@ def load_labelled(source: str, **kwargs) -> "Dataset":
     return to_dataset(iter_labelled(source, **kwargs), source)
 
 
-def class_names(labels: list[str], given: list[str] | None = None, source: str = "the training data") -> list[str]:
+def class_names(labels: list, given: list[str] | None = None, source: str = "the training data") -> list[str]:
     """The classes, in index order: `given` (`--label_names`: it must name every label found, each once), else the
-    labels found, sorted (numerically when they are all integers). Two classes or more."""
-    found = sorted(set(labels), key=lambda x: (0, int(x), x) if x.lstrip("-").isdigit() else (1, 0, x))
+    labels found, sorted (numerically when they are all integers). Labels are read by the rule of `labels`
+    (`read_label`, `label_key`): a class is named by its first spelling; other spellings of it are logged. Two
+    classes or more."""
+    spellings: dict[str, list[str]] = {}
+    for row, value in enumerate(labels):
+        label = read_label(value, source, row, "label")
+        same = spellings.setdefault(label_key(label), [])
+        if label not in same:
+            same.append(label)
+    for variants in spellings.values():
+        if len(variants) > 1:
+            logger.warning(f"{source}: labels {variants} differ only in case and are one class, {variants[0]!r}")
+    integer = lambda x: x.lstrip("-").isdigit()  # noqa: E731 (read_label writes integers as digits)
+    found = sorted((v[0] for v in spellings.values()), key=lambda x: (0, int(x), x) if integer(x) else (1, 0, x))
     if given:
-        repeated = sorted({name for name in given if given.count(name) > 1})
+        given = [read_label(name, "--label_names", None, None) for name in given]
+        keys = [label_key(name) for name in given]
+        repeated = sorted({name for name, key in zip(given, keys, strict=True) if keys.count(key) > 1})
         if repeated:
-            raise DataError(f"--label_names names {repeated} more than once")
-        unknown = [label for label in found if label not in given]
+            raise DataError(f"--label_names names {repeated} more than once (labels are compared without case)")
+        unknown = [label for label in found if label_key(label) not in keys]
         if unknown:
             raise DataError(f"{source}: label {unknown[0]!r} is not one of --label_names {given}")
         names = list(given)
@@ -121,11 +139,14 @@ def encode_labels(dataset: "Dataset", names: list[str], source: str = "the datas
     labels = dataset["label"]
     if all(isinstance(label, int) and not isinstance(label, bool) for label in labels):
         return dataset
-    index = {name: i for i, name in enumerate(names)}
-    for row, label in enumerate(labels):
-        if str(label) not in index:
-            raise DataError(f"{where(source, row, 'label')}: label {label!r} is not one of the classes {names}")
-    return dataset.map(lambda row: {"label": index[str(row["label"])]}, desc="Encoding labels")
+    index = {label_key(name): i for i, name in enumerate(names)}
+    encoded = []
+    for row, value in enumerate(labels):
+        key = label_key(read_label(value, source, row, "label"))
+        if key not in index:
+            raise DataError(f"{where(source, row, 'label')}: label {value!r} is not one of the classes {names}")
+        encoded.append(index[key])
+    return dataset.remove_columns("label").add_column("label", encoded)
 
 
 def check_labelled(dataset: "Dataset", source: str, num_classes: int, require_two_classes: bool = False) -> None:

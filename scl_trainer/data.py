@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import DataError
+from .labels import BinaryLabels
 from .records import (
     DEFAULT_DATA_DIR,
     RECORD_FILE_SUFFIXES,
-    BinaryLabels,
     TextFile,
     check_text,
     checked_rows,

@@ -1,8 +1,6 @@
 """Evaluation metrics: one-logit (binary) classifiers, K-class classifiers (scikit-learn does the counting), their
 baselines, and STS (scipy)."""
 
-import re
-
 import numpy as np
 from scipy.spatial.distance import pdist
 from scipy.special import expit
@@ -19,6 +17,8 @@ from sklearn.metrics import (
 )
 from sklearn.metrics.pairwise import paired_cosine_distances
 from transformers import EvalPrediction
+
+from .labels import class_metric_keys
 
 __all__ = [
     "below_baselines",
@@ -123,7 +123,7 @@ def pair_baselines(labels, cosines) -> dict[str, float]:
 
 
 def class_metrics(labels, predicted, class_names: list[str]) -> dict[str, float]:
-    """Accuracy, macro- and weighted-F1, and per class (`<metric>_<class name>`, non-word characters as `_`)
+    """Accuracy, macro- and weighted-F1, and per class (`<metric>_<key>`, `labels.class_metric_keys`: unique)
     precision, recall and F1 of `predicted` class indices against `labels` (both (N,) in 0..K-1)."""
     labels, predicted = np.asarray(labels).reshape(-1), np.asarray(predicted).reshape(-1)
     indices = list(range(len(class_names)))
@@ -132,7 +132,7 @@ def class_metrics(labels, predicted, class_names: list[str]) -> dict[str, float]
         "macro_f1": f1_score(labels, predicted, average="macro", labels=indices, zero_division=0.0),
         "weighted_f1": f1_score(labels, predicted, average="weighted", labels=indices, zero_division=0.0),
     }
-    keys = [re.sub(r"\W+", "_", name) for name in class_names]
+    keys = class_metric_keys(class_names)
     for name, score in (("precision", precision_score), ("recall", recall_score), ("f1", f1_score)):
         values = score(labels, predicted, average=None, labels=indices, zero_division=0.0)
         metrics.update({f"{name}_{key}": value for key, value in zip(keys, values, strict=True)})

@@ -5,7 +5,7 @@ Errors are `DataError`s naming the file, the row (1-based line number for text f
 - `iter_records`: the rows of a `.csv` (header, standard quoting), `.tsv`/`.txt` (header, tabs, no quoting) or
   `.jsonl`/`.json` (one object per line; a `.json` file may hold one array of objects instead) file, the needed
   columns checked, JSON strings checked to be text (no lone surrogate); `read_tsv`: a header-less fixed layout;
-- `parse_label`, `check_text`, `parse_score`: one value of a row.
+- `check_text`, `parse_score`: one value of a row (labels: `labels.read_label`).
 
 Nothing here imports `datasets`, numpy or scikit-learn: the command line parses its flags and checks its input files
 before the training stack loads.
@@ -29,7 +29,6 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "DEFAULT_DATA_DIR",
     "RECORD_FILE_SUFFIXES",
-    "BinaryLabels",
     "TextFile",
     "check_text",
     "checked_rows",
@@ -37,7 +36,6 @@ __all__ = [
     "is_blank",
     "iter_records",
     "missing_column",
-    "parse_label",
     "parse_score",
     "read_tsv",
     "require_file",
@@ -72,59 +70,6 @@ def require_file(path: str | os.PathLike, what: str) -> Path:
             "Set the data directory (`--data_dir`) to the folder that holds the data."
         )
     raise DataError(f"{what}: file {path} does not exist")
-
-
-def parse_label(value, source, row, column) -> int:
-    """0/1 as int, bool, integral float or string; anything else (2, 'yes', '', NaN, None) is an error."""
-    parsed = None
-    if isinstance(value, bool):
-        parsed = int(value)
-    elif isinstance(value, int):
-        parsed = value
-    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        parsed = int(value)
-    elif isinstance(value, str) and value.strip() in {"0", "1", "0.0", "1.0"}:
-        parsed = int(float(value.strip()))
-    if parsed not in (0, 1):
-        hint = ""
-        if isinstance(value, (str, bool)) and str(value).strip():
-            hint = (
-                f"; for labels such as {str(value).strip()!r}, name the label of the positive class with "
-                f"--positive_label (e.g. --positive_label {str(value).strip()}): it counts as 1, the one other label "
-                "of the file as 0"
-            )
-        if not hint and isinstance(value, int) and value > 1:
-            hint = "; for three classes or more, name them all (--label_names, SCLConfig(label_names=...))"
-        raise DataError(f"{where(source, row, column)}: label must be 0 or 1, got {value!r}{hint}")
-    return parsed
-
-
-class BinaryLabels:
-    """The 0/1 labels of one file, row by row: 0/1 as `parse_label` reads them, or with `positive` (the
-    `--positive_label` flag) that label as 1 and the one other label of the file as 0 (`match`/`no_match`,
-    `yes`/`no`, `true`/`false`; compared without case and surrounding spaces). A third label is an error naming
-    both rows."""
-
-    def __init__(self, positive: str | None = None):
-        self.positive = None if positive is None else str(positive).strip()
-        self.negative: tuple[str, int] | None = None  # the other label and the row it was first seen on
-
-    def __call__(self, value, source, row, column) -> int:
-        if self.positive is None:
-            return parse_label(value, source, row, column)
-        text = "" if value is None else str(value).strip()
-        if text.casefold() == self.positive.casefold():
-            return 1
-        if not text:
-            raise DataError(f"{where(source, row, column)}: empty label")
-        if self.negative is None:
-            self.negative = (text, row)
-        elif text.casefold() != self.negative[0].casefold():
-            raise DataError(
-                f"{where(source, row, column)}: label {text!r} is neither the positive label {self.positive!r} nor "
-                f"{self.negative[0]!r} (the other label, first at row {self.negative[1]}); a pair task has two labels"
-            )
-        return 0
 
 
 def is_blank(text: str) -> bool:

@@ -1,11 +1,11 @@
 import json
 import math
-import re
 from dataclasses import dataclass, field, fields
 
 from .architectures import ARCHITECTURES, architecture_class
 from .base_config import BaseConfig, check_temperature
 from .errors import ConfigError
+from .labels import class_metric_keys, label_key
 
 CLASS_WEIGHTS = ("none", "balanced")
 PAIR_LOSSES = ("bce", "cosent", "online_contrastive")
@@ -153,7 +153,8 @@ class SCLConfig(BaseConfig):
             raise ConfigError(f"SCLConfig: views must be >= 1 (dropout views of every text), got {self.views}")
         self.label_texts = self._read_label_descriptions()
         if self.label_names is not None:
-            repeated = sorted({name for name in self.label_names if self.label_names.count(name) > 1})
+            keys = [label_key(str(name).strip()) for name in self.label_names]  # compared as labels are (`labels`)
+            repeated = sorted({name for name, key in zip(self.label_names, keys, strict=True) if keys.count(key) > 1})
             if len(self.label_names) < 2 or repeated:
                 raise ConfigError(
                     f"SCLConfig: label_names must name two classes or more, each once, got {self.label_names}"
@@ -203,7 +204,7 @@ class SCLConfig(BaseConfig):
         known = {"loss", "bce", "ce", "supcon", "contrastive", "roc_auc", "average_precision", "threshold", *at}
         known |= set(PAIR_LOSSES)
         known |= {"accuracy", "macro_f1", "weighted_f1"}
-        for key in (re.sub(r"\W+", "_", name) for name in self.label_names or []):  # as `class_metrics` names them
+        for key in class_metric_keys(self.label_names or []):  # as `class_metrics` names them
             known |= {f"{m}_{key}" for m in ("precision", "recall", "f1")}
         return known
 

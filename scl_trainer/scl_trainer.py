@@ -110,7 +110,7 @@ class SCLTrainer(BaseTrainer):
         self.single_text = "text" in columns and "text_a" not in columns
         if args.label_names is None and "label" in columns and "input_ids" not in columns:
             labels = train_dataset["label"]
-            if labels and all(isinstance(label, str) for label in labels):  # class names; indices need label_names
+            if any(isinstance(label, str) for label in labels):  # class names (and missing values, refused there)
                 args.label_names = class_names(labels)
                 logger.info(f"classes (label_names) read from the training data: {args.label_names}")
         names = args.label_names

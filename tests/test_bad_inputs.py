@@ -19,8 +19,8 @@ BAD = FIXTURES / "bad_inputs"
 PAIR_CASES = [
     ("label_2.tsv", r"label_2\.tsv, row 3, column 'label': label must be 0 or 1, got '2'"),
     ("label_yes.tsv", r"label_yes\.tsv, row 2, column 'label': label must be 0 or 1, got 'yes'"),
-    ("label_empty.tsv", r"label_empty\.tsv, row 3, column 'label': label must be 0 or 1, got ''"),
-    ("label_nan.csv", r"label_nan\.csv, row 2, column 'label': label must be 0 or 1, got 'NaN'"),
+    ("label_empty.tsv", r"label_empty\.tsv, row 3, column 'label': missing label"),
+    ("label_nan.csv", r"label_nan\.csv, row 2, column 'label': missing label \('NaN'\)"),
     ("empty_text.tsv", r"empty_text\.tsv, row 2, column 'text_b': empty or whitespace-only text"),
     ("whitespace_text.jsonl", r"whitespace_text\.jsonl, row 2, column 'text_a': empty or whitespace-only text"),
     ("missing_label_column.tsv", r"missing_label_column\.tsv, row 1, column 'label': column not found"),

@@ -96,8 +96,8 @@ def test_generic_files_with_configurable_columns(tmp_path, suffix):
     [
         ("text_a\ttext_b\tlabel\nx\ty\t2\n", r"pairs\.tsv, row 2, column 'label': label must be 0 or 1, got '2'"),
         ("text_a\ttext_b\tlabel\nx\ty\tyes\n", r"row 2, column 'label': label must be 0 or 1, got 'yes'"),
-        ("text_a\ttext_b\tlabel\nx\ty\t\n", r"row 2, column 'label': label must be 0 or 1, got ''"),
-        ("text_a\ttext_b\tlabel\nx\ty\tnan\n", r"row 2, column 'label': label must be 0 or 1, got 'nan'"),
+        ("text_a\ttext_b\tlabel\nx\ty\t\n", r"row 2, column 'label': missing label"),
+        ("text_a\ttext_b\tlabel\nx\ty\tnan\n", r"row 2, column 'label': missing label \('nan'\)"),
         ("text_a\ttext_b\tlabel\nx\t  \t1\n", r"row 2, column 'text_b': empty or whitespace-only text"),
         ("text_a\ttext_b\nx\ty\n", r"row 1, column 'label': column not found"),
         ("text_a,text_b,label\nx,y,1\n", r"wrong delimiter for a \.tsv file"),

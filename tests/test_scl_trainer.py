@@ -242,7 +242,7 @@ def test_rejects_unlabelled_training_data(tmp_path, tiny_classifier, tiny_tokeni
         ([1, 0, 2, 0], r"the train dataset, row 2, column 'label': label must be 0 or 1, got 2"),
         ([1, 0, -1, 0], r"row 2, column 'label': label must be 0 or 1, got -1"),
         ([1.0, 0.0, 0.7, 0.0], r"row 2, column 'label': label must be 0 or 1, got 0.7"),
-        ([1.0, 0.0, float("nan"), 0.0], r"row 2, column 'label': label must be 0 or 1, got nan"),
+        ([1.0, 0.0, float("nan"), 0.0], r"row 2, column 'label': missing label \(nan\)"),
         ([1, 1, 1, 1], r"every one of the 4 pairs has label 1; training and validation need both classes"),
     ],
 )
