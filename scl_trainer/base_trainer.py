@@ -46,6 +46,7 @@ from .model_card import (
 )
 from .outputs import check_free_space
 from .plots import plot_training_curves
+from .rendering import Inert, render
 from .sentence_encoder import SentenceEncoder
 from .utils import check_max_length, from_pretrained, pop_step_metrics
 
@@ -569,9 +570,7 @@ class BaseTrainer(Trainer):
             eval_results=eval_results or None,
             widget=content.pop("widget") or None,
         )
-        card = ModelCard.from_template(
-            card_data,
-            template_path=str(TEMPLATES / self._card_template),
+        values = dict(
             model_name=model_name,
             # The hub id when one is known (pushed, or --hub_model_id given); else the local folder, which loads too.
             repo_id=self.hub_model_id or args.hub_model_id or args.output_dir,
@@ -586,4 +585,8 @@ class BaseTrainer(Trainer):
             versions=framework_versions(),
             **content,
         )
+        values = {**card_data.to_dict(), **values, "card_data": Inert(card_data.to_yaml())}
+        # Every value reaches the card through `rendering.render`: escaped as text unless the template marks it
+        # (`| code`, `| py`, `| shell`); the YAML metadata is quoted by `yaml.dump`.
+        card = ModelCard(render(TEMPLATES / self._card_template, trim_blocks=False, **values))
         card.save(os.path.join(args.output_dir, "README.md"))

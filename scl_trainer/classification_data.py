@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from .data import source_kind, to_dataset
 from .errors import DataError
 from .labels import label_key, read_label
+from .rendering import check_line_field
 from .records import DEFAULT_DATA_DIR, check_text, checked_rows, iter_records, require_file, where
 
 if TYPE_CHECKING:
@@ -127,6 +128,8 @@ def class_names(labels: list, given: list[str] | None = None, source: str = "the
         names = list(given)
     else:
         names = found
+    for name in names:  # a class name is a field of `predict`'s output lines
+        check_line_field(name, source, None, "label", "class name")
     if len(names) < 2:
         only = names[0] if names else None
         raise DataError(f"{source}: every row has the label {only!r}; training needs two classes or more")

@@ -29,7 +29,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jinja2 import Template
 from tqdm.auto import tqdm
 
 from .errors import ConfigError
@@ -37,6 +36,7 @@ from .model_card import TEMPLATES, format_number
 from .outputs import OutputLock
 from .paired_stats import arm_summary, paired_difference
 from .parser import ConfigArgumentParser, did_you_mean
+from .rendering import render
 
 __all__ = ["Arm", "CompareArguments", "CompareError", "compare", "parse_arm"]
 
@@ -451,8 +451,8 @@ def write_report(
         "runs": runs,
     }
     (out / "compare.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    template = Template((TEMPLATES / "compare.md").read_text(encoding="utf-8"), trim_blocks=True, lstrip_blocks=True)
-    (out / "compare.md").write_text(template.render(report=report, arms=arms, fmt=format_number), encoding="utf-8")
+    markdown = render(TEMPLATES / "compare.md", report=report, arms=arms, fmt=format_number)  # values escaped
+    (out / "compare.md").write_text(markdown, encoding="utf-8")
     plot(out / "compare.png", arms, summary, differences, args.seeds, args.confidence)
     return report
 

@@ -27,6 +27,7 @@ from .errors import ConfigError, DataError
 from .export import _read_json
 from .outputs import OutputLock, ResumeState, check_output_file, model_fingerprint
 from .records import check_text, iter_records, require_file, where
+from .rendering import check_line_field
 from .sentence_encoder import encode_texts, sentence_model
 from .utils import check_max_length, from_pretrained, resolve_model_name_or_path
 
@@ -47,8 +48,10 @@ def _rows(path: Path, text_column: str, id_column: str | None):
         if text is None:
             raise DataError(f"{where(path, row, text_column)}: empty text; every row of the input gets a vector")
         row_id = str(record[id_column]) if id_column else str(index)
-        if id_column and (not row_id.strip() or "\n" in row_id):
+        if id_column and not row_id.strip():
             raise DataError(f"{where(path, row, id_column)}: the id must be one non-empty line, got {row_id!r}")
+        if id_column:
+            check_line_field(row_id, path, row, id_column, "id")  # one line of the ids file, for every reader
         yield row_id, text
 
 

@@ -7,9 +7,8 @@ import os
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from jinja2 import Environment
-
 from .errors import ConfigError
+from .rendering import Inert, escape_markdown, render
 
 __all__ = [
     "base_model_id",
@@ -65,19 +64,20 @@ def format_number(value, digits: int = 4, sign: bool = False) -> str:
 
 
 def format_value(value) -> str:
+    """A table cell: a float with 4 decimals (small ones in scientific notation), anything else as escaped text."""
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
-    return str(value)
+    return str(escape_markdown(value))
 
 
-def markdown_table(rows: dict, header: tuple[str, str] = ("", "")) -> str:
-    """A two-column Markdown table of `rows` (name -> value)."""
+def markdown_table(rows: dict, header: tuple[str, str] = ("", "")) -> Inert:
+    """A two-column Markdown table of `rows` (name -> value), every cell escaped (`format_value`)."""
     lines = [f"| {header[0]} | {header[1]} |", "| --- | --- |"]
-    lines += [f"| {key} | {format_value(value)} |" for key, value in rows.items()]
-    return "\n".join(lines)
+    lines += [f"| {format_value(key)} | {format_value(value)} |" for key, value in rows.items()]
+    return Inert("\n".join(lines))
 
 
-def training_log_table(log_history: list[dict], train_keys: list[str], eval_keys: list[str]) -> str:
+def training_log_table(log_history: list[dict], train_keys: list[str], eval_keys: list[str]) -> Inert:
     """One row per evaluation of the validation data (`eval_*` logs): step, epoch, the training values of the last
     training log at or before that step (`train_keys`), and the validation values (`eval_keys`). Empty without
     evaluations."""
@@ -85,6 +85,7 @@ def training_log_table(log_history: list[dict], train_keys: list[str], eval_keys
     if not evals:
         return ""
     header = ["step", "epoch", *[f"train {k}" for k in train_keys], *[k.removeprefix("eval_") for k in eval_keys]]
+    header = [format_value(name) for name in header]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for log in evals:
         train = [t for t in log_history if "loss" in t and t.get("step", 0) <= log.get("step", 0)]
@@ -92,7 +93,7 @@ def training_log_table(log_history: list[dict], train_keys: list[str], eval_keys
         values = [log.get("step", ""), log.get("epoch", "")]
         values += [train.get(k, "") for k in train_keys] + [log.get(k, "") for k in eval_keys]
         lines.append("| " + " | ".join(format_value(v) for v in values) + " |")
-    return "\n".join(lines)
+    return Inert("\n".join(lines))
 
 
 def multi_seed_summary(path: str | os.PathLike | None) -> str:
@@ -105,35 +106,5 @@ def multi_seed_summary(path: str | os.PathLike | None) -> str:
         report["summary"], report["differences"], report["arms"]  # noqa: B018 (the keys every section reads)
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"--compare_report {path}: not a compare.json of scl_trainer compare ({e})") from e
-    text = (TEMPLATES / "multi_seed_summary.md").read_text(encoding="utf-8")
     # The report is a file anyone can edit: every value it gives is printed as text, never as Markdown or HTML.
-    environment = Environment(trim_blocks=True, lstrip_blocks=True, finalize=escape_markdown)
-    environment.filters["code"] = code_text
-    return environment.from_string(text).render(report=report, source=str(path), fmt=format_number)
-
-
-class CodeText(str):
-    """A value shown inside a fenced code block: printed as it is, once `code_text` has neutralised what could close
-    the fence."""
-
-
-FENCE = "`" * 3
-
-
-def code_text(value) -> CodeText:
-    """`value` for a fenced code block: one line, no fence to close it."""
-    return CodeText(" ".join(str(value).split()).replace(FENCE, "'''"))
-
-
-# What Markdown or HTML would read as structure in a value written into a card: table cells (|, and the backslash
-# that could cancel our escape), HTML tags and entities, links and images ([ ]), code spans (a backtick cannot be
-# escaped inside one, so it becomes a quote). Line breaks are folded, so no value starts a heading or a row.
-MARKUP = {"\\": "\\\\", "|": "\\|", "[": "\\[", "]": "\\]", "<": "&lt;", ">": "&gt;", "&": "&amp;", "`": "'"}
-
-
-def escape_markdown(value):
-    """A value printed into a card as plain text: markup characters escaped, line breaks folded (a value cannot
-    start a heading or a table row of its own). Numbers and `CodeText` are printed as they are."""
-    if value is None or isinstance(value, (int, float, CodeText)):
-        return value
-    return "".join(MARKUP.get(char, char) for char in " ".join(str(value).split()))
+    return Inert(render(TEMPLATES / "multi_seed_summary.md", report=report, source=str(path), fmt=format_number))

@@ -16,9 +16,10 @@ from tqdm.auto import tqdm
 
 from .architectures import saved_architecture
 from .data import iter_pairs, source_id_columns, source_kind
-from .errors import ConfigError, DataError, OutputDirError
+from .errors import ConfigError, OutputDirError
 from .outputs import ResumeState
 from .records import count_records
+from .rendering import check_line_field
 
 __all__ = ["open_pairs", "open_texts", "predict_pairs"]
 
@@ -84,12 +85,10 @@ def _complete_lines(path) -> tuple[int, int]:
 
 def _row_ids(index: int, row: dict, id_columns: tuple[str, ...]) -> list[str]:
     """The ids written first on a row's output line; an id holding a tab or a line break would shift or split the
-    TSV line, so it is an error naming the row (0-based) and the column."""
-    ids = [str(row[c]) for c in id_columns] if id_columns else [str(index)]
-    for column, value in zip(id_columns, ids):
-        if "\t" in value or "\n" in value or "\r" in value:
-            raise DataError(f"input row {index}, column '{column}': the id {value!r} holds a tab or line break")
-    return ids
+    TSV line, so it is an error naming the row (0-based) and the column (`rendering.check_line_field`)."""
+    if not id_columns:
+        return [str(index)]
+    return [check_line_field(str(row[column]), "input", index, column, "id") for column in id_columns]
 
 
 def _check_resumable(path: Path, rows: Iterator, id_columns: tuple[str, ...], fields: int) -> int:
@@ -171,6 +170,8 @@ def predict_pairs(
     output_path.parent.mkdir(parents=True, exist_ok=True)  # a new folder is made, never a late failure
     partial = output_path.with_name(output_path.name + ".partial")
     names = getattr(model.config, "class_names", None)
+    for name in names or []:  # a class name is a field of every output line
+        check_line_field(str(name), f"{model.config._name_or_path}/config.json", None, "class_names", "class name")
     architecture = saved_architecture(model.config)  # how its rows are tokenized and scored
     unit = "texts" if getattr(model.config, "text_input", "pair") == "single" else "pairs"
     num_logits = architecture.num_logits_of(model)

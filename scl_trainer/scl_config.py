@@ -6,6 +6,7 @@ from .architectures import ARCHITECTURES, architecture_class
 from .base_config import BaseConfig, check_temperature
 from .errors import ConfigError
 from .labels import class_metric_keys, label_key
+from .rendering import check_line_field
 
 CLASS_WEIGHTS = ("none", "balanced")
 PAIR_LOSSES = ("bce", "cosent", "online_contrastive")
@@ -153,6 +154,8 @@ class SCLConfig(BaseConfig):
             raise ConfigError(f"SCLConfig: views must be >= 1 (dropout views of every text), got {self.views}")
         self.label_texts = self._read_label_descriptions()
         if self.label_names is not None:
+            for name in self.label_names:  # a class name is a field of `predict`'s output lines
+                check_line_field(str(name), "SCLConfig", None, "label_names", "class name")
             keys = [label_key(str(name).strip()) for name in self.label_names]  # compared as labels are (`labels`)
             repeated = sorted({name for name, key in zip(self.label_names, keys, strict=True) if keys.count(key) > 1})
             if len(self.label_names) < 2 or repeated:

@@ -297,8 +297,9 @@ def test_embedding_only_settings_are_refused_for_another_architecture(tmp_path):
 
 
 def test_a_cross_encoder_in_hand_is_refused(tmp_path, tiny_tokenizer):
-    model = BertForSequenceClassification(tiny_bert_config(num_labels=3))  # built, never saved: no config.architectures
-    with pytest.raises(ConfigError, match="^architecture=embedding needs an encoder \\(AutoModel\\), got a cross-encoder$"):
+    model = BertForSequenceClassification(tiny_bert_config(num_labels=3))  # never saved: no config.architectures
+    message = r"^architecture=embedding needs an encoder \(AutoModel\), got a cross-encoder$"
+    with pytest.raises(ConfigError, match=message):
         SCLTrainer(model, emb_config(tmp_path), train_dataset=single_texts(12), processing_class=tiny_tokenizer)
 
 

@@ -28,8 +28,16 @@ def classify_recipe_train(tmp_path, encoder, labels):
     """The classify recipe's reading of a training file: (class names, encoded training labels)."""
     recipe = load_recipe("supcon_classify")
     train = write_jsonl(tmp_path / "train.jsonl", labels)
-    argv = ["--dataset_name", train, "--model_name_or_path", encoder, "--output_dir", str(tmp_path / "out"),
-            "--validation_file", train]  # fmt: skip (a validation file: every training row stays, in order)
+    argv = [
+        "--dataset_name",
+        train,
+        "--model_name_or_path",
+        encoder,
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--validation_file",
+        train,
+    ]  # fmt: skip (a validation file: every training row stays, in order)
     script_args, _, training_args = recipe.parser().parse_args_and_config(argv)
     splits, _ = recipe.load_splits(script_args, training_args, seed=0)
     return training_args.label_names, splits["train"]["label"]
@@ -75,8 +83,11 @@ def test_numeric_spellings_of_one_number_are_one_label(tmp_path, tiny_encoder_di
     assert len(set(encoded[:4])) == 1
 
 
+MISSING = {"null": None, "nan": math.nan, "empty": "", "blank": "  ", "nan-text": "NaN"}
+
+
 @pytest.mark.parametrize("read", ENTRY_POINTS)
-@pytest.mark.parametrize("missing", [None, math.nan, "", "  ", "NaN"], ids=["null", "nan", "empty", "blank", "nan-text"])
+@pytest.mark.parametrize("missing", list(MISSING.values()), ids=list(MISSING))
 def test_a_missing_label_is_an_error_naming_the_row_never_a_class(tmp_path, tiny_encoder_dir, read, missing):
     labels = ["positive", "negative", "1", missing, "positive", "negative"]
     row = 3 if read is python_api else 4  # a dataset's rows count from 0, a file's lines from 1
@@ -89,7 +100,8 @@ def test_pair_labels_read_by_the_same_rule(tmp_path, suffix):
     labels = [1, "1.0", " 0 ", 0.0, True if suffix == "jsonl" else "+1", "01"]  # JSON's true; a text "True" is a name
     if suffix == "csv":
         path = tmp_path / "pairs.csv"
-        path.write_text("text_a,text_b,label\n" + "".join(f"q {i},a {i},{str(v).strip()}\n" for i, v in enumerate(labels)))
+        rows = "".join(f"q {i},a {i},{str(v).strip()}\n" for i, v in enumerate(labels))
+        path.write_text("text_a,text_b,label\n" + rows)
     else:
         path = write_jsonl(tmp_path / "pairs.jsonl", labels, pairs=True)
     assert load_pairs(str(path))["label"] == [1, 1, 0, 0, 1, 1]

@@ -213,7 +213,7 @@ def test_an_id_with_a_tab_or_line_break_is_refused_before_it_breaks_a_line(class
     argv = ["--model", classifier_dir, "--input", rows, "--output", tmp_path / "o.tsv", "--id_columns", "id"]
     code, err = run_cli(argv, capsys)
     assert code == 2 and not (tmp_path / "o.tsv").exists()
-    one_error_line(err, r"input row 1, column 'id': the id 'b\\tc' holds a tab or line break")
+    one_error_line(err, r"input, row 1, column 'id': the id 'b\\tc' holds a line break or a tab")
 
 
 def test_an_output_that_is_a_file_of_the_model_is_refused(classifier_dir, pairs_file, tmp_path, capsys):
