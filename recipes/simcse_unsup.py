@@ -129,11 +129,15 @@ def load_evaluation(script_args: ScriptArguments, training_args: SimCSEConfig) -
         raise ConfigError(f"--eval_score_range needs two numbers low < high, got {list(score_range)}")
     files = {"dev": script_args.eval_file, "test": script_args.test_file}
     if any(files.values()):
-        sts = {}
+        sts, found = {}, []
         for split, path in files.items():
             if path:
-                sts[split], found = load_sts_file(path, score_range)
-                score_range = score_range or found
+                sts[split], scale = load_sts_file(path, score_range)
+                found.append(scale)
+        if score_range is None:  # the scale of every file: a test score may lie beyond the dev file's
+            score_range = (min(low for low, _ in found), max(high for _, high in found))
+            logger.info(f"score range {score_range[0]:g} to {score_range[1]:g}: inferred from the evaluation files "
+                        "(set it with --eval_score_range)")  # fmt: skip
         return {k: truncate(v, script_args.max_eval_samples) for k, v in sts.items()}, score_range
     if training_args.eval_strategy == IntervalStrategy.NO:
         return {}, (0.0, 5.0)

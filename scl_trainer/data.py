@@ -305,9 +305,10 @@ def iter_hub_pairs(
     `label`) or of a local dataset folder, through `datasets.load_dataset`."""
     dataset = load_hub_dataset(name, config_name, split)
     source = f"{name}" + (f"/{config_name}" if config_name else "") + f"[{split}]"
-    for column, flag in _column_flags(text_a_column, text_b_column, label_column, id_columns).items():
+    flags = _column_flags(text_a_column, text_b_column, label_column, id_columns)
+    for column, flag in flags.items():
         if column not in dataset.column_names:
-            raise missing_column(source, None, column, flag, dataset.column_names)
+            raise missing_column(source, None, column, flag, dataset.column_names, used=flags)
     # Hub rows are numbered from 0, as in the dataset viewer.
     yield from _pairs(
         enumerate(dataset), source, text_a_column, text_b_column, label_column, id_columns, empty_texts, positive_label

@@ -177,12 +177,15 @@ def read_tsv(path: Path, fields: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
             yield row, dict(zip(fields, values))
 
 
-def missing_column(source, row: int | None, column: str, flag: str | None, found: list[str]) -> DataError:
+def missing_column(
+    source, row: int | None, column: str, flag: str | None, found: list[str], used: Iterable[str] = ()
+) -> DataError:
     """The error for a column the data does not have: where, the columns it has, and the flag that names another
-    (with the closest column as the example)."""
+    (with the closest column as the example, never one of the `used` columns, which another flag already reads)."""
     message = f"{where(source, row, column)}: column not found; the columns are {found}"
     if flag:
-        close = difflib.get_close_matches(column, found, n=1, cutoff=0.5)
+        free = [name for name in found if name not in set(used)]
+        close = difflib.get_close_matches(column, free, n=1, cutoff=0.5)
         message += f". Name the column to use with --{flag} " + (f"(--{flag} {close[0]}?)" if close else "COLUMN")
     return DataError(message)
 
@@ -202,7 +205,8 @@ def iter_records(path: Path, needed: dict[str, str | None]) -> Iterator[tuple[in
                     f"{where(path, row, missing[0])}: column not found; the header was read as a single column "
                     f"{found[0]!r}: wrong delimiter for a {suffix} file?"
                 )
-            raise missing_column(path, row, missing[0], needed[missing[0]], found)
+            used = [c for c in needed if c in found]  # read by another flag: never the suggestion
+            raise missing_column(path, row, missing[0], needed[missing[0]], found, used)
 
     with TextFile(path) as f:
         if suffix in (".jsonl", ".json"):

@@ -125,3 +125,14 @@ def test_metric_keys_are_unique_for_any_class_names():
     metrics = class_metrics([0, 1, 2, 3, 4], [0, 1, 2, 3, 3], names)
     assert len(metrics) == 3 + 3 * len(names)  # accuracy, macro/weighted F1, and P/R/F1 per class, none overwritten
     assert metrics[f"f1_{keys[3]}"] == pytest.approx(2 / 3) and metrics[f"f1_{keys[4]}"] == 0.0
+
+
+def test_a_missing_column_never_suggests_a_column_another_flag_reads(tmp_path):
+    from scl_trainer.classification_data import load_labelled
+
+    path = tmp_path / "train.csv"
+    path.write_text("label,sentence\npositive,a b\nnegative,c d\n")
+    with pytest.raises(DataError, match=r"column 'label_text': column not found.*--text_column COLUMN$"):
+        load_labelled(str(path), text_column="label_text")  # not "--text_column label": that is the label column
+    with pytest.raises(DataError, match=r"--text_column sentence\?"):
+        load_labelled(str(path), text_column="sentenc")

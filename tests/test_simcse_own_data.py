@@ -47,6 +47,17 @@ def test_eval_file_instead_of_stsb(simcse_unsup, own_files, tiny_encoder_dir, ca
     assert results["eval_spearman"] == metrics["eval_spearman"]
 
 
+def test_the_score_range_is_inferred_from_every_evaluation_file(simcse_unsup, own_files, tiny_encoder_dir, caplog):
+    # The dev file scores 0-1; a test score of 1.2 is beyond it, not an error: the range is every file's.
+    (own_files / "test.csv").write_text("sentence1,sentence2,score\na b,c d,1.2\ne f,g h,0.1\nx y,z w,0.7\n")
+    extra = ["--eval_file", str(own_files / "pairs.csv"), "--test_file", str(own_files / "test.csv"),
+             "--eval_strategy", "no", "--interpolate", "none"]  # fmt: skip
+    with caplog.at_level("INFO"):
+        metrics = run_recipe(simcse_unsup.main, simcse_unsup.parser(), argv(own_files, tiny_encoder_dir, *extra))
+    assert "score range 0 to 1.2: inferred from the evaluation files" in caplog.text
+    assert "test_spearman" in metrics
+
+
 def test_no_evaluation_at_all(simcse_unsup, own_files, tiny_encoder_dir, caplog):
     # The shipped config asks for the best checkpoint by STS-B dev; --eval_strategy no turns that off, with a word.
     with caplog.at_level("WARNING"):
