@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 from .data import source_kind, to_dataset
 from .errors import DataError
 from .labels import label_key, read_label
-from .rendering import check_line_field
 from .records import DEFAULT_DATA_DIR, check_text, checked_rows, iter_records, require_file, where
+from .rendering import check_line_field
 
 if TYPE_CHECKING:
     from datasets import Dataset

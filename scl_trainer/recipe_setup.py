@@ -85,6 +85,23 @@ class ModelArguments:
         check_model_path(self.model_name_or_path, "model_name_or_path")
 
 
+def check_hub_reachable(timeout: float = 5.0) -> None:
+    """`--push_to_hub` can only work with the Hub enabled and reachable: one `ConfigError` line with the way out
+    (instead of a traceback after training, or a minute of retries) when it is disabled or does not answer."""
+    from huggingface_hub import get_session
+
+    if hub_constants.HF_HUB_OFFLINE:
+        raise ConfigError("--push_to_hub true, but the Hugging Face Hub is disabled here (HF_HUB_OFFLINE=1)")
+    try:
+        get_session().head(hub_constants.ENDPOINT, timeout=timeout)
+    except Exception as e:  # noqa: BLE001 (httpx or requests, any transport error)
+        raise ConfigError(
+            f"--push_to_hub true, but the Hugging Face Hub ({hub_constants.ENDPOINT}) did not answer within "
+            f"{timeout:g} s ({type(e).__name__}); train without --push_to_hub and upload the output dir later "
+            "(`hf upload`), or fix the network"
+        ) from None
+
+
 def start_run(
     script_args: RunArguments, training_args, logger_name: str, world_size: int, base_model: str | None = None
 ) -> None:
@@ -101,8 +118,8 @@ def start_run(
     datasets.utils.logging.set_verbosity(training_args.get_process_log_level())
 
     check_launch(world_size, training_args.world_size)
-    if training_args.push_to_hub and hub_constants.HF_HUB_OFFLINE:  # found now, not after training
-        raise ConfigError("--push_to_hub true, but the Hugging Face Hub is disabled here (HF_HUB_OFFLINE=1)")
+    if training_args.push_to_hub:  # found now, in seconds, not after training
+        check_hub_reachable()
     # The main process first: with --overwrite_output_dir it removes an earlier run's files, which the other
     # processes must not see half removed.
     with training_args.main_process_first(desc="checking the output dir"):

@@ -2,6 +2,7 @@
 vague message, late failure): encodings, duplicated columns, directories, invisible texts, unclosed quotes, blank CCF
 queries, splits that cannot hold both classes, out-of-range sample caps."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -243,6 +244,13 @@ def test_settings_that_would_fail_late_fail_first(supcon_pair, tmp_path, tiny_en
     with pytest.raises(ConfigError, match=r"--push_to_hub true, but the Hugging Face Hub is disabled here"):
         run_recipe(supcon_pair.main, supcon_pair.parser(), [*argv, "--push_to_hub", "true"], debug=True)
     assert not (tmp_path / "out").exists()
+    # The Hub enabled but not answering (nothing listens on port 9): one line within seconds, before training.
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", "http://127.0.0.1:9")
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"Hub \(http://127\.0\.0\.1:9\) did not answer within 5 s .*hf upload"):
+        run_recipe(supcon_pair.main, supcon_pair.parser(), [*argv, "--push_to_hub", "true"], debug=True)
+    assert time.monotonic() - started < 30 and not (tmp_path / "out").exists()
 
 
 def test_a_second_run_into_a_running_runs_output_dir_is_refused(supcon_pair, tmp_path, tiny_encoder_dir):
