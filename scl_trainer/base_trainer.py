@@ -44,7 +44,7 @@ from .model_card import (
     multi_seed_summary,
     training_log_table,
 )
-from .outputs import check_free_space
+from .outputs import RunManifest, check_free_space
 from .plots import plot_training_curves
 from .rendering import Inert, render
 from .sentence_encoder import SentenceEncoder
@@ -347,18 +347,37 @@ class BaseTrainer(Trainer):
         return state
 
     def _save_checkpoint(self, model, trial):
+        if self.is_world_process_zero():  # recorded before it is written: a kill mid-save leaves it known as ours
+            manifest = RunManifest(self._get_output_dir(trial))
+            manifest.claim()
+            manifest.record(f"checkpoint-{self.state.global_step}")
         super()._save_checkpoint(model, trial)
         if self.is_world_process_zero():  # what a resume from it must share (`BaseConfig.training_settings`)
             folder = os.path.join(self._get_output_dir(trial), f"checkpoint-{self.state.global_step}")
             with open(os.path.join(folder, SETTINGS_NAME), "w", encoding="utf-8") as f:
                 json.dump(self.args.training_settings(), f, indent=2)
 
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
+        final = output_dir is None or os.path.abspath(output_dir) == os.path.abspath(self.args.output_dir)
+        manifest = RunManifest(self.args.output_dir) if final and self.is_world_process_zero() else None
+        if manifest is not None:  # the final save: `saving` while it runs, its files recorded once done
+            manifest.claim()
+            manifest.record(saving=True)
+        super().save_model(output_dir, _internal_call)
+        if manifest is not None:
+            manifest.record(present=True, finished=True)
+
     def _check_settings(self, path: Path) -> None:
         """A resume under other training settings (learning rate, batch size, loss weights, ...) would continue a
         different run than the one checkpointed: refused, naming the first difference, unless --resume_inexact."""
         file = path / SETTINGS_NAME
-        if not file.is_file() or self.args.resume_inexact:
+        if self.args.resume_inexact:
             return
+        if not file.is_file():  # nothing says which settings it was trained under: never a silent continue
+            raise ConfigError(
+                f"{path}: no {SETTINGS_NAME}, so nothing says the run's settings are the checkpoint's; resume from a "
+                "checkpoint of scl_trainer, or pass --resume_inexact true to continue under this run's settings"
+            )
         try:
             saved = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:

@@ -21,8 +21,10 @@ from .errors import OutputDirError
 __all__ = [
     "CARD_MARKER",
     "LOCK_NAME",
+    "MANIFEST_NAME",
     "OutputLock",
     "ResumeState",
+    "RunManifest",
     "check_free_space",
     "check_output_dir",
     "check_output_file",
@@ -54,18 +56,80 @@ def _is_run_file(path: Path) -> bool:
     return path.name in RUN_FILES or any(path.match(pattern) for pattern in RUN_PATTERNS)
 
 
+# The record of what runs wrote into an output dir (`RunManifest`). `Trainer.push_to_hub` skips `_*` files.
+MANIFEST_NAME = "_scl_trainer_manifest.json"
+
+
+class RunManifest:
+    """What scl_trainer runs wrote into an output dir, recorded in the folder itself (`MANIFEST_NAME`): the entries
+    (top-level names) a run wrote, whether the last run finished, and whether it was in its final save. Written when
+    a run claims the folder, before its first file; a checkpoint's name is recorded before the checkpoint is written
+    (`BaseTrainer._save_checkpoint`), the final save's files once it is done, with `saving` set while it runs (so
+    files of a save cut short by a kill are still known as the run's). Only recorded entries may be replaced or
+    removed by a later run or `--overwrite_output_dir`."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self.path = self.folder / MANIFEST_NAME
+
+    def read(self) -> dict | None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return data if isinstance(data, dict) and isinstance(data.get("entries"), list) else None
+        except (OSError, ValueError):
+            return None
+
+    def present(self) -> list[Path]:
+        """The folder's entries, our lock and manifest aside."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(p for p in self.folder.iterdir() if p.name not in (LOCK_NAME, MANIFEST_NAME))
+
+    def owned(self) -> set[str]:
+        """The entries runs recorded writing (those of a final save cut short included)."""
+        data = self.read() or {}
+        owned = set(data.get("entries", []))
+        if data.get("saving"):
+            owned |= {p.name for p in self.present() if _is_run_file(p)}
+        return owned
+
+    def write(self, entries, finished: bool = False, saving: bool = False, foreign=()) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        data = {"written_by": "scl_trainer", "entries": sorted(set(entries)), "finished": finished, "saving": saving,
+                "foreign": sorted(set(foreign))}  # fmt: skip
+        partial = self.path.with_name(self.path.name + ".partial")
+        partial.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        os.replace(partial, self.path)  # never a half-written record
+
+    def claim(self) -> None:
+        """Start the record of a folder that has none (a run of the Python API, which is not refused a folder): what
+        is there now is someone else's (`foreign`), never recorded as written by a run."""
+        if self.read() is None:
+            self.write([], foreign=[p.name for p in self.present()])
+
+    def record(self, *names: str, present: bool = False, finished: bool | None = None, saving: bool = False):
+        """Add `names` (and with `present`, every entry now in the folder but those that were there before the run
+        claimed it) to the entries."""
+        data = self.read() or {"entries": [], "finished": False, "foreign": []}
+        foreign = set(data.get("foreign", []))
+        now = {p.name for p in self.present()} - foreign if present else set()
+        entries = set(data["entries"]) | set(names) | now
+        self.write(entries, data.get("finished", False) if finished is None else finished, saving, foreign)
+
+
 def check_output_dir(
     output_dir: str, overwrite: bool, resume_from_checkpoint, base_model: str | None = None, lock: bool = False
 ) -> None:
-    """Refuse to train into an `output_dir` that is the base model's folder (always), that already holds a finished
-    run or files scl_trainer did not write (a project's README.md, a foreign model), unless asked to overwrite it or
-    to resume from a checkpoint. A run is finished when its `trainer_state.json` is there: the recipes write it after
-    the weights, so a save cut short (config.json without weights) never counts as finished. With `overwrite`, what
-    an earlier run left is removed first (its files only: the user's are kept), so that no stale file (an old
-    `modules.json`) describes the new model. With `lock`, the folder is locked for the rest of the process before
-    anything in it is removed or written (`hold_output_lock`): a second run into it is refused, naming the first."""
+    """Claim `output_dir` for a run (`RunManifest`), or refuse it with the way out: the base model's folder (always);
+    a folder holding anything no run recorded writing (a model saved by `save_pretrained`, a user's file), even with
+    `--overwrite_output_dir`, naming the first such entry; a finished run, unless `--overwrite_output_dir`; an
+    unfinished run with checkpoints, unless `--overwrite_output_dir` or `--resume_from_checkpoint` (never silently
+    restarted). With `overwrite`, the recorded entries are removed first, so no stale file (an old `modules.json`)
+    describes the new model. With `lock`, the folder is locked for the rest of the process before anything in it is
+    removed or written (`hold_output_lock`): a second run into it is refused, naming the first."""
     out = Path(output_dir)
-    if base_model and os.path.isdir(base_model) and out.exists() and out.resolve() == Path(base_model).resolve():
+    base = Path(base_model).resolve() if base_model and os.path.isdir(base_model) else None
+    if base is not None and out.exists() and out.resolve() == base:
         raise OutputDirError(
             f"output_dir {output_dir} is the folder of the base model (--model_name_or_path {base_model}): the run "
             "would overwrite its weights. Choose another --output_dir."
@@ -74,37 +138,42 @@ def check_output_dir(
         raise OutputDirError(f"output_dir {output_dir} is a file; give the folder the model is written to")
     if lock:
         hold_output_lock(out, "--output_dir", folder=True)
-    if resume_from_checkpoint or not out.is_dir():
+    manifest = RunManifest(out)
+    if resume_from_checkpoint:
+        manifest.record(present=True, finished=False)  # the folder of the run being continued
         return
-    finished = out / "trainer_state.json"
-    if finished.is_file() and not overwrite:
+    owned = manifest.owned()
+    entries = manifest.present()
+    foreign = [p for p in entries if p.name not in owned]
+    inside = [p for p in entries if base is not None and (p.resolve() == base or p.resolve() in base.parents)]
+    if foreign or inside:
+        first = (inside or foreign)[0]
         raise OutputDirError(
-            f"output_dir {output_dir} already holds a finished run ({finished.name} is there). Pass "
-            "--overwrite_output_dir to replace it, --resume_from_checkpoint to continue it, or another --output_dir."
+            f"output_dir {output_dir} holds {first.name}{' (the base model)' if inside else ''}, which no scl_trainer "
+            f"run recorded writing ({len(foreign)} such entries): a run only replaces or removes what runs wrote "
+            "there (see its _scl_trainer_manifest.json), even with --overwrite_output_dir. Move it, or choose an "
+            "empty or new --output_dir."
         )
-    entries = sorted(path for path in out.iterdir() if path.name != LOCK_NAME)
-    foreign = [path.name for path in entries if not _is_run_file(path)]
-    if foreign and not overwrite:
+    data = manifest.read() or {}
+    checkpoints = sorted((p for p in entries if p.name.startswith("checkpoint-") and p.name[11:].isdigit()),
+                         key=lambda p: int(p.name[11:]))  # fmt: skip
+    if entries and data.get("finished") and not overwrite:
         raise OutputDirError(
-            f"output_dir {output_dir} holds files scl_trainer did not write ({', '.join(foreign[:5])}"
-            f"{', ...' if len(foreign) > 5 else ''}): the run would write beside them (a README.md would be replaced "
-            "by the model card). Choose an empty or new --output_dir, or pass --overwrite_output_dir."
+            f"output_dir {output_dir} already holds a finished run ({MANIFEST_NAME} records it). Pass "
+            "--overwrite_output_dir to replace it, "
+            "--resume_from_checkpoint to continue it, or another --output_dir."
         )
-    if overwrite and "README.md" in foreign:  # the user's own: --overwrite_output_dir replaces runs, not this
+    if entries and not data.get("finished") and checkpoints and not overwrite:
         raise OutputDirError(
-            f"output_dir {output_dir} holds a README.md that scl_trainer did not write: the model card would replace "
-            "it, even with --overwrite_output_dir. Move it, or choose another --output_dir"
+            f"output_dir {output_dir} holds an unfinished run (it stopped after {checkpoints[-1].name}). Continue it "
+            f"with --resume_from_checkpoint {checkpoints[-1]}, or start over with --overwrite_output_dir."
         )
-    stale = [path for path in entries if _is_run_file(path)]
-    if stale and not finished.is_file() and (out / "config.json").is_file() and not overwrite:
-        logger.warning(
-            f"output_dir {output_dir} holds a save of an unfinished run (config.json, no trainer_state.json): this "
-            "run replaces it"
-        )
-    if overwrite and stale:
-        for path in stale:
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-        logger.info(f"output_dir {output_dir}: removed what the previous run left ({len(stale)} entries)")
+    if entries:
+        for path in entries:
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+        what = "the previous run" if data.get("finished") or overwrite else "an unfinished run without a checkpoint"
+        logger.warning(f"output_dir {output_dir}: removed what {what} left ({len(entries)} entries)")
+    manifest.write([], finished=False)  # claimed: everything written from now on is this run's
 
 
 def check_output_file(
@@ -189,8 +258,12 @@ class OutputLock:
         finally:
             os.close(self.fd)
             self.fd = None
-        if self.created and not any(self.target.iterdir()):
-            self.target.rmdir()
+        if self.created and self.target.is_dir():  # made by this lock: removed if the run wrote nothing into it
+            manifest = RunManifest(self.target)
+            if not manifest.present() and not (manifest.read() or {}).get("entries"):
+                manifest.path.unlink(missing_ok=True)
+                if not any(self.target.iterdir()):
+                    self.target.rmdir()
 
     def __enter__(self) -> "OutputLock":
         return self.acquire()

@@ -12,7 +12,7 @@ from huggingface_hub import constants as hub_constants
 from .arguments import check_model_path
 from .errors import USER_ERRORS, ConfigError, error_line
 from .model_card import multi_seed_summary
-from .outputs import check_output_dir, release_output_locks
+from .outputs import RunManifest, check_output_dir, release_output_locks
 from .records import DEFAULT_DATA_DIR
 from .utils import check_launch
 
@@ -170,6 +170,8 @@ def end_run(trainer) -> None:
     card, the plots or predictions), then the process group is destroyed (`Trainer.end`). A process that left early,
     or left the group to the exit handlers, could be aborted by gloo ("terminate called without an active exception")
     and fail the whole launch."""
+    if trainer.is_world_process_zero():  # the card, plots and predictions too: every entry the run wrote
+        RunManifest(trainer.args.output_dir).record(present=True, finished=True)
     trainer.accelerator.wait_for_everyone()
     trainer.end()
 

@@ -9,7 +9,7 @@ import pytest
 
 from scl_trainer.data import load_ccf_qa_match, load_pair_file, load_sentences
 from scl_trainer.errors import ConfigError, DataError, OutputDirError
-from scl_trainer.outputs import check_output_dir, check_output_file
+from scl_trainer.outputs import MANIFEST_NAME, RunManifest, check_output_dir, check_output_file
 from scl_trainer.recipe_setup import run_recipe
 from tests.helpers import load_recipe, locked_by_another_process
 
@@ -158,12 +158,13 @@ def test_resuming_from_a_checkpoint_of_another_model_or_a_partial_one(supcon_pai
 
 def test_a_save_cut_short_is_not_a_finished_run(supcon_pair, tmp_path, tiny_encoder_dir, caplog):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "config.json").write_text("{}")  # what a kill during the final save leaves
+    RunManifest(out).write([], saving=True)  # a run killed during its final save, before any checkpoint:
+    (out / "config.json").write_text("{}")  # its files are known as the run's, and nothing can be resumed
     with caplog.at_level("WARNING"):
         run_recipe(supcon_pair.main, supcon_pair.parser(), tiny_pair_argv(tmp_path, tiny_encoder_dir, out))
-    assert "holds a save of an unfinished run (config.json, no trainer_state.json)" in caplog.text
+    assert "removed what an unfinished run without a checkpoint left (1 entries)" in caplog.text
     assert (out / "trainer_state.json").exists() and (out / "model.safetensors").exists()
+    assert RunManifest(out).read()["finished"] and "README.md" in RunManifest(out).read()["entries"]
 
 
 def test_a_truncated_weight_file_is_named(supcon_pair, tmp_path, tiny_encoder_dir):
@@ -195,31 +196,35 @@ def test_an_output_dir_holding_the_users_files_or_the_base_model_is_refused(supc
     project.mkdir()
     (project / "README.md").write_text("# My project\n")
     (project / "train.py").write_text("print('mine')\n")
-    with pytest.raises(OutputDirError, match=r"holds files scl_trainer did not write \(README.md, train.py\)"):
-        run_recipe(supcon_pair.main, supcon_pair.parser(), tiny_pair_argv(tmp_path, tiny_encoder_dir, project),
-                   debug=True)  # fmt: skip
-    assert (project / "README.md").read_text() == "# My project\n"
-    with pytest.raises(OutputDirError, match=r"holds a README.md that scl_trainer did not write: the model card"):
-        argv = [*tiny_pair_argv(tmp_path, tiny_encoder_dir, project), "--overwrite_output_dir", "true"]
-        run_recipe(supcon_pair.main, supcon_pair.parser(), argv, debug=True)
-    assert (project / "README.md").read_text() == "# My project\n"
+    for overwrite in ([], ["--overwrite_output_dir", "true"]):  # --overwrite_output_dir replaces runs, not this
+        with pytest.raises(OutputDirError, match=r"holds README.md, which no scl_trainer run recorded writing \(2 "):
+            argv = [*tiny_pair_argv(tmp_path, tiny_encoder_dir, project), *overwrite]
+            run_recipe(supcon_pair.main, supcon_pair.parser(), argv, debug=True)
+    assert (project / "README.md").read_text() == "# My project\n" and (project / "train.py").exists()
     for overwrite in ([], ["--overwrite_output_dir", "true"]):  # the base model: never, even when asked
         with pytest.raises(OutputDirError, match=r"is the folder of the base model .* would overwrite its weights"):
             argv = [*tiny_pair_argv(tmp_path, tiny_encoder_dir, tiny_encoder_dir), *overwrite]
             run_recipe(supcon_pair.main, supcon_pair.parser(), argv, debug=True)
 
 
-def test_overwrite_removes_what_the_previous_run_left_and_keeps_the_users_files(tmp_path):
+def test_overwrite_removes_only_what_runs_recorded(tmp_path):
     out = tmp_path / "out"
     (out / "checkpoint-4").mkdir(parents=True)
     (out / "modules.json").write_text("[]")  # an earlier SimCSE export: would make SentenceTransformer misread
     (out / "trainer_state.json").write_text("{}")
-    (out / "README.md").write_text("---\ntags:\n- scl_trainer\n---\n")
-    (out / "notes.txt").write_text("mine")
+    RunManifest(out).write(["checkpoint-4", "modules.json", "trainer_state.json"], finished=True)
     with pytest.raises(OutputDirError, match="already holds a finished run"):
         check_output_dir(str(out), overwrite=False, resume_from_checkpoint=None)
+    (out / "notes.txt").write_text("mine")  # named like nothing of ours, or like a run file: the user's either way
+    (out / "model.safetensors").write_text("saved by the user's own save_pretrained")
+    for overwrite in (False, True):
+        with pytest.raises(OutputDirError, match=r"holds model.safetensors, which no scl_trainer run recorded"):
+            check_output_dir(str(out), overwrite=overwrite, resume_from_checkpoint=None)
+    assert len(list(out.iterdir())) == 6  # nothing removed
+    (out / "notes.txt").unlink()
+    (out / "model.safetensors").unlink()
     check_output_dir(str(out), overwrite=True, resume_from_checkpoint=None)
-    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME]
 
 
 def test_an_output_file_that_is_an_input_through_a_symlink_is_refused(tmp_path):
@@ -410,9 +415,10 @@ def test_resume_from_checkpoint_true_takes_the_last_one_or_says_there_is_none(su
 def test_a_readme_that_mentions_scl_trainer_is_still_the_users(tmp_path):
     project = tmp_path / "project"
     project.mkdir()
-    (project / "README.md").write_text("# scl_trainer notes\n\n- scl_trainer is installed\n")  # not our card
-    with pytest.raises(OutputDirError, match=r"holds files scl_trainer did not write \(README.md\)"):
-        check_output_dir(str(project), overwrite=False, resume_from_checkpoint=None)
-    with pytest.raises(OutputDirError, match=r"holds a README.md that scl_trainer did not write"):
-        check_output_dir(str(project), overwrite=True, resume_from_checkpoint=None)
-    assert (project / "README.md").read_text().startswith("# scl_trainer notes")
+    (project / "README.md").write_text("---\ntags:\n- scl_trainer\n---\n")  # looks like our card; not recorded
+    for overwrite in (False, True):
+        with pytest.raises(OutputDirError, match=r"holds README.md, which no scl_trainer run recorded writing"):
+            check_output_dir(str(project), overwrite=overwrite, resume_from_checkpoint=None)
+    assert (project / "README.md").read_text().startswith("---\ntags")
+
+
