@@ -25,7 +25,7 @@ from .arguments import EmbedArguments
 from .data import source_kind
 from .errors import ConfigError, DataError
 from .export import _read_json
-from .outputs import OutputLock, ResumeState, check_output_file, model_fingerprint
+from .outputs import OutputLock, ResumeState, check_output_file, model_fingerprint, open_output, refuse_symlink
 from .records import check_text, iter_records, require_file, where
 from .rendering import check_line_field
 from .sentence_encoder import encode_texts, sentence_model
@@ -115,6 +115,8 @@ def _embed(args: EmbedArguments) -> int:
         command.pop(key)
     state = ResumeState(partial, command)
     done = int(state.check().get("done", 0)) if args.resume else 0  # checked before anything is touched
+    for path in (partial, ids_partial):
+        refuse_symlink(path)
     if done:
         vectors = np.lib.format.open_memmap(partial, mode="r+")
         with open(ids_partial, "rb+") as f:  # keep exactly the ids of the rows written
@@ -124,14 +126,14 @@ def _embed(args: EmbedArguments) -> int:
             f.truncate()
     else:
         vectors = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=(total, command["dim"]))
-        ids_partial.write_text("", encoding="utf-8")
+        open_output(ids_partial).close()
         state.save(done=0)
 
     rows = _rows(source, args.text_column, id_column)
     for _ in range(done):
         next(rows)
     with (
-        open(ids_partial, "a", encoding="utf-8") as ids_out,
+        open_output(ids_partial, "a") as ids_out,
         tqdm(total=total, initial=done, unit="texts", desc="Embedding") as progress,
     ):
         while done < total:

@@ -31,6 +31,9 @@ __all__ = [
     "hold_output_lock",
     "release_output_locks",
     "model_fingerprint",
+    "open_no_follow",
+    "open_output",
+    "refuse_symlink",
 ]
 
 logger = logging.getLogger(__name__)
@@ -98,7 +101,8 @@ class RunManifest:
         data = {"written_by": "scl_trainer", "entries": sorted(set(entries)), "finished": finished, "saving": saving,
                 "foreign": sorted(set(foreign))}  # fmt: skip
         partial = self.path.with_name(self.path.name + ".partial")
-        partial.write_text(json.dumps(data, indent=2), encoding="utf-8")
+        with open_output(partial) as f:
+            f.write(json.dumps(data, indent=2))
         os.replace(partial, self.path)  # never a half-written record
 
     def claim(self) -> None:
@@ -204,6 +208,29 @@ def check_output_file(
             )
 
 
+def refuse_symlink(path: str | os.PathLike) -> None:
+    """A file the library creates (a lock, a partial output, a record) is never written through a symlink planted at
+    its path: an `OutputDirError` naming it, not a write to wherever it points."""
+    if os.path.islink(path):
+        raise OutputDirError(f"{path} is a symbolic link; scl_trainer writes its own file there: remove the link")
+
+
+def open_no_follow(path: str | os.PathLike, flags: int) -> int:
+    """`os.open` that never follows a symlink at `path` (`O_NOFOLLOW`, and `refuse_symlink` for its message)."""
+    refuse_symlink(path)
+    try:
+        return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError:
+        refuse_symlink(path)  # planted between the check and the open
+        raise
+
+
+def open_output(path: str | os.PathLike, mode: str = "w"):
+    """A text file the library writes (`w` or `a`), opened with `open_no_follow`."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if mode == "a" else os.O_TRUNC)
+    return os.fdopen(open_no_follow(path, flags), mode, encoding="utf-8")
+
+
 class OutputLock:
     """An exclusive lock on one output: a folder (`<folder>/_scl_trainer.lock`, the folder is created) or a file
     (`<file>.lock` beside it). A second process asking for it gets an `OutputDirError` naming the holder's pid; the
@@ -228,7 +255,7 @@ class OutputLock:
         except ImportError:  # no advisory locks on this platform
             return self
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = open_no_follow(self.path, os.O_RDWR | os.O_CREAT)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
@@ -293,14 +320,29 @@ def release_output_locks() -> None:
         _HELD.pop().release()
 
 
+# The files of a model folder that decide what it outputs: weights, configuration (the model's, the tokenizer's, the
+# sentence-transformers pooling / Normalize / head files) and vocabularies. Not: its card, metrics, checkpoints.
+MODEL_FILE_SUFFIXES = (".safetensors", ".bin", ".json", ".txt", ".model")
+NOT_MODEL_FILES = ("README.md", "trainer_state.json", "predictions.tsv", LOCK_NAME, MANIFEST_NAME)
+
+
 def model_fingerprint(name_or_path: str) -> dict:
-    """What identifies a model's weights for a resume check: its real path (or hub id) and each weight file's size
-    and modification time (a retrained model at the same path is another model)."""
+    """What identifies a model for a resume check: its real path (or hub id) and the size and modification time of
+    every file that decides its outputs (weights, config, pooling and Normalize modules, tokenizer, head; in
+    subfolders too): a retrained model, or the same weights under another pooling, is another model."""
     if not os.path.isdir(name_or_path):
         return {"model": name_or_path}
     folder = Path(name_or_path).resolve()
-    weights = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file())
-    return {"model": str(folder), "weights": [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in weights]}
+    files = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        skipped = relative.parts[0].startswith("checkpoint-") or relative.parts[0] in ("runs", "logs")
+        if skipped or not path.is_file() or path.suffix not in MODEL_FILE_SUFFIXES:
+            continue
+        if path.name in NOT_MODEL_FILES or path.name.endswith("_results.json"):
+            continue
+        files.append([relative.as_posix(), path.stat().st_size, path.stat().st_mtime_ns])
+    return {"model": str(folder), "files": files}
 
 
 class ResumeState:
@@ -336,7 +378,8 @@ class ResumeState:
 
     def save(self, **state) -> None:
         tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps({"command": self.command, **state}), encoding="utf-8")
+        with open_output(tmp) as f:
+            f.write(json.dumps({"command": self.command, **state}))
         os.replace(tmp, self.path)
 
     def remove(self) -> None:

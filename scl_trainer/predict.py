@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .architectures import saved_architecture
 from .data import iter_pairs, source_id_columns, source_kind
 from .errors import ConfigError, OutputDirError
-from .outputs import ResumeState
+from .outputs import ResumeState, open_output, refuse_symlink
 from .records import count_records
 from .rendering import check_line_field
 
@@ -182,6 +182,7 @@ def predict_pairs(
     done = 0
     if resume and state.check():  # every check before the partial output is touched
         done = _check_resumable(partial, rows, id_columns, fields)
+        refuse_symlink(partial)
         with open(partial, "rb+") as f:
             f.truncate(_complete_lines(partial)[1])  # a torn last line (a run killed mid-write)
     elif resume:
@@ -192,7 +193,7 @@ def predict_pairs(
 
     written, truncated = done, 0
     with (
-        open(partial, "a" if done else "w", encoding="utf-8") as out,
+        open_output(partial, "a" if done else "w") as out,
         tqdm(total=total, initial=done, unit=unit, desc="Predicting") as progress,
     ):
         for window in _batches(rows, window_size):

@@ -1,0 +1,81 @@
+"""Files the library creates never follow a symlink planted at their path (`outputs.open_no_follow`), at every
+entry point that creates one (the lock and partial output of `predict` and `embed`, a run's manifest); a resume
+fingerprint covers every file that decides a model's outputs (`outputs.model_fingerprint`), so `embed --resume`
+after the model's pooling changed is refused."""
+
+import json
+import os
+import time
+
+import pytest
+
+from scl_trainer.__main__ import main as cli
+from scl_trainer.errors import OutputDirError
+from scl_trainer.export import write_sentence_transformers_config
+from scl_trainer.outputs import MANIFEST_NAME, ResumeState, RunManifest, model_fingerprint
+
+
+@pytest.fixture
+def st_dir(tmp_path, tiny_tokenizer):
+    from transformers import BertModel
+
+    from tests.helpers import tiny_bert_config
+
+    path = tmp_path / "st"
+    BertModel(tiny_bert_config()).save_pretrained(path)
+    tiny_tokenizer.save_pretrained(path)
+    write_sentence_transformers_config(str(path), "mean", 32, 32, normalize=True)
+    return path
+
+
+@pytest.mark.parametrize("planted", ["lock", "partial"])
+@pytest.mark.parametrize("command", ["predict", "embed"])
+def test_a_symlink_planted_where_predict_or_embed_writes_is_refused(tmp_path, classifier_dir, st_dir, command,
+                                                                     planted, capsys):  # fmt: skip
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    rows = tmp_path / "in.jsonl"
+    rows.write_text(
+        "".join(json.dumps({"text_a": f"a {i}", "text_b": "b", "text": f"t {i}"}) + "\n" for i in range(3))
+    )
+    out = tmp_path / ("o.tsv" if command == "predict" else "o.npy")
+    suffix = ".lock" if planted == "lock" else ".partial"
+    if command == "embed" and planted == "partial":
+        target = out.with_name("o.ids.txt.partial")  # the ids' partial file
+    else:
+        target = out.with_name(out.name + suffix)
+    os.symlink(victim, target)
+    model = classifier_dir if command == "predict" else st_dir
+    with pytest.raises(SystemExit):
+        cli([command, "--model", str(model), "--input", str(rows), "--output", str(out)])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "is a symbolic link; scl_trainer writes its own file there" in errors[0], err
+    assert victim.read_text() == "precious"
+
+
+def test_a_symlink_planted_as_a_runs_manifest_is_refused(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "run").mkdir()
+    os.symlink(victim, tmp_path / "run" / (MANIFEST_NAME + ".partial"))
+    with pytest.raises(OutputDirError, match=r"is a symbolic link; scl_trainer writes its own file there"):
+        RunManifest(tmp_path / "run").write([])
+    assert victim.read_text() == "precious"
+
+
+@pytest.mark.parametrize("edited", ["1_Pooling/config.json", "modules.json", "config.json", "tokenizer_config.json"])
+def test_the_fingerprint_covers_every_file_that_decides_the_outputs(st_dir, edited):
+    before = model_fingerprint(str(st_dir))
+    state = ResumeState(st_dir.parent / "out.npy.partial", {**before, "input": "x"})
+    time.sleep(0.01)
+    path = st_dir / edited
+    path.write_text(path.read_text().replace("true", "false") + " ")  # e.g. the pooling changed
+    after = model_fingerprint(str(st_dir))
+    assert after != before
+    state.partial.write_text("")
+    state.save(done=1)
+    with pytest.raises(OutputDirError, match=r"--resume: .*out\.npy\.partial was written by another command \(files"):
+        ResumeState(state.partial, {**after, "input": "x"}).check()
+    (st_dir / "README.md").write_text("a card changes nothing")  # not a file the outputs depend on
+    assert model_fingerprint(str(st_dir)) == after
