@@ -10,6 +10,7 @@ written into `<output>.partial` (a `.npy` memory map of the final shape) window 
 records how far it got and for which command; the output and the ids file appear only when every row is written.
 """
 
+import logging
 import os
 import sys
 from dataclasses import asdict
@@ -32,6 +33,8 @@ from .sentence_encoder import encode_texts, sentence_model
 from .utils import check_max_length, from_pretrained, resolve_model_name_or_path
 
 __all__ = ["embed", "ids_path"]
+
+logger = logging.getLogger(__name__)
 
 
 def ids_path(output: str | os.PathLike) -> Path:
@@ -132,13 +135,20 @@ def _embed(args: EmbedArguments) -> int:
     rows = _rows(source, args.text_column, id_column)
     for _ in range(done):
         next(rows)
+    first, truncated = done, 0
     with (
         open_output(ids_partial, "a") as ids_out,
         tqdm(total=total, initial=done, unit="texts", desc="Embedding") as progress,
     ):
         while done < total:
             window = [row for _, row in zip(range(args.window_size), rows)]
-            embedded = encode_texts(model, tokenizer, [text for _, text in window], max_length, args.batch_size)
+            texts = [text for _, text in window]
+            embedded = encode_texts(model, tokenizer, texts, max_length, args.batch_size)
+            # A text of at most max_length - 2 characters cannot exceed max_length tokens (a token is a character or
+            # more): only longer ones are tokenized whole to be counted.
+            long = [text for text in texts if len(text) > max_length - 2]
+            lengths = tokenizer(long, truncation=False)["input_ids"] if long else []
+            truncated += sum(len(ids) > max_length for ids in lengths)
             if normalize:
                 embedded = F.normalize(embedded, dim=-1)
             vectors[done : done + len(window)] = embedded.numpy()
@@ -149,6 +159,11 @@ def _embed(args: EmbedArguments) -> int:
             state.save(done=done)
             progress.update(len(window))
     del vectors
+    if truncated:
+        logger.warning(
+            f"{truncated} of the {total - first} texts embedded were longer than max_length={max_length} tokens and "
+            "were truncated (pass a larger --max_length, up to the model's limit, to read them whole)"
+        )
     os.replace(partial, output)
     os.replace(ids_partial, ids_file)
     state.remove()
