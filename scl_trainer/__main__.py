@@ -64,7 +64,7 @@ def predict(args: PredictArguments) -> int:
             {"data_dir": os.path.realpath(args.data_dir), "split": args.split} if args.input == "ccf_qa_match" else {}
         )
         command = {**model_fingerprint(resolve_model_name_or_path(args.model)), "input": source, "columns": columns,
-                   "write_probability": args.write_probability, **ccf}  # fmt: skip
+                   "write_probability": args.write_probability, "header": args.header, **ccf}  # fmt: skip
         n = predict_pairs(
             model,
             tokenizer,
@@ -77,6 +77,7 @@ def predict(args: PredictArguments) -> int:
             threshold=args.threshold,
             write_probability=args.write_probability,
             resume=args.resume,
+            header=args.header,
             total=total,
             command=command,
         )

@@ -48,7 +48,7 @@ class PredictArguments:
         }
     )
     output: str = field(
-        metadata={"help": "Output TSV (no header): ids, label (0/1, or the class name)[, probabilities]."}
+        metadata={"help": "Output TSV: ids, label (0/1, or the class name)[, probabilities]; a header with --header."}
     )
     data_dir: str = field(default=DEFAULT_DATA_DIR, metadata={"help": "Folder holding ccf_qa_match/."})
     split: str = field(default="test", metadata={"help": "CCF split to read ({split}.query.tsv/{split}.reply.tsv)."})
@@ -87,6 +87,14 @@ class PredictArguments:
         default=False,
         metadata={
             "help": "Append the probability to each line: the positive class's (two classes), or every class's."
+        },
+    )
+    header: bool = field(
+        default=False,
+        metadata={
+            "help": "Write a header line first: the id columns (`row` without them), `label`, and with "
+            "--write_probability `probability_<class>` for each probability column. Default: none (the CCF "
+            "submission format)."
         },
     )
     resume: bool = field(

@@ -91,14 +91,22 @@ def _row_ids(index: int, row: dict, id_columns: tuple[str, ...]) -> list[str]:
     return [check_line_field(str(row[column]), "input", index, column, "id") for column in id_columns]
 
 
-def _check_resumable(path: Path, rows: Iterator, id_columns: tuple[str, ...], fields: int) -> int:
+def _check_resumable(path: Path, rows: Iterator, id_columns: tuple[str, ...], fields: int, header: str | None) -> int:
     """The number of lines of a partial output that match the input, consuming those rows from `rows`; an output
     written for other input (other ids), in another format (other field count) or longer than the input is an
     error naming its first differing line, and nothing is appended to it. Read only: the caller cuts a torn last
     line once every check has passed."""
     done, _ = _complete_lines(path)
     with open(path, encoding="utf-8", errors="replace") as f:
-        for line_number, line in zip(range(1, done + 1), f):
+        if header is not None and done:  # the header line first, exactly this run's
+            first = f.readline().rstrip("\n")
+            if first != header:
+                raise OutputDirError(
+                    f"--resume: {path}, line 1 is {first!r}, not this command's header {header!r}; it was written by "
+                    "another command. Use another --output or drop --resume."
+                )
+            done -= 1
+        for line_number, line in zip(range(2 if header is not None else 1, done + 2), f):
             values = line.rstrip("\n").split("\t")
             row = next(rows, None)
             if row is None:
@@ -114,6 +122,16 @@ def _check_resumable(path: Path, rows: Iterator, id_columns: tuple[str, ...], fi
                     "--output or drop --resume."
                 )
     return done
+
+
+def output_columns(id_columns, names: list[str] | None, num_logits: int, write_probability: bool) -> list[str]:
+    """The column names of `predict`'s lines (its `--header` line): the ids (`row` without id columns), `label`, and
+    with `write_probability` the probability of the positive class (two classes) or of each class, by name."""
+    columns = [*(id_columns or ["row"]), "label"]
+    if write_probability:
+        classes = names if names else [str(i) for i in range(max(num_logits, 2))]
+        columns += [f"probability_{name}" for name in (classes[1:] if num_logits == 1 else classes)]
+    return columns
 
 
 def _batches(iterable: Iterable, size: int) -> Iterator[list]:
@@ -136,6 +154,7 @@ def predict_pairs(
     threshold: float | None = None,
     write_probability: bool = False,
     resume: bool = False,
+    header: bool = False,
     total: int | None = None,
     command: dict | None = None,
 ) -> int:
@@ -176,12 +195,14 @@ def predict_pairs(
     unit = "texts" if getattr(model.config, "text_input", "pair") == "single" else "pairs"
     num_logits = architecture.num_logits_of(model)
     fields = max(len(id_columns), 1) + 1 + (num_logits if num_logits > 1 else 1) * int(write_probability)
+    header_line = "\t".join(output_columns(id_columns, names, num_logits, write_probability)) if header else None
     rows = enumerate(pairs)
-    settings = {"threshold": threshold, "max_length": max_length, "id_columns": list(id_columns), "fields": fields}
+    settings = {"threshold": threshold, "max_length": max_length, "id_columns": list(id_columns), "fields": fields,
+                "header": header}  # fmt: skip
     state = ResumeState(partial, {"model": model.config._name_or_path, **settings, **(command or {})})
     done = 0
     if resume and state.check():  # every check before the partial output is touched
-        done = _check_resumable(partial, rows, id_columns, fields)
+        done = _check_resumable(partial, rows, id_columns, fields, header_line)
         refuse_symlink(partial)
         with open(partial, "rb+") as f:
             f.truncate(_complete_lines(partial)[1])  # a torn last line (a run killed mid-write)
@@ -196,6 +217,8 @@ def predict_pairs(
         open_output(partial, "a" if done else "w") as out,
         tqdm(total=total, initial=done, unit=unit, desc="Predicting") as progress,
     ):
+        if header_line is not None and not done:
+            out.write(header_line + "\n")
         for window in _batches(rows, window_size):
             single = "text" in window[0][1]
             texts_a = [row["text" if single else "text_a"] for _, row in window]

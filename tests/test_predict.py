@@ -122,3 +122,17 @@ def test_progress_total_of_a_csv_with_quoted_newlines(tmp_path, data_dir):
     path.write_text('text_a,text_b\n"first\nline",b\nc,d\n"e","f"\n', encoding="utf-8")
     pairs, _, total = open_pairs(str(path), data_dir)
     assert total == 3 == sum(1 for _ in pairs)
+
+
+def test_header_names_every_column_and_survives_a_resume(classifier_dir, pair_file, tmp_path):
+    full = tmp_path / "full.tsv"
+    predict(args(classifier_dir, pair_file, full, header=True))
+    lines = full.read_text().splitlines(keepends=True)
+    assert lines[0] == "id\tlabel\tprobability_1\n" and len(lines) == 204  # the probability of the second class
+    without = tmp_path / "plain.tsv"
+    predict(args(classifier_dir, pair_file, without))
+    assert "".join(lines[1:]) == without.read_text()  # the header changes nothing else
+    partial = tmp_path / "partial.tsv"
+    partial.write_text("".join(lines[:78]) + lines[78][:5])  # killed while writing row 78
+    assert predict(args(classifier_dir, pair_file, partial, header=True, resume=True)) == 203
+    assert partial.read_text() == full.read_text()
