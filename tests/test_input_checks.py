@@ -420,5 +420,3 @@ def test_a_readme_that_mentions_scl_trainer_is_still_the_users(tmp_path):
         with pytest.raises(OutputDirError, match=r"holds README.md, which no scl_trainer run recorded writing"):
             check_output_dir(str(project), overwrite=overwrite, resume_from_checkpoint=None)
     assert (project / "README.md").read_text().startswith("---\ntags")
-
-
