@@ -594,7 +594,10 @@ class BaseTrainer(Trainer):
             # The hub id when one is known (pushed, or --hub_model_id given); else the local folder, which loads too.
             repo_id=self.hub_model_id or args.hub_model_id or args.output_dir,
             base_model=base_model,
-            dataset_name=dataset_name or "unspecified",
+            # A local file is named by its file name: a card is meant for publishing, a local path says nothing there.
+            dataset_name=os.path.basename(dataset_name)
+            if dataset_name and os.path.exists(dataset_name)
+            else (dataset_name or "unspecified"),
             num_train=len(self.train_dataset) if self.train_dataset is not None else None,
             num_eval=len(self.eval_dataset) if isinstance(self.eval_dataset, Dataset) else None,
             hyperparameters=markdown_table(hyperparameters, ("hyperparameter", "value")),

@@ -199,3 +199,12 @@ def test_predict_refuses_a_model_whose_class_names_would_break_its_lines(tmp_pat
     err = capsys.readouterr().err
     assert "config.json, column 'class_names': the class name" in err, err
     assert not (tmp_path / "o.tsv").exists()
+
+
+def test_a_local_training_file_is_named_by_its_file_name_only(tmp_path, tiny_encoder_dir, st_dir):
+    data = tmp_path / "private" / "folder" / "train.jsonl"
+    data.parent.mkdir(parents=True)
+    data.write_text("")
+    card = write_card("k_single", tmp_path / "o", PLAIN, str(data), tiny_encoder_dir, st_dir, None)
+    section = card.split("## Training data", 1)[1].split("##", 1)[0]
+    assert "`train.jsonl`" in section and "private" not in section
