@@ -16,45 +16,32 @@ import json
 import logging
 import math
 import os
-import pickle
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from datasets import Dataset
-from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from safetensors import SafetensorError
 from transformers import AutoTokenizer, Trainer, TrainerCallback, TrainerState
 from transformers.trainer import TRAINING_ARGS_NAME
-from transformers.trainer_pt_utils import safe_globals
 from transformers.trainer_utils import TrainOutput, get_last_checkpoint
 
 from .base_config import BaseConfig
+from .checkpoints import SETTINGS_NAME, check_checkpoint, check_resume_files
 from .distributed import gather_with_grad, gather_without_grad
 from .errors import ConfigError
 from .export import save_sentence_encoder
 from .grad_cache import cached_forward
-from .model_card import (
-    TEMPLATES,
-    base_model_id,
-    framework_versions,
-    hub_dataset_id,
-    markdown_table,
-    multi_seed_summary,
-    training_log_table,
-)
+from .model_card import write_model_card
 from .outputs import RunManifest, check_free_space
 from .plots import plot_training_curves
-from .rendering import Inert, render
 from .sentence_encoder import SentenceEncoder
 from .utils import check_max_length, from_pretrained, pop_step_metrics
 
 __all__ = ["BaseTrainer"]
 
 logger = logging.getLogger(__name__)
-
-SETTINGS_NAME = "scl_trainer_settings.json"  # in every checkpoint: the settings a resume must share
 
 
 class BaseTrainer(Trainer):
@@ -292,59 +279,13 @@ class BaseTrainer(Trainer):
                     "resume from; name a checkpoint folder, or drop --resume_from_checkpoint"
                 )
         if isinstance(checkpoint, str | os.PathLike):
-            self._check_checkpoint(str(checkpoint), self._checkpoint_module(self.accelerator.unwrap_model(self.model)))
-            state = self._check_resume_files(Path(checkpoint))
+            module = self._checkpoint_module(self.accelerator.unwrap_model(self.model))
+            check_checkpoint(str(checkpoint), module, self.state.global_step == 0, self.args.resume_inexact)
+            state = check_resume_files(Path(checkpoint), self.processing_class, self.args.training_settings(),
+                                       self.args.resume_inexact)  # fmt: skip
             if state is not None and self._is_last_step(state):
                 return self._finish_from_checkpoint(str(checkpoint), state)
         return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
-
-    def _check_resume_files(self, path: Path) -> TrainerState | None:
-        """Read what a resume will read, naming the file that cannot be read (torch's message would not, and would
-        suggest an unsafe load): the optimizer, scheduler and random states (safe loads: nothing is executed), the
-        trainer state; and the saved tokenizer must be this run's (another vocabulary of the same size would train
-        and be saved without a word). Returns the checkpoint's trainer state."""
-        for file in [path / "optimizer.pt", path / "scheduler.pt", *sorted(path.glob("rng_state*.pth"))]:
-            if not file.is_file():
-                continue
-            try:
-                # The numpy types the Trainer's random state holds, allowed as the Trainer allows them; memory-mapped:
-                # the structure is read and checked, the tensors (the optimizer's moments) are not copied in.
-                with safe_globals():
-                    torch.load(file, map_location="cpu", weights_only=True, mmap=True)
-            except Exception as e:  # any failure of an untrusted file is the same answer: it cannot be resumed from
-                unsafe = isinstance(e, pickle.UnpicklingError) and "Unsupported global" in str(e)
-                reason = (
-                    "it holds Python objects that a safe load refuses (a pickle that the Trainer did not write; "
-                    "nothing in it was run)"
-                    if unsafe
-                    else f"truncated or corrupt ({type(e).__name__})"
-                )
-                raise ConfigError(
-                    f"{file}: cannot be read: {reason}. Resume from another checkpoint, or delete the file and pass "
-                    "--resume_inexact true"
-                ) from None
-        self._check_settings(path)
-        state = None
-        state_file = path / "trainer_state.json"
-        if state_file.is_file():
-            try:
-                state = TrainerState.load_from_json(str(state_file))
-                int(state.global_step)
-            except (ValueError, TypeError, KeyError, UnicodeDecodeError) as e:
-                raise ConfigError(
-                    f"{state_file}: not a trainer state ({type(e).__name__}: {' '.join(str(e).split())[:120]}); "
-                    "resume from another checkpoint"
-                ) from None
-        tokenizer = self.processing_class
-        if tokenizer is not None and hasattr(tokenizer, "get_vocab") and (path / "tokenizer_config.json").is_file():
-            saved = AutoTokenizer.from_pretrained(str(path)).get_vocab()
-            if saved != tokenizer.get_vocab():
-                differ = len(saved.items() ^ tokenizer.get_vocab().items())
-                raise ConfigError(
-                    f"{path}: its tokenizer is not this run's ({len(saved)} vs {len(tokenizer.get_vocab())} tokens, "
-                    f"{differ} entries differ): resume with the model and tokenizer the run started with"
-                )
-        return state
 
     def _save_checkpoint(self, model, trial):
         if self.is_world_process_zero():  # recorded before it is written: a kill mid-save leaves it known as ours
@@ -366,31 +307,6 @@ class BaseTrainer(Trainer):
         super().save_model(output_dir, _internal_call)
         if manifest is not None:
             manifest.record(present=True, finished=True)
-
-    def _check_settings(self, path: Path) -> None:
-        """A resume under other training settings (learning rate, batch size, loss weights, ...) would continue a
-        different run than the one checkpointed: refused, naming the first difference, unless --resume_inexact."""
-        file = path / SETTINGS_NAME
-        if self.args.resume_inexact:
-            return
-        if not file.is_file():  # nothing says which settings it was trained under: never a silent continue
-            raise ConfigError(
-                f"{path}: no {SETTINGS_NAME}, so nothing says the run's settings are the checkpoint's; resume from a "
-                "checkpoint of scl_trainer, or pass --resume_inexact true to continue under this run's settings"
-            )
-        try:
-            saved = json.loads(file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"{file}: not readable JSON ({e}); resume from another checkpoint") from None
-        now = json.loads(json.dumps(self.args.training_settings()))  # JSON types, as saved
-        differing = [key for key in now if key in saved and saved[key] != now[key]]
-        if differing:
-            key = differing[0]
-            raise ConfigError(
-                f"{path} was trained with {key}={saved[key]!r}, this run has {key}={now[key]!r} (differing: "
-                f"{', '.join(differing)}): a resume continues the same run. Use the settings it was trained with, "
-                "or pass --resume_inexact true to continue under the new ones"
-            )
 
     def _is_last_step(self, state: TrainerState) -> bool:
         """The checkpoint is the run's last step, under the same length settings as this run."""
@@ -419,7 +335,9 @@ class BaseTrainer(Trainer):
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         model = self.accelerator.unwrap_model(model if model is not None else self.model)
-        self._check_checkpoint(resume_from_checkpoint, self._checkpoint_module(model))
+        # the best-model load at the end happens after steps: a resume is at step 0
+        check_checkpoint(resume_from_checkpoint, self._checkpoint_module(model), self.state.global_step == 0,
+                         self.args.resume_inexact)  # fmt: skip
         try:
             super()._load_from_checkpoint(resume_from_checkpoint, model=self._checkpoint_module(model))
             self._load_extra_state(resume_from_checkpoint, model)
@@ -429,36 +347,6 @@ class BaseTrainer(Trainer):
             raise ConfigError(
                 f"{resume_from_checkpoint}: its weights cannot be loaded ({' '.join(str(e).split())})"
             ) from e
-
-    def _check_checkpoint(self, checkpoint: str, module) -> None:
-        """A checkpoint of this kind of model, whole: its architecture is the model's (a SimCSE checkpoint holds no
-        classification head, and the Trainer would load none of its weights silently), and its weights, and for a
-        resume its optimizer, scheduler, random and trainer state, are there. Names what is missing or wrong."""
-        path = Path(checkpoint)
-        if not path.is_dir():
-            raise ConfigError(f"resume_from_checkpoint: {checkpoint} is not a checkpoint folder")
-        config_file = path / "config.json"
-        try:
-            architectures = json.loads(config_file.read_text(encoding="utf-8")).get("architectures") or []
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"{config_file}: missing or not readable JSON ({e})") from None
-        if architectures and type(module).__name__ not in architectures:
-            raise ConfigError(
-                f"{checkpoint} holds a {architectures[0]}, but this run trains a {type(module).__name__}: it is a "
-                "checkpoint of another kind of model (e.g. SimCSE vs the pair classifier); resume from this run's own"
-            )
-        if not any((path / name).is_file() for name in ("model.safetensors", "model.safetensors.index.json",
-                                                         "pytorch_model.bin")):  # fmt: skip
-            raise ConfigError(f"{checkpoint} has no model weights (model.safetensors): the save was cut short")
-        resuming = self.state.global_step == 0  # the best-model load at the end happens after steps
-        missing = [f for f in ("trainer_state.json", "optimizer.pt", "scheduler.pt") if not (path / f).is_file()]
-        if not any(path.glob("rng_state*.pth")):
-            missing.append("rng_state.pth")
-        if resuming and missing and not self.args.resume_inexact:
-            raise ConfigError(
-                f"{checkpoint} lacks {', '.join(missing)}: training cannot continue exactly from it. Pass "
-                "--resume_inexact true to continue anyway (fresh optimizer/random state), or use another checkpoint"
-            )
 
     def _load_best_model(self) -> None:
         # The best checkpoint is loaded exactly as a resume loads one: weights, then the method's extra state.
@@ -538,77 +426,5 @@ class BaseTrainer(Trainer):
         not the training dataset's held-out validation split.
         `compare_report`: a `compare.json` of `python -m scl_trainer compare` whose multi-seed summary the card shows.
         Also called by `push_to_hub` (keyword arguments are passed through)."""
-        if not self.is_world_process_zero():
-            return
-        args, model = self.args, self.accelerator.unwrap_model(self.model)
-        model_name = model_name or os.path.basename(os.path.normpath(args.output_dir))
-        base_model = finetuned_from or model.config._name_or_path
-        tags = [tags] if isinstance(tags, str) else list(tags or [])
-        content = self._card_content()
-        # Validation rows go into the card verbatim: published only from public data, unless asked (widget_examples).
-        public = hub_dataset_id(kwargs.get("eval_dataset_name") or dataset_name) is not None
-        if not (public if args.widget_examples is None else args.widget_examples):
-            content["widget"] = None
-        hyperparameters = {
-            **content.pop("hyperparameters"),
-            "learning_rate": args.learning_rate,
-            "lr_scheduler_type": args.lr_scheduler_type.value,
-            "warmup_steps": args.warmup_steps,
-            "weight_decay": args.weight_decay,
-            "per_device_train_batch_size": args.per_device_train_batch_size,
-            "gradient_accumulation_steps": args.gradient_accumulation_steps,
-            "number of processes": args.world_size,
-            "optimizer steps trained": self.state.global_step,
-            "epochs trained": round(self.state.epoch or 0.0, 3),
-            "seed": args.seed,
-        }
-        dataset_id = hub_dataset_id(dataset_name)
-        eval_name = kwargs.get("eval_dataset_name") or dataset_name or "unspecified"
-        eval_id = hub_dataset_id(eval_name)
-        eval_results = [
-            EvalResult(
-                task_type=content["task_type"],
-                dataset_type=eval_id or os.path.basename(eval_name),
-                dataset_name=os.path.basename(eval_name),
-                dataset_split=kwargs.get("eval_split") or row["split"],
-                metric_type=row["metric"],
-                metric_name=row.get("metric_name", row["metric"]),
-                metric_value=round(float(row["value"]), 4),
-            )
-            for row in content.pop("eval_results")
-        ]
-        card_data = ModelCardData(
-            model_name=model_name,
-            base_model=base_model_id(base_model),
-            datasets=sorted({d for d in (dataset_id, eval_id) if d}) or None,
-            language=language,
-            license=license,
-            library_name=content.pop("library_name"),
-            pipeline_tag=content.pop("pipeline_tag"),
-            tags=[*self._tag_names, *tags],
-            eval_results=eval_results or None,
-            widget=content.pop("widget") or None,
-        )
-        values = dict(
-            model_name=model_name,
-            # The hub id when one is known (pushed, or --hub_model_id given); else the local folder, which loads too.
-            repo_id=self.hub_model_id or args.hub_model_id or args.output_dir,
-            base_model=base_model,
-            # A local file is named by its file name: a card is meant for publishing, a local path says nothing there.
-            dataset_name=os.path.basename(dataset_name)
-            if dataset_name and os.path.exists(dataset_name)
-            else (dataset_name or "unspecified"),
-            num_train=len(self.train_dataset) if self.train_dataset is not None else None,
-            num_eval=len(self.eval_dataset) if isinstance(self.eval_dataset, Dataset) else None,
-            hyperparameters=markdown_table(hyperparameters, ("hyperparameter", "value")),
-            training_log=training_log_table(self.state.log_history, *content.pop("log_keys")),
-            plots=[name for name in self.plots if os.path.isfile(os.path.join(args.output_dir, name))],
-            multi_seed=multi_seed_summary(compare_report),
-            versions=framework_versions(),
-            **content,
-        )
-        values = {**card_data.to_dict(), **values, "card_data": Inert(card_data.to_yaml())}
-        # Every value reaches the card through `rendering.render`: escaped as text unless the template marks it
-        # (`| code`, `| py`, `| shell`); the YAML metadata is quoted by `yaml.dump`.
-        card = ModelCard(render(TEMPLATES / self._card_template, trim_blocks=False, **values))
-        card.save(os.path.join(args.output_dir, "README.md"))
+        write_model_card(self, model_name, dataset_name, tags, language, license, finetuned_from, compare_report,
+                         **kwargs)  # fmt: skip

@@ -19,6 +19,7 @@ __all__ = [
     "markdown_table",
     "multi_seed_summary",
     "training_log_table",
+    "write_model_card",
 ]
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -108,3 +109,95 @@ def multi_seed_summary(path: str | os.PathLike | None) -> str:
         raise ConfigError(f"--compare_report {path}: not a compare.json of scl_trainer compare ({e})") from e
     # The report is a file anyone can edit: every value it gives is printed as text, never as Markdown or HTML.
     return Inert(render(TEMPLATES / "multi_seed_summary.md", report=report, source=str(path), fmt=format_number))
+
+
+def write_model_card(
+    trainer,
+    model_name: str | None = None,
+    dataset_name: str | None = None,
+    tags: str | list[str] | None = None,
+    language: str | list[str] | None = None,
+    license: str | None = None,
+    finetuned_from: str | None = None,
+    compare_report: str | None = None,
+    **kwargs,
+) -> None:
+    """`BaseTrainer.create_model_card`: the card of `trainer`'s run (its method's template and `_card_content`),
+    written as `README.md` in its output dir."""
+    from datasets import Dataset
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    if not trainer.is_world_process_zero():
+        return
+    args, model = trainer.args, trainer.accelerator.unwrap_model(trainer.model)
+    model_name = model_name or os.path.basename(os.path.normpath(args.output_dir))
+    base_model = finetuned_from or model.config._name_or_path
+    tags = [tags] if isinstance(tags, str) else list(tags or [])
+    content = trainer._card_content()
+    # Validation rows go into the card verbatim: published only from public data, unless asked (widget_examples).
+    public = hub_dataset_id(kwargs.get("eval_dataset_name") or dataset_name) is not None
+    if not (public if args.widget_examples is None else args.widget_examples):
+        content["widget"] = None
+    hyperparameters = {
+        **content.pop("hyperparameters"),
+        "learning_rate": args.learning_rate,
+        "lr_scheduler_type": args.lr_scheduler_type.value,
+        "warmup_steps": args.warmup_steps,
+        "weight_decay": args.weight_decay,
+        "per_device_train_batch_size": args.per_device_train_batch_size,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps,
+        "number of processes": args.world_size,
+        "optimizer steps trained": trainer.state.global_step,
+        "epochs trained": round(trainer.state.epoch or 0.0, 3),
+        "seed": args.seed,
+    }
+    dataset_id = hub_dataset_id(dataset_name)
+    eval_name = kwargs.get("eval_dataset_name") or dataset_name or "unspecified"
+    eval_id = hub_dataset_id(eval_name)
+    eval_results = [
+        EvalResult(
+            task_type=content["task_type"],
+            dataset_type=eval_id or os.path.basename(eval_name),
+            dataset_name=os.path.basename(eval_name),
+            dataset_split=kwargs.get("eval_split") or row["split"],
+            metric_type=row["metric"],
+            metric_name=row.get("metric_name", row["metric"]),
+            metric_value=round(float(row["value"]), 4),
+        )
+        for row in content.pop("eval_results")
+    ]
+    card_data = ModelCardData(
+        model_name=model_name,
+        base_model=base_model_id(base_model),
+        datasets=sorted({d for d in (dataset_id, eval_id) if d}) or None,
+        language=language,
+        license=license,
+        library_name=content.pop("library_name"),
+        pipeline_tag=content.pop("pipeline_tag"),
+        tags=[*trainer._tag_names, *tags],
+        eval_results=eval_results or None,
+        widget=content.pop("widget") or None,
+    )
+    values = dict(
+        model_name=model_name,
+        # The hub id when one is known (pushed, or --hub_model_id given); else the local folder, which loads too.
+        repo_id=trainer.hub_model_id or args.hub_model_id or args.output_dir,
+        base_model=base_model,
+        # A local file is named by its file name: a card is meant for publishing, a local path says nothing there.
+        dataset_name=os.path.basename(dataset_name)
+        if dataset_name and os.path.exists(dataset_name)
+        else (dataset_name or "unspecified"),
+        num_train=len(trainer.train_dataset) if trainer.train_dataset is not None else None,
+        num_eval=len(trainer.eval_dataset) if isinstance(trainer.eval_dataset, Dataset) else None,
+        hyperparameters=markdown_table(hyperparameters, ("hyperparameter", "value")),
+        training_log=training_log_table(trainer.state.log_history, *content.pop("log_keys")),
+        plots=[name for name in trainer.plots if os.path.isfile(os.path.join(args.output_dir, name))],
+        multi_seed=multi_seed_summary(compare_report),
+        versions=framework_versions(),
+        **content,
+    )
+    values = {**card_data.to_dict(), **values, "card_data": Inert(card_data.to_yaml())}
+    # Every value reaches the card through `rendering.render`: escaped as text unless the template marks it
+    # (`| code`, `| py`, `| shell`); the YAML metadata is quoted by `yaml.dump`.
+    card = ModelCard(render(TEMPLATES / trainer._card_template, trim_blocks=False, **values))
+    card.save(os.path.join(args.output_dir, "README.md"))
