@@ -261,6 +261,11 @@ def test_yaml_configs_named_in_docs_exist():
         ("pair_architectures.md", ["README.md"], None),  # make pair-evidence
         ("classify_evidence.md", ["README.md"], "| regime | majority |"),  # make classify-evidence: its overview
         ("classify_evidence.md", ["README.md"], "| regime | setfit | scl_seed | scl_balanced |"),  # class weights
+        (
+            "classify_evidence.md",
+            ["README.md"],
+            "| regime | frozen_lr | setfit | ce | scl_chosen | emb_ce |",
+        ),  # issue 30
     ],
 )
 def test_readmes_quote_the_result_tables_as_generated(generated, docs, header):
