@@ -106,13 +106,15 @@ def _check_resumable(path: Path, rows: Iterator, id_columns: tuple[str, ...], fi
                     "another command. Use another --output or drop --resume."
                 )
             done -= 1
-        for line_number, line in zip(range(2 if header is not None else 1, done + 2), f):
+        first_row_line = 2 if header is not None else 1
+        for line_number, line in zip(range(first_row_line, first_row_line + done), f):
             values = line.rstrip("\n").split("\t")
             row = next(rows, None)
             if row is None:
                 raise OutputDirError(
-                    f"--resume: {path} has more lines ({done}) than the input has rows ({line_number - 1}); it was "
-                    "written for other input. Use another --output or drop --resume."
+                    f"--resume: {path} has more lines ({done}) than the input has rows "
+                    f"({line_number - first_row_line}); it was written for other input. Use another --output or drop "
+                    "--resume."
                 )
             expected = _row_ids(*row, id_columns)
             if len(values) != fields or values[: len(expected)] != expected:

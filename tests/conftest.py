@@ -78,6 +78,14 @@ def classifier_dir(tmp_path, tiny_classifier, tiny_tokenizer):
 
 
 @pytest.fixture
+def st_encoder_dir(tmp_path, tiny_tokenizer) -> str:
+    """A tiny sentence-transformers model (mean pooling + Normalize, as all-MiniLM-L6-v2), fresh for each test."""
+    from tests.helpers import save_st_encoder
+
+    return save_st_encoder(tmp_path / "st-base", tiny_tokenizer)
+
+
+@pytest.fixture
 def hub_uploads(monkeypatch) -> list[dict]:
     """Offline `push_to_hub`: huggingface_hub's create_repo/upload_folder are intercepted; each upload is recorded as
     {repo_id, path_in_repo, files (after the ignore patterns), readme}."""

@@ -29,6 +29,20 @@ def tiny_bert_config(**overrides) -> BertConfig:
     return BertConfig(**config)
 
 
+def save_st_encoder(path, tokenizer, **overrides) -> str:
+    """A tiny BERT saved as a sentence-transformers model (mean pooling + Normalize, as all-MiniLM-L6-v2)."""
+    import torch
+    from transformers import BertModel
+
+    from scl_trainer.export import write_sentence_transformers_config
+
+    torch.manual_seed(0)
+    BertModel(tiny_bert_config(**overrides)).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    write_sentence_transformers_config(str(path), "mean", 32, 32, normalize=True)
+    return str(path)
+
+
 def load_recipe(name: str):
     """Import recipes/<name>.py as a module (recipes are scripts, not a package)."""
     spec = importlib.util.spec_from_file_location(f"recipe_{name}", REPO_ROOT / "recipes" / f"{name}.py")

@@ -105,17 +105,6 @@ def test_gradcheck_supervised():
 # ---- The model and the trainer ----
 
 
-@pytest.fixture
-def st_encoder_dir(tmp_path, tiny_tokenizer):
-    """A tiny encoder saved as a sentence-transformers model (mean pooling + Normalize, as all-MiniLM-L6-v2)."""
-    torch.manual_seed(0)
-    path = tmp_path / "st-base"
-    BertModel(tiny_bert_config()).save_pretrained(path)
-    tiny_tokenizer.save_pretrained(path)
-    write_sentence_transformers_config(str(path), "mean", 32, 32, normalize=True)
-    return str(path)
-
-
 def bi_config(tmp_path, **overrides) -> SCLConfig:
     """test_scl_trainer's config, as a bi-encoder with the contrastive term on."""
     values = dict(

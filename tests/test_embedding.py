@@ -13,31 +13,21 @@ import numpy as np
 import pytest
 import torch
 from datasets import Dataset
-from transformers import AutoModel, BertForSequenceClassification, BertModel
+from transformers import AutoModel, BertForSequenceClassification
 
 from scl_trainer import SCLConfig, SCLTrainer
 from scl_trainer.architectures.embedding import HEAD_WEIGHTS_NAME, EmbeddingClassifier
 from scl_trainer.errors import ConfigError
-from scl_trainer.export import write_sentence_transformers_config
 from scl_trainer.samplers import ClassPairSampler
-from tests.helpers import REPO_ROOT, tiny_bert_config
+from tests.helpers import REPO_ROOT, save_st_encoder, tiny_bert_config
 from tests.test_classify import CLASSES, single_texts
 
 # ---- Fixtures ----
 
 
-def st_encoder(path, tokenizer, **overrides) -> str:
-    """A tiny BERT saved as a sentence-transformers model (mean pooling + Normalize, as all-MiniLM-L6-v2)."""
-    torch.manual_seed(0)
-    BertModel(tiny_bert_config(**overrides)).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    write_sentence_transformers_config(str(path), "mean", 32, 32, normalize=True)
-    return str(path)
-
-
 @pytest.fixture
-def st_dir(tmp_path, tiny_tokenizer) -> str:
-    return st_encoder(tmp_path / "st-base", tiny_tokenizer)
+def st_dir(st_encoder_dir) -> str:
+    return st_encoder_dir
 
 
 def emb_config(tmp_path, **overrides) -> SCLConfig:
@@ -91,7 +81,7 @@ def naive_loss(encoder, head_weight, head_bias, batch, labels, weight, temperatu
 
 def test_loss_is_ce_plus_supcon_over_views_and_anchors_of_a_naive_loop(tmp_path, tiny_tokenizer):
     # No dropout, so the views are equal and the hand-computed forward pass is the trainer's.
-    path = st_encoder(tmp_path / "st", tiny_tokenizer, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    path = save_st_encoder(tmp_path / "st", tiny_tokenizer, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     data = single_texts(12)
     trainer = SCLTrainer(path, emb_config(tmp_path, views=3, label_anchors=True), train_dataset=data)
     batch = next(iter(trainer.get_train_dataloader()))  # the class-pair sampler: one batch holds all 12 texts

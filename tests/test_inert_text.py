@@ -14,14 +14,12 @@ import torch
 import yaml
 from datasets import Dataset
 from markdown_it import MarkdownIt
-from transformers import BertModel
 
 from scl_trainer import SCLConfig, SCLTrainer, SimCSEConfig, SimCSETrainer
 from scl_trainer.__main__ import main as cli
 from scl_trainer.classification_data import class_names
 from scl_trainer.errors import DataError
-from scl_trainer.export import write_sentence_transformers_config
-from tests.helpers import REPO_ROOT, tiny_bert_config
+from tests.helpers import REPO_ROOT, save_st_encoder
 
 PLAIN = ["alpha", "beta", "gamma"]
 HOSTILE = [
@@ -34,12 +32,8 @@ HOSTILE_NAME = "run\u2028# Heading\n| a | b |\r\n```\n" + HOSTILE[2]
 
 
 @pytest.fixture(scope="module")
-def st_dir(tmp_path_factory, tiny_tokenizer):
-    path = tmp_path_factory.mktemp("inert") / "st-base"
-    BertModel(tiny_bert_config()).save_pretrained(path)
-    tiny_tokenizer.save_pretrained(path)
-    write_sentence_transformers_config(str(path), "mean", 32, 32, normalize=True)
-    return str(path)
+def st_dir(tmp_path_factory, tiny_tokenizer):  # read only here: one per module
+    return save_st_encoder(tmp_path_factory.mktemp("inert") / "st-base", tiny_tokenizer)
 
 
 def words(n: int, seed: int) -> list[str]:

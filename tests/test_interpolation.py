@@ -11,8 +11,7 @@ from transformers import AutoModel
 from scl_trainer import SimCSEConfig, SimCSETrainer
 from scl_trainer.errors import ConfigError
 from scl_trainer.interpolation import choose_coefficient, interpolated_state, parse_interpolate
-from tests.helpers import REPO_ROOT
-from tests.test_embedding import st_encoder
+from tests.helpers import REPO_ROOT, save_st_encoder
 
 
 def sts_pairs(n=12):
@@ -37,7 +36,7 @@ def sentences(n=32):
 
 @pytest.fixture
 def trained(tmp_path, tiny_tokenizer):
-    base = st_encoder(tmp_path / "st", tiny_tokenizer)
+    base = save_st_encoder(tmp_path / "st", tiny_tokenizer)
 
     def run(interpolate):
         config = SimCSEConfig(output_dir=str(tmp_path / f"out-{interpolate}"), max_steps=3, learning_rate=1e-2,

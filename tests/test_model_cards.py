@@ -10,13 +10,11 @@ import pytest
 import transformers
 from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
-from transformers import BertModel
 
 from scl_trainer import __version__
 from scl_trainer.data import load_stsb
-from scl_trainer.export import write_sentence_transformers_config
 from scl_trainer.recipe_setup import run_recipe
-from tests.helpers import load_recipe, tiny_bert_config
+from tests.helpers import load_recipe
 
 STEPS = ["--max_steps", "4", "--eval_strategy", "steps", "--eval_steps", "2", "--save_strategy", "steps",
          "--save_steps", "2", "--load_best_model_at_end", "true", "--report_to", "none",
@@ -30,16 +28,6 @@ def load_card(path: Path) -> tuple[ModelCard, dict]:
     name, results = model_index_to_eval_results(data["model-index"])
     assert name and results
     return card, data
-
-
-@pytest.fixture
-def st_encoder_dir(tmp_path, tiny_tokenizer):
-    """A tiny sentence-transformers model: mean pooling + Normalize, as all-MiniLM-L6-v2."""
-    path = tmp_path / "st-base"
-    BertModel(tiny_bert_config()).save_pretrained(path)
-    tiny_tokenizer.save_pretrained(path)
-    write_sentence_transformers_config(str(path), "mean", 32, 32, normalize=True)
-    return path
 
 
 @pytest.mark.parametrize("tuned", [False, True], ids=["untuned", "tuned"])

@@ -98,11 +98,11 @@ def test_the_ranking_loss_trains_the_encoder_and_bce_only_the_scale_and_bias(tmp
     import torch.nn.functional as F
 
     from scl_trainer import SCLTrainer
+    from tests.helpers import save_st_encoder
     from tests.test_bi_encoder import bi_config
-    from tests.test_embedding import st_encoder
     from tests.test_scl_trainer import toy_pairs
 
-    path = st_encoder(tmp_path / "st", tiny_tokenizer, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    path = save_st_encoder(tmp_path / "st", tiny_tokenizer, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     config = bi_config(tmp_path, scl_weight=0, pair_loss=pair_loss, cosent_scale=5.0, pair_margin=0.7)
     trainer = SCLTrainer(path, config, train_dataset=toy_pairs(16, seed=1))
     model = trainer.model.train()

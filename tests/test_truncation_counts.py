@@ -1,24 +1,16 @@
 """`predict` and `embed` count the rows longer than `max_length` tokens in one warning, the same way."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from scl_trainer.__main__ import main as cli
-from scl_trainer.export import write_sentence_transformers_config
 
 
 @pytest.fixture
-def st_dir(tmp_path, tiny_tokenizer):
-    from transformers import BertModel
-
-    from tests.helpers import tiny_bert_config
-
-    path = tmp_path / "st"
-    BertModel(tiny_bert_config()).save_pretrained(path)
-    tiny_tokenizer.save_pretrained(path)
-    write_sentence_transformers_config(str(path), "mean", 32, 32, normalize=True)
-    return path
+def st_dir(st_encoder_dir) -> Path:
+    return Path(st_encoder_dir)
 
 
 @pytest.mark.parametrize("command", ["predict", "embed"])

@@ -185,11 +185,16 @@ class Architecture:
         """Required. A saved classifier of this architecture, for prediction."""
         raise NotImplementedError
 
-    @staticmethod
-    def predict_inputs(tokenizer, texts_a: list[str], texts_b: list[str] | None, max_length: int):
-        """Required. The rows of one prediction window tokenized: (sides, lengths, truncated row indices), `sides` a
-        list of tokenizer outputs padded alike per batch, `lengths` the tokens per row (to batch similar lengths)."""
-        raise NotImplementedError
+    texts_read_together = False  # a pair is one sequence (a cross-encoder), or each text is read alone
+
+    @classmethod
+    def predict_inputs(cls, tokenizer, texts_a: list[str], texts_b: list[str] | None, max_length: int):
+        """The rows of one prediction window tokenized as training reads them (`texts_read_together`): (sides,
+        lengths, truncated row indices), `sides` a list of tokenizer outputs padded alike per batch, `lengths` the
+        tokens per row (to batch similar lengths)."""
+        from ..tokenization import tokenize_rows
+
+        return tokenize_rows(tokenizer, texts_a, texts_b, max_length, separately=not cls.texts_read_together)
 
     @staticmethod
     def predict_logits(model, sides: list[dict[str, torch.Tensor]]) -> torch.Tensor:

@@ -22,7 +22,7 @@ from ..collators import SentencePairCollator
 from ..errors import ConfigError
 from ..losses import CoSENTLoss, OnlineContrastiveLoss, SimCSELoss
 from ..sentence_encoder import SentenceEncoder, sentence_ids_of, sentence_model
-from ..tokenization import side_inputs, tokenize_rows, tokenize_separately
+from ..tokenization import side_inputs, tokenize_separately
 from ..utils import from_pretrained
 from .base import Architecture
 from .cross_encoder import is_cross_encoder
@@ -272,10 +272,6 @@ class BiEncoder(Architecture):
     @classmethod
     def load_trained(cls, name_or_path, field_name="model", **kwargs):
         return load_bi_encoder(name_or_path, field_name=field_name, **kwargs)
-
-    @staticmethod
-    def predict_inputs(tokenizer, texts_a, texts_b, max_length):
-        return tokenize_rows(tokenizer, texts_a, texts_b, max_length, separately=True)  # each text alone
 
     @staticmethod
     def predict_logits(model, sides):

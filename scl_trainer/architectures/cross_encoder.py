@@ -7,7 +7,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, DataCol
 
 from ..errors import ConfigError
 from ..sentence_encoder import SentenceEncoder, sentence_model
-from ..tokenization import tokenize_rows, tokenize_texts
+from ..tokenization import tokenize_texts
 from ..utils import from_pretrained
 from .base import Architecture
 
@@ -64,6 +64,7 @@ def load_pair_classifier(name_or_path: str, label_name: str = "match", field_nam
 
 class CrossEncoder(Architecture):
     name = "cross_encoder"
+    texts_read_together = True  # a pair is one sequence: [CLS] a [SEP] b [SEP]
 
     @classmethod
     def load(cls, name_or_path, label_names=None, positive_name="match", field_name="model_name_or_path"):
@@ -120,10 +121,6 @@ class CrossEncoder(Architecture):
     @classmethod
     def load_trained(cls, name_or_path, field_name="model", **kwargs):
         return from_pretrained(AutoModelForSequenceClassification, name_or_path, field_name=field_name, **kwargs)
-
-    @staticmethod
-    def predict_inputs(tokenizer, texts_a, texts_b, max_length):
-        return tokenize_rows(tokenizer, texts_a, texts_b, max_length, separately=False)  # a pair read together
 
     @staticmethod
     def predict_logits(model, sides):

@@ -29,7 +29,7 @@ from ..errors import ConfigError
 from ..export import read_sentence_pooling
 from ..samplers import ClassPairSampler
 from ..sentence_encoder import SentenceEncoder
-from ..tokenization import side_inputs, tokenize_rows, tokenize_separately, tokenize_texts
+from ..tokenization import side_inputs, tokenize_separately, tokenize_texts
 from ..utils import from_pretrained, resolve_model_name_or_path
 from .base import Architecture
 from .cross_encoder import is_cross_encoder
@@ -280,10 +280,6 @@ class Embedding(Architecture):
     @classmethod
     def load_trained(cls, name_or_path, field_name="model", **kwargs):
         return load_embedding_classifier(name_or_path, field_name=field_name, **kwargs)
-
-    @staticmethod
-    def predict_inputs(tokenizer, texts_a, texts_b, max_length):
-        return tokenize_rows(tokenizer, texts_a, texts_b, max_length, separately=True)  # each text alone
 
     @staticmethod
     def predict_logits(model, sides):
