@@ -145,20 +145,11 @@ def load_evaluation(script_args: ScriptArguments, training_args: SimCSEConfig) -
     return {k: truncate(v, script_args.max_eval_samples) for k, v in sts.items()}, (0.0, 5.0)
 
 
-@recipe_main
-def main(
-    script_args: ScriptArguments,
-    model_args: ModelArguments,
-    training_args: SimCSEConfig,
-    callbacks: list | None = None,
-) -> dict[str, float]:
-    """One run: sentences, STS evaluation pairs, training, the saved run. `callbacks`: more `TrainerCallback`s."""
+def load_data(script_args: ScriptArguments, training_args: SimCSEConfig) -> tuple:
+    """Everything a run reads, checked: the training sentences, the scored evaluation pairs (with the out-of-domain
+    test pairs among them), their score range, the out-of-domain pairs that choose the interpolation."""
     from scl_trainer.data import load_sentences
-    from scl_trainer.metrics import sts_metrics
-    from scl_trainer.simcse_trainer import SimCSETrainer
 
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    start_run(script_args, training_args, __name__, world_size, model_args.model_name_or_path)
     corpus = load_sentences(
         script_args.train_file,
         script_args.data_dir,
@@ -170,6 +161,30 @@ def main(
     sts, score_range = load_evaluation(script_args, training_args)
     ood = load_out_of_domain(script_args, training_args) if sts else {}
     sts.update({"ood_test": ood["ood_test"]} if "ood_test" in ood else {})
+    return corpus, sts, score_range, ood
+
+
+def check(script_args: ScriptArguments, model_args: ModelArguments, training_args: SimCSEConfig) -> set[str]:
+    """The run's checks before training, with nothing written (`compare` calls it for every run before the first
+    trains): every file it reads. Returns the metric names its evaluations report."""
+    load_data(script_args, training_args)
+    return training_args.validation_metrics()
+
+
+@recipe_main
+def main(
+    script_args: ScriptArguments,
+    model_args: ModelArguments,
+    training_args: SimCSEConfig,
+    callbacks: list | None = None,
+) -> dict[str, float]:
+    """One run: sentences, STS evaluation pairs, training, the saved run. `callbacks`: more `TrainerCallback`s."""
+    from scl_trainer.metrics import sts_metrics
+    from scl_trainer.simcse_trainer import SimCSETrainer
+
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    start_run(script_args, training_args, __name__, world_size, model_args.model_name_or_path)
+    corpus, sts, score_range, ood = load_data(script_args, training_args)
     sizes = ", ".join(f"{split} {len(pairs)} pairs" for split, pairs in sts.items()) or "no evaluation"
     logger.info(f"{script_args.train_file}: {len(corpus)} training sentences; {sizes}")
 

@@ -115,12 +115,26 @@ def load_data(script_args: ScriptArguments, training_args: SCLConfig) -> tuple["
     return splits, summary
 
 
-# `main(script_args, model_args, training_args, callbacks=None)`: one run; `parser()`: the YAML + flags parser.
-# The text columns of `--predict_file`: as for training (single texts without --text_b_column).
-main, parser = classification_recipe(
-    ScriptArguments, ModelArguments, load_data, lambda args: (args.text_column, args.text_b_column),
+def predict_columns(script_args: ScriptArguments) -> tuple[str, str | None]:
+    """The text columns of `--predict_file`: those training read (a named dataset's own: `sick` is pairs of
+    `sentence_A`, `sentence_B`), so a pair model's file is read as pairs and a single-text model's as texts."""
+    from scl_trainer.classification_data import CLASSIFICATION_SOURCES
+
+    if script_args.dataset_name in CLASSIFICATION_SOURCES:
+        _, text_column, text_b_column, _ = CLASSIFICATION_SOURCES[script_args.dataset_name]
+        return text_column, text_b_column
+    return script_args.text_column, script_args.text_b_column
+
+
+# `main(script_args, model_args, training_args, callbacks=None)`: one run; `parser()`: the YAML + flags parser;
+# `check(script_args, model_args, training_args)`: the run's checks before training, for `compare`.
+main, parser, check = classification_recipe(
+    ScriptArguments,
+    ModelArguments,
+    load_data,
+    predict_columns,
     launched=lambda: int(os.environ.get("WORLD_SIZE", "1")),
-)  # fmt: skip
+)
 
 
 if __name__ == "__main__":

@@ -144,8 +144,9 @@ def load_data(script_args: ScriptArguments, training_args: SCLConfig) -> tuple["
     return splits, summary
 
 
-# `main(script_args, model_args, training_args, callbacks=None)`: one run; `parser()`: the YAML + flags parser.
-main, parser = classification_recipe(
+# `main(script_args, model_args, training_args, callbacks=None)`: one run; `parser()`: the YAML + flags parser;
+# `check(script_args, model_args, training_args)`: the run's checks before training, for `compare`.
+main, parser, check = classification_recipe(
     ScriptArguments, ModelArguments, load_data, predict_columns=lambda args: (args.text_a_column, args.text_b_column),
     launched=lambda: int(os.environ.get("WORLD_SIZE", "1")),
 )  # fmt: skip

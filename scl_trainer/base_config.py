@@ -155,10 +155,10 @@ class BaseConfig(TrainingArguments):
         names = [*self.TRAJECTORY_FIELDS, *(n for n in ours if n not in self.NOT_TRAJECTORY_FIELDS)]
         return {**{name: values.get(name) for name in names}, "world_size": self.world_size}
 
-    def _check_metric(self, name: str) -> None:
-        """A misspelled `metric_for_best_model` is an error now, naming the closest metrics, not at the first
-        evaluation."""
-        known = self.validation_metrics()
+    def _check_metric(self, name: str, known: set[str] | None = None) -> None:
+        """A misspelled `metric_for_best_model` (or one the task does not report: `known`, default all this trainer
+        may report) is an error now, naming the closest metrics, not at the first evaluation."""
+        known = self.validation_metrics() if known is None else known
         metric = self.metric_for_best_model
         if known is None or metric is None or metric.removeprefix("eval_") in known:
             return

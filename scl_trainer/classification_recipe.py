@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     import datasets
 
 __all__ = [
+    "CheckedRun",
     "ClassificationArguments",
+    "check_classifier",
     "check_predict_file",
     "classification_recipe",
     "hold_out_validation",
@@ -202,6 +204,46 @@ def validation_summary(metrics: dict[str, float]) -> str:
     return line
 
 
+@dataclass
+class CheckedRun:
+    """What `check_classifier` read and decided before anything is written or loaded."""
+
+    splits: "datasets.DatasetDict"
+    data_summary: dict
+    single_text: bool
+    predictions_path: str | None
+    metrics: set[str]  # the metric names (without `eval_`) the run's evaluations report
+
+
+def check_classifier(
+    script_args: ClassificationArguments,
+    model_args,
+    training_args: "SCLConfig",
+    load_data: Callable,
+    predict_columns: tuple[str, str | None],
+) -> CheckedRun:
+    """Every check of a classification run that needs no output dir, in the order the run meets them: the data
+    (`load_data(script_args, training_args)` -> (splits, data summary); it sets the classes), the task against the
+    architecture and the base model (its configuration and pooling files, no weights), the metric that picks the
+    checkpoint, the file to classify after training. The run calls it before training; `compare` calls it for every
+    run before the first one trains, so an arm's bad data, architecture or metric is found up front."""
+    from .architectures import ARCHITECTURES
+
+    splits, data_summary = load_data(script_args, training_args)
+    single_text = "text_a" not in splits["train"].column_names
+    names = training_args.label_names
+    num_logits = len(names) if names and len(names) > 2 else 1
+    architecture = ARCHITECTURES[training_args.architecture]
+    architecture.check_task(training_args, single_text, num_logits)
+    architecture.check_base(model_args.model_name_or_path, names)
+    metrics = training_args.fit_to_task(num_logits)
+    if (predict_columns[1] is None) != single_text:
+        kind = "single texts" if single_text else "pairs"
+        raise ConfigError(f"--predict_file: the model classifies {kind}; its columns {predict_columns} are not")
+    predictions_path = check_predict_file(script_args, training_args.output_dir, predict_columns)
+    return CheckedRun(splits, data_summary, single_text, predictions_path, metrics)
+
+
 def run_classifier(
     script_args: ClassificationArguments,
     model_args,
@@ -211,25 +253,19 @@ def run_classifier(
     world_size: int,
     callbacks: list | None = None,
 ) -> dict[str, float]:
-    """One run of a classification recipe: the checks, data (`load_data(script_args, training_args)` -> (splits,
-    data summary)), model (the positive class named `model_args.label_name` when it has one), training, evaluation,
-    the saved run, and predictions of `script_args.predict_file` (its text columns `predict_columns`, the second
-    None for single texts) when asked. `world_size`: the processes the launcher started; `callbacks`: more
-    `TrainerCallback`s for the Trainer."""
+    """One run of a classification recipe: `check_classifier`, the model (the positive class named
+    `model_args.label_name` when it has one), training, evaluation, the saved run, and predictions of
+    `script_args.predict_file` (its text columns `predict_columns`, the second None for single texts) when asked.
+    `world_size`: the processes the launcher started; `callbacks`: more `TrainerCallback`s for the Trainer."""
     from transformers import set_seed
 
-    from .architectures import ARCHITECTURES
     from .predict import predict_pairs
     from .scl_trainer import SCLTrainer
 
     # The recipe's logger is the module of its functions (`__main__` when launched).
     start_run(script_args, training_args, load_data.__module__, world_size, model_args.model_name_or_path)
-    splits, data_summary = load_data(script_args, training_args)
-    single_text = "text_a" not in splits["train"].column_names
-    names = training_args.label_names
-    num_logits = len(names) if names and len(names) > 2 else 1
-    ARCHITECTURES[training_args.architecture].check_task(training_args, single_text, num_logits)  # before loading
-    predictions_path = check_predict_file(script_args, training_args.output_dir, predict_columns)  # before training
+    checked = check_classifier(script_args, model_args, training_args, load_data, predict_columns)
+    splits, data_summary, predictions_path = checked.splits, checked.data_summary, checked.predictions_path
     logger.info(f"{script_args.dataset_name}: {data_summary}")
     set_seed(training_args.seed)  # before any new weights (the classification head) are initialised
     positive_name = getattr(model_args, "label_name", "match")
@@ -280,12 +316,13 @@ def truncated_splits(splits: "datasets.DatasetDict", script_args: RunArguments) 
 
 def classification_recipe(
     script_arguments: type, model_arguments: type, load_data: Callable, predict_columns: Callable, launched: Callable
-) -> tuple[Callable, Callable]:
+) -> tuple[Callable, Callable, Callable]:
     """A classification recipe's entry points: `main(script_args, model_args, training_args, callbacks=None)`, one
-    run (`run_classifier`; the output dir it locks is released when it returns or fails), and `parser()`, its
-    YAML-config + flags parser over `script_arguments`, `model_arguments` and `SCLConfig`. `predict_columns(
-    script_args)`: the text columns of `--predict_file`; `launched()`: the number of processes the launcher started
-    (the recipe reads it from its environment)."""
+    run (`run_classifier`; the output dir it locks is released when it returns or fails); `parser()`, its
+    YAML-config + flags parser over `script_arguments`, `model_arguments` and `SCLConfig`; `check(script_args,
+    model_args, training_args)`, the run's checks (`check_classifier`) with nothing written, returning the metric
+    names its evaluations report. `predict_columns(script_args)`: the text columns of `--predict_file`;
+    `launched()`: the number of processes the launcher started (the recipe reads it from its environment)."""
 
     @recipe_main
     def main(script_args, model_args, training_args: SCLConfig, callbacks: list | None = None) -> dict[str, float]:
@@ -295,4 +332,8 @@ def classification_recipe(
     def parser() -> ConfigArgumentParser:
         return ConfigArgumentParser((script_arguments, model_arguments, SCLConfig))
 
-    return main, parser
+    def check(script_args, model_args, training_args: SCLConfig) -> set[str]:
+        columns = predict_columns(script_args)
+        return check_classifier(script_args, model_args, training_args, load_data, columns).metrics
+
+    return main, parser, check

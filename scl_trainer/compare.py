@@ -120,9 +120,11 @@ def load_recipe(path: Path):
     spec = importlib.util.spec_from_file_location(f"scl_recipe_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    for name in ("parser", "main", "UNBIASED_METRICS"):
+    for name in ("parser", "main", "check", "UNBIASED_METRICS"):
         if not hasattr(module, name):
-            raise CompareError(f"--recipe {path}: a recipe script defines `parser()`, `main` and `UNBIASED_METRICS`")
+            raise CompareError(
+                f"--recipe {path}: a recipe script defines `parser()`, `main`, `check()` and `UNBIASED_METRICS`"
+            )
     return module
 
 
@@ -189,26 +191,23 @@ def check_shared_flags(flags: list[str], recipe_parser, compare_flags: list[str]
             raise CompareError(f"{token}: not a compare option nor a field of the recipe.{hint}")
 
 
-def check_metrics(metrics: list[str], configs: list) -> None:
-    """Every `--metric` must be one the runs will report (`eval_<a validation metric of the config>`, a baseline row
-    `baseline_<name>_<metric>`, or what every evaluation reports), found before the first run, not after the last."""
-    known = set()
-    for config in configs:
-        names = getattr(config, "validation_metrics", lambda: None)()
-        if names is None:
-            return  # not known in advance: checked against the runs' reports after they ran
-        known |= names
+def check_metrics(metrics: list[str], reported: dict) -> None:
+    """Every `--metric` must be one every run will report, found before the first run, not after the last:
+    `<split>_<name>` with `name` one of the metric names (without prefix) its recipe's check says its evaluations
+    report (`reported`: (arm, seed) -> those names, None if not known in advance) and `split` an evaluation of the
+    run (`eval`, `test`, `ood_test`) or a baseline row (`baseline_*`, `base_*`); or what every evaluation reports."""
     always = {"eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "epoch"}
+    splits = ("eval_", "test_", "ood_test_", "baseline_", "base_")
     for metric in metrics:
-        name = metric.removeprefix("eval_")
-        if metric in always or (metric.startswith("eval_") and name in known):
-            continue
-        if metric.startswith("baseline_") and any(metric.endswith(f"_{m}") for m in known):
-            continue
-        hint = did_you_mean(metric, sorted(f"eval_{m}" for m in known)) or " the runs report eval_ + one of " + (
-            ", ".join(sorted(known))
-        )
-        raise CompareError(f"--metric {metric}: not a metric the runs report;{hint}")
+        for (arm, _), known in reported.items():
+            if metric in always or known is None:
+                continue
+            if metric.startswith(splits) and any(metric.endswith(f"_{name}") for name in known):
+                continue
+            hint = did_you_mean(metric, sorted(f"eval_{m}" for m in known)) or " its runs report eval_ + one of " + (
+                ", ".join(sorted(known))
+            )
+            raise CompareError(f"--metric {metric}: not a metric the runs of arm {arm} report;{hint}")
 
 
 def check_models(runs: dict) -> None:
@@ -477,10 +476,11 @@ def compare(args: CompareArguments, shared: list[str], command: str, compare_fla
         raise CompareError(f"arm names must differ, got {names}")
     check_shared_flags(shared, recipe_parser, list(compare_flags))
 
-    # Parse every run's full arguments before anything trains: the recipe's own checks run on each.
+    # Before anything trains, every run's arguments are parsed and the recipe's own checks run on each, as its run
+    # would (`recipe.check`: its data, its architecture against its task and base model, its metric): a bad arm is
+    # found now, not after the arms before it trained.
     out = Path(args.output_dir)  # as given: relative paths keep the run records valid when the checkout moves
-    metric_for_best = None
-    runs = {}
+    runs, reported = {}, {}
     for arm in arms:
         for seed in args.seeds:
             argv = run_argv(args, shared, arm, seed, out / "runs" / f"{arm.name}-seed{seed}")
@@ -488,11 +488,17 @@ def compare(args: CompareArguments, shared: list[str], command: str, compare_fla
                 runs[arm.name, seed] = recipe_parser.parse_args_and_config(argv)
             except (ValueError, OSError) as e:
                 raise CompareError(f"arm {arm.name}, seed {seed}: {e}") from None
-            metric_for_best = metric_for_best or runs[arm.name, seed][-1].metric_for_best_model
+    check_models(runs)
+    for (name, seed), parsed in runs.items():
+        try:
+            reported[name, seed] = recipe.check(*parsed)
+        except (ValueError, OSError) as e:
+            raise CompareError(f"arm {name}, seed {seed}: {' '.join(str(e).split())}") from None
+    # The recipe's metric that picks the checkpoint, as its check settled it (e.g. macro-F1 for K classes).
+    metric_for_best = next(iter(runs.values()))[-1].metric_for_best_model
     metrics = list(args.metric) or [f"eval_{metric_for_best.removeprefix('eval_')}", *recipe.UNBIASED_METRICS]
     metrics = list(dict.fromkeys(metrics))
-    check_metrics(metrics, [parsed[-1] for parsed in runs.values()])
-    check_models(runs)
+    check_metrics(metrics, reported)
 
     with OutputLock(out, "--output_dir", folder=True):  # one compare per folder: a second one is refused
         records = {}

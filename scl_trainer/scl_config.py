@@ -1,4 +1,5 @@
 import json
+import logging
 import math
 from dataclasses import dataclass, field, fields
 
@@ -16,6 +17,8 @@ ARCHITECTURE_FIELDS = {"views": "embedding", "label_anchors": "embedding", "labe
                        "pair_margin": "bi_encoder"}  # fmt: skip
 
 __all__ = ["SCLConfig"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -195,20 +198,35 @@ class SCLConfig(BaseConfig):
             )
         return {str(name): text for name, text in texts.items()}
 
-    def validation_metrics(self) -> set[str]:
-        """Two classes: the metrics at 0.5 and at the tuned threshold, ROC-AUC, AP; K classes: accuracy, macro and
-        weighted F1 and, with `label_names`, the per-class ones. The classes may be read from the data later, so
-        both sets are known here."""
-        at = {
-            f"{m}_at_{t}"
-            for m in ("f1", "precision", "recall", "accuracy", "mcc", "macro_f1")
-            for t in ("0.5", "threshold")
-        }  # noqa: E501
-        known = {"loss", "bce", "ce", "supcon", "contrastive", "roc_auc", "average_precision", "threshold", *at}
-        known |= set(PAIR_LOSSES)
-        known |= {"accuracy", "macro_f1", "weighted_f1"}
-        for key in class_metric_keys(self.label_names or []):  # as `class_metrics` names them
-            known |= {f"{m}_{key}" for m in ("precision", "recall", "f1")}
+    def validation_metrics(self, num_logits: int | None = None) -> set[str]:
+        """The metric names (without `eval_`) an evaluation reports. One logit (two classes): the metrics at 0.5 and
+        at the tuned threshold, ROC-AUC, AP; K logits: accuracy, macro and weighted F1 and the per-class ones of
+        `label_names`. `num_logits` None: not known yet (the classes may be read from the data), both sets."""
+        known = {"loss", "supcon", "contrastive"}
+        if num_logits in (None, 1):
+            at = {
+                f"{m}_at_{t}"
+                for m in ("f1", "precision", "recall", "accuracy", "mcc", "macro_f1")
+                for t in ("0.5", "threshold")
+            }
+            known |= {"bce", "roc_auc", "average_precision", "threshold", *at, *PAIR_LOSSES}
+        if num_logits is None or num_logits > 1:
+            known |= {"ce", "accuracy", "macro_f1", "weighted_f1"}
+            for key in class_metric_keys(self.label_names or []):  # as `class_metrics` names them
+                known |= {f"{m}_{key}" for m in ("precision", "recall", "f1")}
+        return known
+
+    def fit_to_task(self, num_logits: int, name: str = "SCLConfig") -> set[str]:
+        """Once the classes are known (the recipes, before training; `compare`, before the first run; the trainer):
+        the default metric_for_best_model (two classes' tuned F1) becomes macro-F1 for K classes, and a metric this
+        task does not report is refused now (a two-class metric for K classes, or the reverse). Returns the metric
+        names the run's evaluations report."""
+        metric = (self.metric_for_best_model or "").removeprefix("eval_")
+        if num_logits > 1 and metric == "f1_at_threshold":
+            self.metric_for_best_model = "macro_f1"  # the default names a two-class metric
+            logger.info("metric_for_best_model: macro_f1 (K classes have no tuned threshold)")
+        known = self.validation_metrics(num_logits)
+        self._check_metric(name, known)
         return known
 
     def untouched_model_competes(self) -> bool:

@@ -119,9 +119,7 @@ class SCLTrainer(BaseTrainer):
     architecture: Architecture  # set in `_prepare_model`, from `args.architecture`
 
     def _prepare_model(self, model, args: SCLConfig):
-        if self.num_logits > 1 and args.metric_for_best_model in ("f1_at_threshold", "eval_f1_at_threshold"):
-            args.metric_for_best_model = "macro_f1"  # the default names a two-class metric
-            logger.info("metric_for_best_model: macro_f1 (K classes have no tuned threshold)")
+        args.fit_to_task(self.num_logits, "SCLTrainer")  # the K-class default metric; one this task reports
         self.architecture = ARCHITECTURES[args.architecture](args, self.num_logits, self.single_text)
         self.architecture.check_task(args, self.single_text, self.num_logits)
         model = self.architecture.prepare_model(model)

@@ -155,7 +155,7 @@ def test_a_cross_encoder_is_not_a_bi_encoder_base(tmp_path, tiny_tokenizer):
     with pytest.raises(ConfigError, match="architecture=bi_encoder needs an encoder"):
         SCLTrainer(model, bi_config(tmp_path), processing_class=tiny_tokenizer)
     model.save_pretrained(tmp_path / "ce")
-    with pytest.raises(ConfigError, match="is a cross-encoder pair classifier"):
+    with pytest.raises(ConfigError, match="is a cross-encoder classifier"):
         load_bi_encoder(str(tmp_path / "ce"))
 
 

@@ -216,3 +216,26 @@ def test_label_names_must_cover_the_training_labels():
     assert class_names(["pos", "neg"], ["pos", "neg"]) == ["pos", "neg"]  # the user's order
     with pytest.raises(DataError, match=r"label 'neutral' is not one of --label_names \['pos', 'neg'\]"):
         class_names(["pos", "neg", "neutral"], ["pos", "neg"])
+
+
+def test_the_predict_file_of_a_pair_model_is_read_as_pairs(tmp_path, tiny_encoder_dir):
+    """`sick` trains a pair model: its `--predict_file` is read with the pair columns training read (it was read as
+    single texts of a `text` column)."""
+    recipe = load_recipe("supcon_classify")
+    (tmp_path / "data" / "sick").mkdir(parents=True)
+    judgments = ["ENTAILMENT", "NEUTRAL", "CONTRADICTION"]
+    rows = [f"{WORDS[i % 16]} {WORDS[(i * 3) % 16]}\t{WORDS[(i * 5) % 16]} {WORDS[(i * 7) % 16]}\t{judgments[i % 3]}"
+            for i in range(30)]  # fmt: skip
+    header = "sentence_A\tsentence_B\tentailment_judgment\n"
+    (tmp_path / "data" / "sick" / "sick_train.tsv").write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
+    to_classify = tmp_path / "to_classify.tsv"
+    to_classify.write_text("sentence_A\tsentence_B\nthe house\tthe house\ngood room\tnew city\n", encoding="utf-8")
+    out = tmp_path / "out"
+    argv = ["--dataset_name", "sick", "--data_dir", str(tmp_path / "data"), "--model_name_or_path", tiny_encoder_dir,
+            "--output_dir", str(out), "--max_steps", "1", "--max_length", "16", "--eval_strategy", "no",
+            "--save_strategy", "no", "--report_to", "none", "--predict_file", str(to_classify)]  # fmt: skip
+    run_recipe(recipe.main, recipe.parser(), argv, debug=True)
+    lines = (out / "predictions.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2 and all(line.split("\t")[-1] in judgments for line in lines), lines
+    model = BertForSequenceClassification.from_pretrained(out)
+    assert model.config.text_input == "pair"

@@ -51,6 +51,13 @@ class Architecture:
         loads, by the recipes."""
 
     @classmethod
+    def check_base(cls, name_or_path: str, label_names: list[str] | None = None,
+                   field_name: str = "model_name_or_path") -> None:  # fmt: skip
+        """Refuse a base model this architecture cannot start from, reading its configuration and pooling files only
+        (no weights): what `load` would refuse, found by the recipes before training and by `compare` before the
+        first run."""
+
+    @classmethod
     def load(cls, name_or_path: str, label_names: list[str] | None = None, positive_name: str = "match",
              field_name: str = "model_name_or_path"):  # fmt: skip
         """Required. The model to train, from a hub id or folder (what the recipes load)."""

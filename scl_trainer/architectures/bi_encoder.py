@@ -25,7 +25,7 @@ from ..sentence_encoder import SentenceEncoder, sentence_ids_of, sentence_model
 from ..tokenization import side_inputs, tokenize_separately
 from ..utils import from_pretrained
 from .base import Architecture
-from .cross_encoder import is_cross_encoder
+from .cross_encoder import is_cross_encoder, refuse_cross_encoder
 
 __all__ = [
     "BI_ENCODER",
@@ -101,12 +101,7 @@ def load_bi_encoder(name_or_path: str, field_name: str = "model_name_or_path", *
     """A bi-encoder pair classifier from a model folder or Hub id (the offline copy when installed): the encoder
     with its own pooling; the scale and bias of a saved bi-encoder (`pair_scale`/`pair_bias` in its config), else
     1 and 0 (`calibrated` False: the trainer fits them on the training pairs). `kwargs` go to `from_pretrained`."""
-    config = from_pretrained(AutoConfig, name_or_path, field_name)
-    if is_cross_encoder(config):
-        raise ConfigError(
-            f"--{field_name} {name_or_path!r} is a cross-encoder pair classifier (architectures "
-            f"{config.architectures}); a bi-encoder starts from a sentence encoder (e.g. the base model)"
-        )
+    BiEncoder.check_base(name_or_path, field_name=field_name)
     encoder = from_pretrained(AutoModel, name_or_path, field_name, **kwargs)
     encoder.config._name_or_path = name_or_path  # the hub id in the card, not the path of an offline copy
     return as_bi_encoder(encoder, name_or_path)
@@ -173,6 +168,11 @@ class BiEncoder(Architecture):
     def check_task(cls, config, single_text, num_logits):
         if single_text or num_logits != 1:
             raise ConfigError("architecture=bi_encoder classifies text pairs as matching or not, not single texts")
+
+    @classmethod
+    def check_base(cls, name_or_path, label_names=None, field_name="model_name_or_path"):
+        config = from_pretrained(AutoConfig, name_or_path, field_name)
+        refuse_cross_encoder(config, name_or_path, field_name, "a bi-encoder starts from a sentence encoder")
 
     @classmethod
     def load(cls, name_or_path, label_names=None, positive_name="match", field_name="model_name_or_path"):

@@ -11,7 +11,7 @@ from ..tokenization import tokenize_texts
 from ..utils import from_pretrained
 from .base import Architecture
 
-__all__ = ["CrossEncoder", "is_cross_encoder", "load_classifier", "load_pair_classifier"]
+__all__ = ["CrossEncoder", "is_cross_encoder", "load_classifier", "load_pair_classifier", "refuse_cross_encoder"]
 
 
 def is_cross_encoder(config, model=None) -> bool:
@@ -19,6 +19,28 @@ def is_cross_encoder(config, model=None) -> bool:
     the saved `config` says so, or the `model` in hand (built from a config, never saved) is one."""
     names = [*(config.architectures or []), *([type(model).__name__] if model is not None else [])]
     return any(name.endswith("ForSequenceClassification") for name in names)
+
+
+def refuse_cross_encoder(config, name_or_path: str, field_name: str, starts_from: str) -> None:
+    """A cross-encoder classifier as the base of an architecture that needs a sentence encoder: refused, naming what
+    `starts_from` (e.g. "a bi-encoder starts from a sentence encoder")."""
+    if is_cross_encoder(config):
+        raise ConfigError(
+            f"--{field_name} {name_or_path!r} is a cross-encoder classifier (architectures {config.architectures}); "
+            f"{starts_from} (e.g. the base model)"
+        )
+
+
+def check_head(config, label_names: list[str] | None, name_or_path: str, field_name: str) -> int:
+    """The number of logits the classes `label_names` need (K for K >= 3, else one); a checkpoint whose head has
+    another number is refused: its head cannot be reused."""
+    num_labels = len(label_names) if label_names and len(label_names) > 2 else 1
+    if is_cross_encoder(config) and config.num_labels != num_labels:
+        raise ConfigError(
+            f"--{field_name} {name_or_path!r} has a sequence classification head with num_labels={config.num_labels}; "
+            f"this classifier needs {num_labels} (one logit for two classes). Start from the base encoder instead."
+        )
+    return num_labels
 
 
 def load_classifier(
@@ -33,13 +55,9 @@ def load_classifier(
     probability by BCE and by the pipeline, labelled with the positive class (the second of two `label_names`, else
     `positive_name`). A checkpoint that already has a head with another number of labels is refused: its head cannot
     be reused."""
-    num_labels = len(label_names) if label_names and len(label_names) > 2 else 1
-    config = from_pretrained(AutoConfig, name_or_path, field_name)
-    if is_cross_encoder(config) and config.num_labels != num_labels:
-        raise ConfigError(
-            f"--{field_name} {name_or_path!r} has a sequence classification head with num_labels={config.num_labels}; "
-            f"this classifier needs {num_labels} (one logit for two classes). Start from the base encoder instead."
-        )
+    num_labels = check_head(
+        from_pretrained(AutoConfig, name_or_path, field_name), label_names, name_or_path, field_name
+    )
     if num_labels == 1:
         id2label = {0: label_names[1] if label_names else positive_name}
     else:
@@ -65,6 +83,10 @@ def load_pair_classifier(name_or_path: str, label_name: str = "match", field_nam
 class CrossEncoder(Architecture):
     name = "cross_encoder"
     texts_read_together = True  # a pair is one sequence: [CLS] a [SEP] b [SEP]
+
+    @classmethod
+    def check_base(cls, name_or_path, label_names=None, field_name="model_name_or_path"):
+        check_head(from_pretrained(AutoConfig, name_or_path, field_name), label_names, name_or_path, field_name)
 
     @classmethod
     def load(cls, name_or_path, label_names=None, positive_name="match", field_name="model_name_or_path"):

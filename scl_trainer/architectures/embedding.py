@@ -32,7 +32,7 @@ from ..sentence_encoder import SentenceEncoder
 from ..tokenization import side_inputs, tokenize_separately, tokenize_texts
 from ..utils import from_pretrained, resolve_model_name_or_path
 from .base import Architecture
-from .cross_encoder import is_cross_encoder
+from .cross_encoder import is_cross_encoder, refuse_cross_encoder
 
 __all__ = ["EMBEDDING", "HEAD_WEIGHTS_NAME", "Embedding", "EmbeddingClassifier", "load_embedding_classifier"]
 
@@ -110,11 +110,7 @@ def load_embedding_classifier(
     head, or a saved embedding classifier with its head (`classification_head.safetensors`; `num_logits` and `pairs`
     are then read from it). `kwargs` go to `from_pretrained`."""
     config = from_pretrained(AutoConfig, name_or_path, field_name)
-    if is_cross_encoder(config):
-        raise ConfigError(
-            f"--{field_name} {name_or_path!r} is a cross-encoder classifier (architectures {config.architectures}); "
-            "the embedding classifier starts from a sentence encoder (e.g. the base model)"
-        )
+    refuse_cross_encoder(config, name_or_path, field_name, "the embedding classifier starts from a sentence encoder")
     pooler = _declared_pooler(name_or_path, field_name)
     saved = getattr(config, "pair_architecture", None) == EMBEDDING
     head = None
@@ -172,8 +168,16 @@ class Embedding(Architecture):
             )
 
     @classmethod
+    def check_base(cls, name_or_path, label_names=None, field_name="model_name_or_path"):
+        config = from_pretrained(AutoConfig, name_or_path, field_name)
+        refuse_cross_encoder(
+            config, name_or_path, field_name, "the embedding classifier starts from a sentence encoder"
+        )
+        _declared_pooler(name_or_path, field_name)  # a model without a sentence embedding
+
+    @classmethod
     def load(cls, name_or_path, label_names=None, positive_name="match", field_name="model_name_or_path"):
-        _declared_pooler(name_or_path, field_name)  # a model without a sentence embedding: refused now
+        cls.check_base(name_or_path, label_names, field_name)  # refused now, before the trainer builds the model
         return name_or_path  # built in `prepare_model`, once the input kind (texts or pairs) sets the head's width
 
     def prepare_model(self, model):
