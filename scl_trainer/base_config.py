@@ -138,6 +138,7 @@ class BaseConfig(TrainingArguments):
         "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "seed", "data_seed",
         "lr_scheduler_type", "warmup_steps", "weight_decay", "max_grad_norm", "adam_beta1", "adam_beta2",
         "adam_epsilon", "optim", "bf16", "fp16",
+        "label_names",  # SCLConfig gives it its own meaning (the classes, in logit order): another order, another run
     )  # fmt: skip
     # Our own fields that do not: they govern evaluation, the card or the resume itself.
     NOT_TRAJECTORY_FIELDS = ("widget_examples", "resume_inexact", "allow_regression", "threshold_min_per_class",

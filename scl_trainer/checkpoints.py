@@ -3,18 +3,17 @@ names the file that cannot be read or does not belong to this run, before the Tr
 silently, or suggest an unsafe load."""
 
 import json
-import pickle
 from pathlib import Path
 
-import torch
 from transformers import AutoTokenizer, TrainerState
-from transformers.trainer_pt_utils import safe_globals
 
 from .errors import ConfigError
+from .safe_load import check_model_files, read_tensors
 
 __all__ = ["SETTINGS_NAME", "check_checkpoint", "check_resume_files", "check_settings"]
 
 SETTINGS_NAME = "scl_trainer_settings.json"  # in every checkpoint: the settings a resume must share
+RESUME_FIX = "Resume from another checkpoint, or delete the file and pass --resume_inexact true"
 
 
 def check_checkpoint(checkpoint: str, module, resuming: bool, inexact: bool) -> None:
@@ -37,6 +36,7 @@ def check_checkpoint(checkpoint: str, module, resuming: bool, inexact: bool) -> 
     if not any((path / name).is_file() for name in ("model.safetensors", "model.safetensors.index.json",
                                                      "pytorch_model.bin")):  # fmt: skip
         raise ConfigError(f"{checkpoint} has no model weights (model.safetensors): the save was cut short")
+    check_model_files(path, "Resume from another checkpoint")
     missing = [f for f in ("trainer_state.json", "optimizer.pt", "scheduler.pt") if not (path / f).is_file()]
     if not any(path.glob("rng_state*.pth")):
         missing.append("rng_state.pth")
@@ -53,25 +53,8 @@ def check_resume_files(path: Path, tokenizer, settings: dict, inexact: bool) -> 
     trainer state; and the saved tokenizer must be this run's (another vocabulary of the same size would train
     and be saved without a word). Returns the checkpoint's trainer state."""
     for file in [path / "optimizer.pt", path / "scheduler.pt", *sorted(path.glob("rng_state*.pth"))]:
-        if not file.is_file():
-            continue
-        try:
-            # The numpy types the Trainer's random state holds, allowed as the Trainer allows them; memory-mapped:
-            # the structure is read and checked, the tensors (the optimizer's moments) are not copied in.
-            with safe_globals():
-                torch.load(file, map_location="cpu", weights_only=True, mmap=True)
-        except Exception as e:  # any failure of an untrusted file is the same answer: it cannot be resumed from
-            unsafe = isinstance(e, pickle.UnpicklingError) and "Unsupported global" in str(e)
-            reason = (
-                "it holds Python objects that a safe load refuses (a pickle that the Trainer did not write; "
-                "nothing in it was run)"
-                if unsafe
-                else f"truncated or corrupt ({type(e).__name__})"
-            )
-            raise ConfigError(
-                f"{file}: cannot be read: {reason}. Resume from another checkpoint, or delete the file and pass "
-                "--resume_inexact true"
-            ) from None
+        if file.is_file():  # memory-mapped: the structure is read and checked, the optimizer's moments not copied in
+            read_tensors(file, RESUME_FIX, structure_only=True)
     check_settings(path, settings, inexact)
     state = None
     state_file = path / "trainer_state.json"

@@ -2,11 +2,11 @@ import logging
 import os
 
 import numpy as np
-import safetensors.torch
 import torch
 from transformers import AutoModel, set_seed
 
 from .base_trainer import BaseTrainer
+from .checkpoints import RESUME_FIX
 from .collators import SimCSECollator
 from .data import check_scored_pairs, check_sentences
 from .errors import ConfigError, DataError
@@ -15,6 +15,7 @@ from .interpolation import interpolate_encoder, parse_interpolate
 from .losses import SimCSELoss
 from .metrics import similar_and_random_cosines, sts_metrics
 from .plots import plot_cosine_histograms
+from .safe_load import read_tensors
 from .sentence_encoder import sentence_ids_of
 from .simcse_config import SimCSEConfig
 from .simcse_model import MLP_WEIGHTS_NAME, SimCSEModel, check_dropout, default_pooler
@@ -252,7 +253,7 @@ class SimCSETrainer(BaseTrainer):
                 f"{checkpoint} has no {MLP_WEIGHTS_NAME}: it was not saved with the `cls` pooler's training-only MLP, "
                 "so training cannot resume exactly from it"
             )
-        model.mlp.load_state_dict(safetensors.torch.load_file(path, device="cpu"))
+        model.mlp.load_state_dict(read_tensors(path, RESUME_FIX))
 
     # ---- Model card ----
 

@@ -40,8 +40,15 @@ def resolve_model_name_or_path(name_or_path: str) -> str:
 
 def from_pretrained(cls, name_or_path: str, field_name: str = "model_name_or_path", **kwargs):
     """`cls.from_pretrained(resolve_model_name_or_path(name_or_path), **kwargs)`, with a clear error when the model
-    is neither a local folder nor reachable on the Hub."""
+    is neither a local folder nor reachable on the Hub; a local model's weight files are read safely first
+    (`safe_load.check_model_files`)."""
+    from transformers import PreTrainedModel
+
+    from .safe_load import check_model_files
+
     path = resolve_model_name_or_path(name_or_path)
+    if os.path.isdir(path) and (issubclass(cls, PreTrainedModel) or cls.__name__.startswith("AutoModel")):
+        check_model_files(path, f"Download or save the model again, or pass another --{field_name}")
     try:
         return cls.from_pretrained(path, **kwargs)
     except OSError as e:

@@ -1,4 +1,7 @@
-"""Files the library creates never follow a symlink planted at their path (`outputs.open_no_follow`), at every
+"""Every model file the library reads goes through one safe load (`safe_load.read_tensors`): a truncated file or a
+pickle holding code is one error naming the file and the fix, at every entry point that reads a model (`predict`,
+`embed`, a recipe's base model, a resume), and nothing in it is run. Files the library creates never follow a
+symlink planted at their path (`outputs.open_no_follow`), at every
 entry point that creates one (the lock and partial output of `predict` and `embed`, a run's manifest); a resume
 fingerprint covers every file that decides a model's outputs (`outputs.model_fingerprint`), so `embed --resume`
 after the model's pooling changed is refused."""
@@ -71,3 +74,66 @@ def test_the_fingerprint_covers_every_file_that_decides_the_outputs(st_dir, edit
         ResumeState(state.partial, {**after, "input": "x"}).check()
     (st_dir / "README.md").write_text("a card changes nothing")  # not a file the outputs depend on
     assert model_fingerprint(str(st_dir)) == after
+
+
+class _Payload:  # a pickled object whose loading would run code: a safe load must refuse it, without running it
+    def __init__(self, marker: str):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _spoil(folder: Path, kind: str, marker: Path) -> str:
+    """Spoil the weights of a model folder; returns the name of the file an error must name."""
+    import torch
+
+    weights = folder / "model.safetensors"
+    if kind == "truncated":
+        data = weights.read_bytes()
+        weights.write_bytes(data[: len(data) // 2])
+        return "model.safetensors: cannot be read: truncated or corrupt"
+    weights.unlink()
+    torch.save({"weight": _Payload(str(marker))}, folder / "pytorch_model.bin")
+    return "pytorch_model.bin: cannot be read: it holds Python objects that a safe load refuses"
+
+
+@pytest.mark.parametrize("kind", ["truncated", "pickle"])
+@pytest.mark.parametrize("entry", ["predict", "embed", "recipe base model"])
+def test_a_spoiled_model_file_is_one_error_naming_it_at_every_entry_point(
+    tmp_path, classifier_dir, st_dir, tiny_encoder_dir, entry, kind, capsys
+):
+    import shutil
+
+    marker = tmp_path / "ran"
+    rows = tmp_path / "in.jsonl"
+    rows.write_text(
+        "".join(json.dumps({"text_a": f"a {i}", "text_b": "b", "text": f"t {i}"}) + "\n" for i in range(3))
+    )
+    if entry == "recipe base model":
+        from scl_trainer.recipe_setup import run_recipe
+        from tests.helpers import load_recipe
+
+        model = tmp_path / "base"
+        shutil.copytree(tiny_encoder_dir, model)
+        expected = _spoil(model, kind, marker)
+        data = tmp_path / "pairs.tsv"
+        data.write_text("text_a\ttext_b\tlabel\n" + "".join(f"q {i}\ta {i}\t{i % 2}\n" for i in range(12)))
+        recipe = load_recipe("supcon_pair")
+        argv = ["--dataset_name", data, "--validation_size", "0.5", "--model_name_or_path", model, "--output_dir",
+                tmp_path / "out", "--max_steps", "1", "--report_to", "none"]  # fmt: skip
+        with pytest.raises(SystemExit):
+            run_recipe(recipe.main, recipe.parser(), [str(a) for a in argv])
+        assert not (tmp_path / "out" / "model.safetensors").exists()
+    else:
+        model = tmp_path / "model-copy"
+        shutil.copytree(classifier_dir if entry == "predict" else st_dir, model)
+        expected = _spoil(model, kind, marker)
+        out = tmp_path / ("o.tsv" if entry == "predict" else "o.npy")
+        with pytest.raises(SystemExit):
+            cli([entry, "--model", str(model), "--input", str(rows), "--output", str(out)])
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and expected in errors[0] and "--model" in errors[0], err
+    assert "Traceback" not in err and "weights_only" not in err  # no suggestion to unpickle
+    assert not marker.exists()  # nothing in the pickle was run

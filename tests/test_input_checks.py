@@ -172,7 +172,7 @@ def test_a_truncated_weight_file_is_named(supcon_pair, tmp_path, tiny_encoder_di
     weights = tmp_path / "a" / "checkpoint-2" / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])  # cut short
     resume = ["--resume_from_checkpoint", str(weights.parent), "--max_steps", "4"]
-    with pytest.raises(ConfigError, match=r"checkpoint-2: its weights cannot be loaded"):
+    with pytest.raises(ConfigError, match=r"checkpoint-2/model.safetensors: cannot be read: truncated or corrupt"):
         run_recipe(supcon_pair.main, supcon_pair.parser(),
                    tiny_pair_argv(tmp_path, tiny_encoder_dir, tmp_path / "b", *resume), debug=True)  # fmt: skip
 
@@ -306,6 +306,8 @@ def test_a_resume_reads_every_checkpoint_file_first_and_a_last_step_checkpoint_a
         shutil.rmtree(last)
         shutil.copytree(pristine, last)
 
+    (last / "model.safetensors").write_bytes((last / "model.safetensors").read_bytes()[:200])
+    resume(r"checkpoint-4/model.safetensors: cannot be read: truncated or corrupt .*Resume from another checkpoint")
     (last / "optimizer.pt").write_bytes(b"\x00" * 100)
     resume(r"checkpoint-4/optimizer.pt: cannot be read: truncated or corrupt")
     marker = tmp_path / "ran"
@@ -319,6 +321,12 @@ def test_a_resume_reads_every_checkpoint_file_first_and_a_last_step_checkpoint_a
     other.write_text("\n".join(vocab[:-2] + vocab[-1:] + vocab[-2:-1]) + "\n")  # same size, two tokens swapped
     BertTokenizer(vocab=str(other), do_lower_case=True).save_pretrained(last)
     resume(r"checkpoint-4: its tokenizer is not this run's \(\d+ vs \d+ tokens, 4 entries differ\)")
+    (last / "scl_trainer_settings.json").unlink()  # nothing says which settings it was trained under
+    resume(r"checkpoint-4: no scl_trainer_settings.json, so nothing says the run's settings are the checkpoint's")
+    from scl_trainer import SCLConfig
+
+    settings = SCLConfig(output_dir=str(tmp_path / "o"), label_names=["no", "yes"]).training_settings()
+    assert settings["label_names"] == ["no", "yes"] and settings["architecture"] == "cross_encoder"
 
     with pytest.raises(ConfigError, match=r"checkpoint-4 was trained with learning_rate=5e-05, this run has "
                                           r"learning_rate=0.5 \(differing: learning_rate, scl_weight\)"):  # fmt: skip

@@ -24,9 +24,11 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import AutoConfig, AutoModel, DataCollatorWithPadding
 
+from ..checkpoints import RESUME_FIX
 from ..collators import SentencePairCollator
 from ..errors import ConfigError
 from ..export import read_sentence_pooling
+from ..safe_load import read_tensors
 from ..samplers import ClassPairSampler
 from ..sentence_encoder import SentenceEncoder
 from ..tokenization import side_inputs, tokenize_separately, tokenize_texts
@@ -115,7 +117,9 @@ def load_embedding_classifier(
     saved = getattr(config, "pair_architecture", None) == EMBEDDING
     head = None
     if saved:
-        head = safetensors.torch.load_file(_model_file(name_or_path, HEAD_WEIGHTS_NAME))
+        head = read_tensors(
+            _model_file(name_or_path, HEAD_WEIGHTS_NAME), f"Save the model again, or pass another --{field_name}"
+        )
         num_logits, pairs = head["weight"].shape[0], getattr(config, "text_input", "single") == "pair"
     encoder = from_pretrained(AutoModel, name_or_path, field_name, **kwargs)
     encoder.config._name_or_path = name_or_path  # the hub id in the card, not the path of an offline copy
@@ -267,7 +271,7 @@ class Embedding(Architecture):
         safetensors.torch.save_file(state, os.path.join(output_dir, HEAD_WEIGHTS_NAME))
 
     def load_head(self, model, config, checkpoint):
-        model.head.load_state_dict(safetensors.torch.load_file(_model_file(checkpoint, HEAD_WEIGHTS_NAME)))
+        model.head.load_state_dict(read_tensors(_model_file(checkpoint, HEAD_WEIGHTS_NAME), RESUME_FIX))
 
     def widget(self, raw_rows, tokenizer, first_eval_rows):
         return super().widget(raw_rows, tokenizer, first_eval_rows) if self.single_text else None
