@@ -33,10 +33,11 @@ def scl_card_content(trainer) -> dict:
     skip = {"eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "epoch", "step"}
     validation = {k.removeprefix("eval_"): v for k, v in evaluation.items() if k not in skip}
     task = "pair_binary" if trainer.pair_binary else "binary" if trainer.num_logits == 1 else "multiclass"
+    tuned = bool(validation.get("threshold_tuned", 0.0))  # else the `*_at_threshold` values are those at 0.5
     eval_results = [
         {"split": "validation", "metric": metric, "metric_name": name, "value": validation[key]}
         for key, metric, name in MODEL_INDEX[task]
-        if key in validation and math.isfinite(validation[key])
+        if key in validation and math.isfinite(validation[key]) and (tuned or "_at_threshold" not in key)
     ]
     eval_keys = ["eval_loss", "eval_f1_at_0.5", "eval_f1_at_threshold", "eval_threshold", "eval_roc_auc"]
     if task != "pair_binary":
@@ -75,7 +76,7 @@ def scl_card_content(trainer) -> dict:
         "class_names": args.label_names,
         "below_frozen_lr": trainer.below_frozen_lr,
         "threshold": f"{threshold:.4f}",
-        "threshold_tuned": bool(validation.get("threshold_tuned", 0.0)),
+        "threshold_tuned": tuned,
         "tuned_on": getattr(model.config, "threshold_tuned_on", None),
         "min_per_class": args.threshold_min_per_class,
         "evaluation": validation,

@@ -10,15 +10,15 @@ import subprocess
 import sys
 
 import pytest
-import torch
 import yaml
 from datasets import Dataset
 from markdown_it import MarkdownIt
 
-from scl_trainer import SCLConfig, SCLTrainer, SimCSEConfig, SimCSETrainer
+from scl_trainer import SCLConfig, SCLTrainer
 from scl_trainer.__main__ import main as cli
 from scl_trainer.classification_data import class_names
 from scl_trainer.errors import DataError
+from tests.cards import CARD_KINDS, write_card
 from tests.helpers import REPO_ROOT, save_st_encoder
 
 PLAIN = ["alpha", "beta", "gamma"]
@@ -34,40 +34,6 @@ HOSTILE_NAME = "run\u2028# Heading\n| a | b |\r\n```\n" + HOSTILE[2]
 @pytest.fixture(scope="module")
 def st_dir(tmp_path_factory, tiny_tokenizer):  # read only here: one per module
     return save_st_encoder(tmp_path_factory.mktemp("inert") / "st-base", tiny_tokenizer)
-
-
-def words(n: int, seed: int) -> list[str]:
-    vocab = "the house near school good room price floor new city market company report year people share".split()
-    g = torch.Generator().manual_seed(seed)
-    return [" ".join(vocab[i] for i in torch.randint(len(vocab), (5,), generator=g)) for _ in range(n)]
-
-
-def data(kind: str, n: int = 12) -> Dataset:
-    k = 3 if kind.startswith("k_") or kind == "embedding" else 2
-    labels = [i % k for i in range(n)]
-    if kind in ("k_single", "embedding"):
-        return Dataset.from_dict({"text": words(n, 0), "label": labels})
-    return Dataset.from_dict({"text_a": words(n, 1), "text_b": words(n, 2), "label": labels})
-
-
-CARD_KINDS = ["pair_cross", "pair_bi", "k_single", "k_pairs", "embedding", "simcse"]
-
-
-def write_card(kind: str, folder, names: list[str], name: str, encoder: str, st_dir: str, report: str) -> str:
-    common = dict(output_dir=str(folder), report_to="none", max_steps=1, disable_tqdm=True, save_strategy="no",
-                  per_device_train_batch_size=6, per_device_eval_batch_size=6, max_length=16)  # fmt: skip
-    if kind == "simcse":
-        sentences = Dataset.from_dict({"text": words(12, 3)})
-        trainer = SimCSETrainer(st_dir, SimCSEConfig(**common), train_dataset=sentences)
-    else:
-        architecture = {"pair_bi": "bi_encoder", "embedding": "embedding"}.get(kind, "cross_encoder")
-        k = 2 if kind.startswith("pair") else 3
-        args = SCLConfig(**common, architecture=architecture, label_names=names[:k], eval_strategy="no")
-        base = st_dir if architecture != "cross_encoder" else encoder
-        trainer = SCLTrainer(base, args, train_dataset=data(kind), eval_dataset=data(kind))
-    trainer.train()
-    trainer.create_model_card(model_name=name, dataset_name=name, compare_report=report)
-    return (folder / "README.md").read_text(encoding="utf-8")
 
 
 def compare_report(tmp_path, value: str) -> str:
