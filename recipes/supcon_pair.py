@@ -137,8 +137,8 @@ def load_data(script_args: ScriptArguments, training_args: SCLConfig) -> tuple["
     summary = {
         "train_pairs": len(splits["train"]),
         "train_positives": int(sum(splits["train"]["label"])),
-        "validation_pairs": len(splits["validation"]),
-        "validation_positives": int(sum(splits["validation"]["label"])),
+        "validation_pairs": len(splits["validation"]) if "validation" in splits else 0,  # 0: small data
+        "validation_positives": int(sum(splits["validation"]["label"])) if "validation" in splits else 0,
         "label_noise_flipped": flipped,
     }
     return splits, summary

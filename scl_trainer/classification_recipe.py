@@ -8,7 +8,9 @@ stack loads; the functions import what they use.
 """
 
 import logging
+import math
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -31,6 +33,7 @@ __all__ = [
     "load_model",
     "open_predict_file",
     "run_classifier",
+    "small_data_steps",
     "truncated_splits",
     "validation_summary",
 ]
@@ -66,6 +69,24 @@ class ClassificationArguments(RunArguments):
             "validation split is untouched. The count is logged and saved in data_results.json."
         },
     )
+    small_data_per_class: int = field(
+        default=10,
+        metadata={
+            "help": "Small-data policy: when holding out validation_size would leave fewer than this many validation "
+            "rows of some class (or cannot be done), no validation is held out: too few rows cannot pick a "
+            "checkpoint, tune a threshold or tell whether training beat the untouched model. Training then uses "
+            "every row for at least small_data_min_steps optimizer steps and keeps the final model; the log and the "
+            "card say so. 0 turns the policy off (a tiny hold-out is made, or refused as before)."
+        },
+    )
+    small_data_min_steps: int = field(
+        default=60,
+        metadata={
+            "help": "Under the small-data policy, the fewest optimizer steps a run takes (num_train_epochs of a few "
+            "dozen rows are a handful of steps). 60: the step budget of the 8-per-class runs of "
+            "`make classify-evidence`."
+        },
+    )
     drop_empty_texts: bool = field(
         default=False,
         metadata={"help": "Drop rows with an empty text (logged with their row numbers) instead of stopping."},
@@ -94,6 +115,10 @@ class ClassificationArguments(RunArguments):
             raise ConfigError(f"validation_size must be a fraction in (0, 1), got {self.validation_size}")
         if not 0.0 <= self.label_noise <= 1.0:
             raise ConfigError(f"label_noise must be a fraction in [0, 1], got {self.label_noise}")
+        if self.small_data_per_class < 0:
+            raise ConfigError(f"small_data_per_class must be >= 0 (0: off), got {self.small_data_per_class}")
+        if self.small_data_min_steps < 1:
+            raise ConfigError(f"small_data_min_steps must be >= 1, got {self.small_data_min_steps}")
 
 
 def hold_out_validation(
@@ -120,9 +145,50 @@ def hold_out_validation(
         )
     held_out = f"validation_size={script_args.validation_size} of {len(train)} {unit}"
     try:
-        return split(train), held_out
+        splits = split(train)
     except ValueError as e:  # scikit-learn: a split that would be empty, a class too small to stratify
-        raise DataError(f"{name}: cannot hold out {held_out}: {e}") from None
+        if not script_args.small_data_per_class:
+            raise DataError(f"{name}: cannot hold out {held_out}: {e}") from None
+        return _small_data(train, f"holding out {held_out} is not possible ({e})")
+    held = Counter(splits["validation"]["label"])
+    fewest = min(sorted(set(train["label"]), key=str), key=lambda label: held[label])
+    if held[fewest] < script_args.small_data_per_class:
+        return _small_data(
+            train,
+            f"holding out {held_out} would leave {held[fewest]} validation {unit} of the class {fewest!r}, fewer than "
+            f"small_data_per_class={script_args.small_data_per_class}",
+        )
+    return splits, held_out
+
+
+def _small_data(train: "datasets.Dataset", why: str) -> tuple["datasets.DatasetDict", str]:
+    import datasets
+
+    logger.warning(
+        f"small data: {why}. No validation is held out: training uses all {len(train)} rows and keeps the final "
+        "model; measure it on data of your own (--validation_file), or pass --small_data_per_class 0 to hold out "
+        "anyway"
+    )
+    return datasets.DatasetDict(train=train), f"small data, no validation ({why})"
+
+
+def small_data_steps(training_args: "SCLConfig", rows: int, min_steps: int, world_size: int) -> dict:
+    """The small-data policy on the training settings of a run without validation: no evaluation, no checkpoint
+    choice (the final model is kept), and at least `min_steps` optimizer steps. Returns what the card states."""
+    from transformers.trainer_utils import IntervalStrategy
+
+    per_step = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps * world_size
+    planned = training_args.max_steps
+    if planned <= 0:
+        planned = math.ceil(training_args.num_train_epochs * math.ceil(rows / per_step))
+    steps = max(planned, min_steps)
+    training_args.max_steps = steps
+    training_args.eval_strategy = IntervalStrategy.NO  # nothing to evaluate on
+    training_args.do_eval = False
+    training_args.load_best_model_at_end = False  # the final model is kept: no checkpoint can be chosen
+    training_args.eval_on_start = False  # nor can the untouched model compete (the step-0 guard)
+    logger.info(f"small data: {rows} training rows, {steps} optimizer steps (planned {planned}, floor {min_steps})")
+    return {"rows": rows, "steps": steps, "planned": planned, "min_steps": min_steps}
 
 
 def open_predict_file(script_args: ClassificationArguments, columns: tuple[str, str | None]):
@@ -267,6 +333,11 @@ def run_classifier(
     checked = check_classifier(script_args, model_args, training_args, load_data, predict_columns)
     splits, data_summary, predictions_path = checked.splits, checked.data_summary, checked.predictions_path
     logger.info(f"{script_args.dataset_name}: {data_summary}")
+    small_data = None
+    if "validation" not in splits:  # the small-data policy (`hold_out_validation`)
+        small_data = small_data_steps(training_args, len(splits["train"]), script_args.small_data_min_steps,
+                                      world_size)  # fmt: skip
+        small_data["per_class"] = script_args.small_data_per_class
     set_seed(training_args.seed)  # before any new weights (the classification head) are initialised
     positive_name = getattr(model_args, "label_name", "match")
     model, tokenizer = load_model(model_args.model_name_or_path, training_args, positive_name)
@@ -275,7 +346,7 @@ def run_classifier(
         model=model,
         args=training_args,
         train_dataset=splits["train"],
-        eval_dataset=splits["validation"],
+        eval_dataset=splits.get("validation"),
         processing_class=tokenizer,
         callbacks=callbacks,
     )
@@ -284,10 +355,14 @@ def run_classifier(
     trainer.save_metrics("train", train_result.metrics)
 
     # Evaluate the weights in hand (the best checkpoint with load_best_model_at_end): it also tunes the threshold.
-    metrics = trainer.evaluate()
+    if small_data:
+        trainer.refresh_head()  # as an evaluation would before export (e.g. the embedding head refit)
+    metrics = {} if small_data else trainer.evaluate()
     metrics["kept_base_model"] = float(trainer.kept_base_model)  # 1: the untouched model beat every checkpoint
-    logger.info(validation_summary(metrics))
+    if not small_data:
+        logger.info(validation_summary(metrics))
     card = validation_card(script_args.dataset_name, script_args.validation_file)  # what validation measured
+    card["small_data"] = small_data
     finish_run(trainer, metrics, script_args, script_args.dataset_name, **card)
 
     if script_args.predict_file and trainer.accelerator.is_main_process:
@@ -310,7 +385,8 @@ def run_classifier(
 def truncated_splits(splits: "datasets.DatasetDict", script_args: RunArguments) -> "datasets.DatasetDict":
     """The splits cut to `max_train_samples` / `max_eval_samples` (quick runs)."""
     splits["train"] = truncate(splits["train"], script_args.max_train_samples)
-    splits["validation"] = truncate(splits["validation"], script_args.max_eval_samples)
+    if "validation" in splits:  # none under the small-data policy
+        splits["validation"] = truncate(splits["validation"], script_args.max_eval_samples)
     return splits
 
 

@@ -193,6 +193,7 @@ def write_model_card(
         training_log=training_log_table(trainer.state.log_history, *content.pop("log_keys")),
         plots=[name for name in trainer.plots if os.path.isfile(os.path.join(args.output_dir, name))],
         multi_seed=multi_seed_summary(compare_report),
+        small_data=kwargs.get("small_data"),  # the recipes' small-data policy: what it decided (None: not applied)
         versions=framework_versions(),
         **content,
     )

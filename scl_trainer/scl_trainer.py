@@ -269,10 +269,15 @@ class SCLTrainer(BaseTrainer):
         column = "labels" if "labels" in dataset.column_names else "label"
         return self.architecture.train_sampler(dataset[column]) or super()._get_train_sampler(train_dataset)
 
+    def refresh_head(self) -> None:
+        """The head as the architecture exports it (e.g. refit on the current embeddings with `refit_head`): before
+        every validation evaluation, and at the end of a run that has none (the small-data policy)."""
+        model = self.accelerator.unwrap_model(self.model)
+        self.architecture.refresh_head(model, self.processing_class, self.raw_datasets.get("train"))
+
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
-        if eval_dataset is None:  # the validation data: the head as the architecture evaluates it (e.g. refit)
-            model = self.accelerator.unwrap_model(self.model)
-            self.architecture.refresh_head(model, self.processing_class, self.raw_datasets.get("train"))
+        if eval_dataset is None:  # the validation data: the head as the architecture evaluates it
+            self.refresh_head()
         return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
 
     def _load_extra_state(self, checkpoint, model):
