@@ -115,7 +115,8 @@ class ConfigArgumentParser(HfArgumentParser):
             raise ConfigError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
         if not isinstance(values, dict):
             raise ConfigError(f"{path}: expected a mapping of field: value, got {type(values).__name__}")
-        actions = {action.dest: action for action in self._actions}
+        # A field's own flag (`--refit_head`), not the `--no_refit_head` HfArgumentParser adds for a default of True.
+        actions = {action.dest: action for action in self._actions if f"--{action.dest}" in action.option_strings}
         unknown = sorted(set(values) - set(actions))
         if unknown:
             hint = did_you_mean(unknown[0], [name.removeprefix("--") for name in self.flag_names()])

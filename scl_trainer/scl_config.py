@@ -218,13 +218,19 @@ class SCLConfig(BaseConfig):
 
     def fit_to_task(self, num_logits: int, name: str = "SCLConfig") -> set[str]:
         """Once the classes are known (the recipes, before training; `compare`, before the first run; the trainer):
-        the default metric_for_best_model (two classes' tuned F1) becomes macro-F1 for K classes, and a metric this
+        the default metric_for_best_model (two classes' tuned F1) becomes macro-F1 for K classes, `macro_f1` becomes
+        two classes' `macro_f1_at_threshold` (the macro-F1 of the model's decisions), and a metric this
         task does not report is refused now (a two-class metric for K classes, or the reverse). Returns the metric
         names the run's evaluations report."""
         metric = (self.metric_for_best_model or "").removeprefix("eval_")
         if num_logits > 1 and metric == "f1_at_threshold":
             self.metric_for_best_model = "macro_f1"  # the default names a two-class metric
             logger.info("metric_for_best_model: macro_f1 (K classes have no tuned threshold)")
+        if num_logits == 1 and metric == "macro_f1":  # a config for any number of classes (e.g. your own file)
+            self.metric_for_best_model = "macro_f1_at_threshold"  # two classes: the exported decision's macro-F1
+            logger.info(
+                "metric_for_best_model: macro_f1_at_threshold (two classes: at the model's decision threshold)"
+            )
         known = self.validation_metrics(num_logits)
         self._check_metric(name, known)
         return known

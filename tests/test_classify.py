@@ -239,3 +239,12 @@ def test_the_predict_file_of_a_pair_model_is_read_as_pairs(tmp_path, tiny_encode
     assert len(lines) == 2 and all(line.split("\t")[-1] in judgments for line in lines), lines
     model = BertForSequenceClassification.from_pretrained(out)
     assert model.config.text_input == "pair"
+
+
+def test_macro_f1_is_the_macro_f1_of_the_decisions_for_two_classes(tmp_path):
+    """One config for any number of classes (`own_minilm_embedding.yaml`): `macro_f1` picks the checkpoint for K
+    classes, and for two (one logit) the macro-F1 of the decisions at the model's threshold."""
+    two = SCLConfig(output_dir=str(tmp_path / "a"), metric_for_best_model="macro_f1")
+    assert "macro_f1_at_threshold" in two.fit_to_task(1) and two.metric_for_best_model == "macro_f1_at_threshold"
+    k = SCLConfig(output_dir=str(tmp_path / "b"), metric_for_best_model="macro_f1")
+    assert "macro_f1" in k.fit_to_task(3) and k.metric_for_best_model == "macro_f1"

@@ -152,3 +152,30 @@ def test_simcse_temperature_range(tmp_path):
             ConfigArgumentParser(SimCSEConfig).parse_args_and_config(
                 ["--output_dir", str(tmp_path), "--temperature", value]
             )
+
+
+@pytest.mark.parametrize("value", ["true", "false"])
+def test_a_yaml_yes_no_for_a_field_that_defaults_to_true(tmp_path, value):
+    """HfArgumentParser adds `--no_refit_head` beside `--refit_head` for a bool that defaults to True: the YAML check
+    reads the field's own flag, so `refit_head: true` is a yes/no for a yes/no field, not a type error."""
+    path = tmp_path / "config.yaml"
+    path.write_text(f"architecture: embedding\nrefit_head: {value}\nlabel_anchors: true\n")
+    (config,) = ConfigArgumentParser((SCLConfig,)).parse_args_and_config(
+        ["--config", str(path), "--output_dir", str(tmp_path / "o")]
+    )
+    assert config.refit_head is (value == "true") and config.label_anchors is True
+
+
+@pytest.mark.parametrize("name", ["trec_minilm.yaml", "sst2_minilm.yaml", "cr_minilm.yaml", "subj_minilm.yaml",
+                                  "sick_minilm.yaml", "own_minilm_embedding.yaml"])  # fmt: skip
+def test_shipped_supcon_classify_configs_parse(name, tmp_path):
+    recipe = load_recipe("supcon_classify")
+    script, _, config = recipe.parser().parse_args_and_config(
+        ["--config", str(REPO_ROOT / "recipes" / "supcon_classify" / name), "--output_dir", str(tmp_path)]
+    )
+    two_classes = name.startswith(("sst2", "cr", "subj"))
+    assert config.load_best_model_at_end
+    assert config.metric_for_best_model == ("accuracy_at_0.5" if two_classes else "macro_f1")
+    if name == "own_minilm_embedding.yaml":  # the evidence's emb_scl_anchors arm
+        assert (config.architecture, config.scl_weight, config.scl_temperature) == ("embedding", 1.0, 0.1)
+        assert config.views == 2 and config.label_anchors and config.refit_head and config.learning_rate == 5e-5
