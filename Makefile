@@ -46,7 +46,7 @@ demo: $(STAMP) ## train MiniLM (offline) on MRPC as a bi-encoder, BCE + supervis
 simcse: $(STAMP) ## unsupervised SimCSE on MiniLM (offline) over STS-B train sentences, print STS-B dev/test Spearman
 	$(PY) recipes/simcse_unsup.py --config recipes/simcse_unsup/stsb_minilm.yaml --overwrite_output_dir $(ARGS)
 
-bench: $(STAMP) ## run every benchmark in bench/ (~45 min on 2 cores), results in bench/results/
+bench: $(STAMP) ## run every benchmark in bench/ (~45 min on 2 cores, + small data ~1 h, resumes), results in bench/results/
 	$(PY) bench/overhead.py
 	$(PY) bench/simcse_vs_st.py
 	$(PY) bench/gradcache_memory.py --trainer simcse
@@ -54,6 +54,7 @@ bench: $(STAMP) ## run every benchmark in bench/ (~45 min on 2 cores), results i
 	$(PY) bench/predict_memory.py
 	$(PY) bench/predict_speed.py
 	$(PY) bench/cli_start.py
+	$(PY) bench/small_data.py
 
 evidence: $(STAMP) ## BCE vs BCE + SupCon on MRPC, paired seeds, N in {64,256,1024,all} + 20% noise (~2 h; resumes)
 	$(PY) bench/scl_evidence.py $(ARGS)

@@ -54,11 +54,13 @@ PYTHON_EDITS = [
 ]
 TINY_FLAGS = {
     "supcon_pair": ["--max_steps", "2", "--max_train_samples", "64", "--max_eval_samples", "48",
-                    "--per_device_train_batch_size", "8", "--overwrite_output_dir", "true"],
+                    "--per_device_train_batch_size", "8", "--overwrite_output_dir", "true",
+                    "--small_data_min_steps", "2"],
     "simcse_unsup": ["--max_steps", "2", "--max_train_samples", "64", "--max_eval_samples", "48",
                      "--per_device_train_batch_size", "8", "--overwrite_output_dir", "true"],
     "supcon_classify": ["--max_steps", "2", "--max_train_samples", "64", "--max_eval_samples", "48",
-                        "--per_device_train_batch_size", "8", "--overwrite_output_dir", "true"],
+                        "--per_device_train_batch_size", "8", "--overwrite_output_dir", "true",
+                        "--small_data_min_steps", "2"],
     "compare": ["--seeds", "1", "--max_steps", "2", "--max_train_samples", "64", "--max_eval_samples", "48",
                 "--per_device_train_batch_size", "8"],
 }  # fmt: skip
@@ -111,6 +113,15 @@ def workdir(tmp_path_factory, data_dir) -> Path:
     lines = (data_dir / "stsbenchmark" / "sts-dev.csv").read_text(encoding="utf-8").splitlines()[:60]
     rows = [line.split("\t") for line in lines]
     (root / "repo" / "my_sentences.txt").write_text("\n".join(r[5] for r in rows) + "\n", encoding="utf-8")
+    faq = [
+        ("how do i reset my password", "use the reset link on the login page"),
+        ("where is my order", "track it from your account page"),
+        ("can i pay by card", "we take every major card"),
+    ]
+    faq_rows = [
+        f"{q} {i},{a} {i},1\n{q} {i},{faq[(k + 1) % 3][1]} {i},0\n" for i in range(7) for k, (q, a) in enumerate(faq)
+    ]
+    (root / "repo" / "my_faq.csv").write_text("question,reply,label\n" + "".join(faq_rows), encoding="utf-8")
     (root / "repo" / "my_pairs.csv").write_text(
         "sentence1,sentence2,score\n" + "".join(f'"{r[5]}","{r[6]}",{r[4]}\n' for r in rows), encoding="utf-8"
     )
@@ -343,3 +354,14 @@ def test_readme_commands_for_own_data_run_the_chosen_simcse_setting():
                     continue
                 assert config.learning_rate == 1e-5, shlex.join(argv)
                 assert config.pooler in ("mean", None), shlex.join(argv)  # None: MiniLM's own, mean
+
+
+def test_the_small_data_bench_runs_the_readme_own_data_commands_as_written(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "bench"))
+    import small_data
+
+    readme = " ".join((REPO_ROOT / "README.md").read_text(encoding="utf-8").replace("\\\n", " ").split())
+    examples = {False: ("my_intents.csv", "outputs/my-intents"), True: ("my_faq.csv", "outputs/my-faq")}
+    for pairs, command in small_data.OUR_COMMANDS.items():
+        data, out = examples[pairs]
+        assert command.format(data=data, out=out) in readme, command
