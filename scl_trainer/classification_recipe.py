@@ -70,7 +70,7 @@ class ClassificationArguments(RunArguments):
         },
     )
     small_data_per_class: int = field(
-        default=10,
+        default=0,
         metadata={
             "help": "Small-data policy: when holding out validation_size would leave fewer than this many validation "
             "rows of some class (or cannot be done), no validation is held out: too few rows cannot pick a "

@@ -35,6 +35,7 @@ def argv_of(recipe: str, data, model, out, *extra) -> list[str]:
     argv = ["--dataset_name", data, *columns, "--model_name_or_path", model, "--output_dir", out, "--max_length", "16",
             "--num_train_epochs", "1", "--per_device_train_batch_size", "16", "--eval_strategy", "epoch",
             "--save_strategy", "epoch", "--load_best_model_at_end", "true", "--small_data_min_steps", "5",
+            "--small_data_per_class", "10",
             "--report_to", "none", "--disable_tqdm", "true", *extra]  # fmt: skip
     return [str(a) for a in argv]
 
