@@ -76,8 +76,8 @@ class ClassificationArguments(RunArguments):
             "rows of some class (or cannot be done), no validation is held out: too few rows cannot pick a "
             "checkpoint, tune a threshold or tell whether training beat the untouched model. Training then uses "
             "every row for at least small_data_min_steps optimizer steps and keeps the final model; the log and the "
-            "card say so. 0 (the default; the own-data configs set 10) turns the policy off: a tiny hold-out is made, or "
-            "refused as before."
+            "card say so. 0 (the default; the own-data configs set 10) turns the policy off: a tiny hold-out is "
+            "made, or refused as before."
         },
     )
     small_data_min_steps: int = field(
