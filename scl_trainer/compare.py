@@ -12,12 +12,13 @@ Outputs: `DIR/compare.json` (every run's settings, command and metrics; per arm 
 arm the paired differences with a bootstrap and a t interval and the Wilcoxon / t-test p-values), `DIR/compare.md`
 (the same for a person, with the exact command) and `DIR/compare.png` (per-seed values joined across arms, and each
 arm's mean with its interval). A finished run leaves `compare_run.json` in its dir and is skipped when the same
-command runs again, so a killed compare resumes; an unfinished run restarts from its last checkpoint.
+command runs again with the same --config content, so a killed compare resumes; an unfinished run restarts from its
+last checkpoint.
 """
 
+import hashlib
 import importlib.util
 import json
-import math
 import re
 import shlex
 import shutil
@@ -31,12 +32,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .compare_report import write_report
 from .errors import ConfigError
-from .model_card import TEMPLATES, format_number
 from .outputs import OutputLock
-from .paired_stats import arm_summary, paired_difference
 from .parser import ConfigArgumentParser, did_you_mean
-from .rendering import render
 
 __all__ = ["Arm", "CompareArguments", "CompareError", "compare", "parse_arm"]
 
@@ -286,8 +285,11 @@ def _run_child(command: list[str], log) -> int:
                 child.wait()
 
 
-def run_one(recipe_path: Path, argv: list[str], run_dir: Path, log_path: Path, prune: bool) -> dict:
-    """Run (or resume) one recipe run in a subprocess; return its record (also written to run_dir)."""
+def run_one(
+    recipe_path: Path, argv: list[str], run_dir: Path, log_path: Path, prune: bool, config_digest: str | None
+) -> dict:
+    """Run (or resume) one recipe run in a subprocess; return its record (also written to run_dir), with the sha256
+    of the --config file it ran with."""
     extra = []
     if run_dir.exists():  # an unfinished earlier attempt: continue from its last checkpoint, else start again
         checkpoint = _last_checkpoint(run_dir)
@@ -309,6 +311,7 @@ def run_one(recipe_path: Path, argv: list[str], run_dir: Path, log_path: Path, p
     train = run_dir / "train_results.json"
     record = {
         "argv": argv,
+        "config_sha256": config_digest,
         "resumed_with": extra,
         "metrics": metrics,
         "train_runtime_s": json.loads(train.read_text(encoding="utf-8")).get("train_runtime")
@@ -320,140 +323,6 @@ def run_one(recipe_path: Path, argv: list[str], run_dir: Path, log_path: Path, p
         _prune(run_dir)
     (run_dir / RUN_RECORD).write_text(json.dumps(record, indent=2), encoding="utf-8")
     return record
-
-
-# ---- Report ---------------------------------------------------------------------------------------------------------
-
-
-def summarize(args: CompareArguments, arms: list[Arm], records: dict, metrics: list[str]) -> tuple[dict, dict]:
-    """Per metric: per arm summary (over the seeds it has) and per arm vs the first arm the paired difference (over
-    the seeds both have)."""
-    summary, differences = {}, {}
-    for metric in metrics:
-        values = {
-            arm.name: {
-                seed: records[arm.name, seed]["metrics"].get(metric)
-                for seed in args.seeds
-                if (arm.name, seed) in records
-            }
-            for arm in arms
-        }
-        summary[metric] = {
-            name: {**arm_summary([v for v in per_seed.values() if v is not None]), "values": per_seed}
-            for name, per_seed in values.items()
-        }
-        base = values[arms[0].name]
-        differences[metric] = {}
-        for arm in arms[1:]:
-            seeds = [s for s in args.seeds if base.get(s) is not None and values[arm.name].get(s) is not None]
-            result = paired_difference(
-                [base[s] for s in seeds],
-                [values[arm.name][s] for s in seeds],
-                confidence=args.confidence,
-                n_resamples=args.bootstrap_samples,
-                seed=args.bootstrap_seed,
-            )
-            differences[metric][arm.name] = {**result, "seeds": seeds}
-    return summary, differences
-
-
-def plot(path: Path, arms: list[Arm], summary: dict, differences: dict, seeds: list[int], confidence: float) -> None:
-    """One panel per metric: each seed's values joined across the arms (grey), each arm's mean with its t interval
-    (black), and the paired difference of each arm vs the first in the legend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from scipy import stats
-
-    metrics = list(summary)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 4), squeeze=False)
-    x = list(range(len(arms)))
-    for ax, metric in zip(axes[0], metrics):
-        for seed in seeds:
-            ys = [summary[metric][arm.name]["values"].get(seed) for arm in arms]
-            if sum(y is not None for y in ys) >= 1:
-                ax.plot(x, [math.nan if y is None else y for y in ys], "o-", color="0.7", lw=1, ms=4)
-        for i, arm in enumerate(arms):
-            s = summary[metric][arm.name]
-            half = 0.0
-            if s["n"] > 1:
-                half = stats.t.ppf(0.5 + confidence / 2, s["n"] - 1) * s["sd"] / math.sqrt(s["n"])
-            ax.errorbar(i + 0.08, s["mean"], yerr=half, fmt="s", color="black", capsize=4, ms=6)
-        labels = []
-        for arm in arms[1:]:
-            d = differences[metric][arm.name]
-            labels.append(
-                f"{arm.name} - {arms[0].name}: {d['mean']:+.4f} "
-                f"[{d['bootstrap_ci'][0]:+.4f}, {d['bootstrap_ci'][1]:+.4f}], p={d['wilcoxon_p']:.3g}, n={d['n']}"
-            )
-        ax.set_xticks(x, [arm.name for arm in arms])
-        ax.set_title(metric, fontsize=10)
-        ax.set_xlabel("\n".join(labels), fontsize=8)
-        ax.grid(alpha=0.3)
-    fig.suptitle(
-        f"paired over seeds {', '.join(map(str, seeds))}: grey = one seed, black = mean +- {confidence:.0%} t int.",
-        fontsize=9,
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def write_report(
-    args: CompareArguments,
-    command: str,
-    recipe_path: Path,
-    shared: list[str],
-    arms: list[Arm],
-    records: dict,
-    metrics: list[str],
-) -> dict:
-    out = Path(args.output_dir)
-    summary, differences = summarize(args, arms, records, metrics)
-    # The recipe as a person re-runs it: relative to the current directory when inside it (no checkout's path).
-    cwd = Path.cwd().resolve()
-    shown = str(recipe_path.relative_to(cwd)) if recipe_path.is_relative_to(cwd) else str(recipe_path)
-    runs = [
-        {
-            "arm": arm.name,
-            "seed": seed,
-            "settings": arm.settings,
-            "run_dir": str(out / "runs" / f"{arm.name}-seed{seed}"),
-            "command": shlex.join(["python", shown, *records[arm.name, seed]["argv"]]),
-            **records[arm.name, seed],
-        }
-        for seed in args.seeds
-        for arm in arms
-        if (arm.name, seed) in records
-    ]
-    # Rows every run reports beside its metrics (the pair recipe's majority-class and zero-shot baselines): they
-    # depend on the seed's validation split, not on the arm, so one value per seed.
-    baselines = {}
-    for key in sorted({k for r in records.values() for k in r["metrics"] if k.startswith("baseline_")}):
-        per_seed = {seed: r["metrics"][key] for (_, seed), r in records.items() if key in r["metrics"]}
-        baselines[key] = {**arm_summary(list(per_seed.values())), "values": per_seed}
-    report = {
-        "command": command,
-        "recipe": shown,
-        "config": args.config,
-        "shared_flags": shared,
-        "arms": [{"name": arm.name, "settings": arm.settings} for arm in arms],
-        "seeds": args.seeds,
-        "metrics": metrics,
-        "complete": len(runs) == len(arms) * len(args.seeds),
-        "confidence": args.confidence,
-        "bootstrap": {"resamples": args.bootstrap_samples, "seed": args.bootstrap_seed, "method": "percentile"},
-        "summary": summary,
-        "differences": differences,
-        "baselines": baselines,
-        "runs": runs,
-    }
-    (out / "compare.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    markdown = render(TEMPLATES / "compare.md", report=report, arms=arms, fmt=format_number)  # values escaped
-    (out / "compare.md").write_text(markdown, encoding="utf-8")
-    plot(out / "compare.png", arms, summary, differences, args.seeds, args.confidence)
-    return report
 
 
 # ---- Entry point ----------------------------------------------------------------------------------------------------
@@ -503,6 +372,8 @@ def compare(args: CompareArguments, shared: list[str], command: str, compare_fla
     with OutputLock(out, "--output_dir", folder=True):  # one compare per folder: a second one is refused
         records = {}
         todo = []
+        # The same command with an edited --config is another run: the config's content is part of the record.
+        config_digest = hashlib.sha256(Path(args.config).read_bytes()).hexdigest() if args.config else None
         for seed in args.seeds:
             for arm in arms:
                 run_dir = out / "runs" / f"{arm.name}-seed{seed}"
@@ -515,6 +386,11 @@ def compare(args: CompareArguments, shared: list[str], command: str, compare_fla
                             f"{run_dir} holds a finished run of another command ({shlex.join(record['argv'])}); use "
                             "another --output_dir or remove it"
                         )
+                    if record.get("config_sha256", config_digest) != config_digest:  # records before 2026-12 lack it
+                        raise CompareError(
+                            f"{run_dir} holds a finished run of another --config {args.config}: the file has changed "
+                            "since that run; use another --output_dir, or remove the runs to redo them"
+                        )
                     records[arm.name, seed] = record
                 else:
                     todo.append((arm, seed, run_dir, argv))
@@ -523,7 +399,7 @@ def compare(args: CompareArguments, shared: list[str], command: str, compare_fla
             for arm, seed, run_dir, argv in todo:
                 progress.set_postfix_str(f"{arm.name} seed {seed}")
                 log_path = out / "logs" / f"{arm.name}-seed{seed}.log"
-                records[arm.name, seed] = run_one(recipe_path, argv, run_dir, log_path, args.prune_runs)
+                records[arm.name, seed] = run_one(recipe_path, argv, run_dir, log_path, args.prune_runs, config_digest)
                 progress.update(1)
         missing = [m for m in metrics if all(m not in r["metrics"] for r in records.values())]
         if missing:

@@ -273,6 +273,30 @@ def test_compare_end_to_end_with_kill_and_resume(tmp_path, tiny_encoder_dir, mon
     assert f"[{diff['t_ci'][0]:+.4f}, {diff['t_ci'][1]:+.4f}]" in card
 
 
+def test_a_finished_run_is_not_reused_when_its_config_file_has_changed(tmp_path, tiny_encoder_dir, monkeypatch):
+    """The same command with an edited --config is another experiment: the finished runs are refused, not reused
+    (before, only the command line was compared and the edited file's runs counted as the old ones)."""
+    config = tmp_path / "pairs.yaml"
+    config.write_text("learning_rate: 1.0e-3\nmax_steps: 2\n")
+    argv = [
+        "--recipe", "supcon_pair", "--output_dir", str(tmp_path / "cmp"), "--config", str(config),
+        "--arm", "bce:scl_weight=0", "--arm", "scl:scl_weight=0.5", "--seeds", "1",
+        "--dataset_name", str(_pair_file(tmp_path / "pairs.tsv")), "--validation_size", "0.25",
+        "--model_name_or_path", tiny_encoder_dir, "--per_device_train_batch_size", "8", "--max_length", "32",
+        "--eval_strategy", "no", "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "true",
+    ]  # fmt: skip
+    monkeypatch.chdir(REPO_ROOT)
+    first = compare_main(argv)
+    assert first["complete"] and all(len(r["config_sha256"]) == 64 for r in first["runs"])
+
+    config.write_text("learning_rate: 2.0e-3\nmax_steps: 2\n")
+    with pytest.raises(CompareError, match=r"runs/bce-seed1 holds a finished run of another --config .*pairs\.yaml"):
+        compare_main(argv)
+
+    config.write_text("learning_rate: 1.0e-3\nmax_steps: 2\n")  # the file as the runs had it: they count again
+    assert compare_main(argv)["summary"] == first["summary"]
+
+
 # ---- Late failures, concurrency, stopping ----
 
 
