@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install torch (CPU) + scl_trainer[dev,demo,bench] (idempotent)
 
-test: $(STAMP) ## run the whole test suite, end-to-end recipe runs included, and list the 25 slowest tests
+test: $(STAMP) ## run the whole test suite, end-to-end recipe runs included, and list the 25 slowest tests (~14 min on 2 cores)
 	$(PY) -m pytest -q --durations=25
 
 test-fast: $(STAMP) ## the tests without the end-to-end recipe runs
@@ -40,13 +40,13 @@ format: $(STAMP) ## ruff fix + format
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-demo: $(STAMP) ## train MiniLM (offline) on MRPC as a bi-encoder, BCE + supervised contrastive (~6 min on 2 cores)
+demo: $(STAMP) ## train MiniLM (offline) on MRPC as a bi-encoder, BCE + supervised contrastive (~9 min on 2 cores)
 	$(PY) recipes/supcon_pair.py --config recipes/supcon_pair/mrpc_minilm_bi_encoder.yaml --overwrite_output_dir $(ARGS)
 
-simcse: $(STAMP) ## unsupervised SimCSE on MiniLM (offline) over STS-B train sentences, print STS-B dev/test Spearman
+simcse: $(STAMP) ## unsupervised SimCSE on MiniLM (offline) over STS-B train sentences, print STS-B dev/test Spearman (~16 min on 2 cores)
 	$(PY) recipes/simcse_unsup.py --config recipes/simcse_unsup/stsb_minilm.yaml --overwrite_output_dir $(ARGS)
 
-bench: $(STAMP) ## run every benchmark in bench/ (~45 min on 2 cores, + small data ~1 h, resumes), results in bench/results/
+bench: $(STAMP) ## run every benchmark in bench/ (~45 min on 2 cores, + small data ~1 h, + README timings ~40 min; resumes), results in bench/results/
 	$(PY) bench/overhead.py
 	$(PY) bench/simcse_vs_st.py
 	$(PY) bench/gradcache_memory.py --trainer simcse
@@ -55,6 +55,7 @@ bench: $(STAMP) ## run every benchmark in bench/ (~45 min on 2 cores, + small da
 	$(PY) bench/predict_speed.py
 	$(PY) bench/cli_start.py
 	$(PY) bench/small_data.py
+	$(PY) bench/timings.py
 
 evidence: $(STAMP) ## BCE vs BCE + SupCon on MRPC, paired seeds, N in {64,256,1024,all} + 20% noise (~2 h; resumes)
 	$(PY) bench/scl_evidence.py $(ARGS)

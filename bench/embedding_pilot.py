@@ -36,7 +36,7 @@ def main() -> dict:
     cells = {}
     for dataset, metric in DATASETS.items():
         argv = [
-            "--recipe", "supcon_classify", "--config", f"recipes/supcon_classify/{dataset}_minilm.yaml",
+            "--recipe", "supcon_classify", "--config", f"recipes/supcon_classify/{dataset}_minilm_cross_encoder.yaml",
             "--output_dir", f"bench/results/embedding_pilot/{dataset}-8", "--prune_runs", "true",
             *[token for name, settings in VARIANTS.items() for token in ("--arm", f"{name}:{COMMON},{settings}")],
             "--seeds", *SEEDS, "--metric", metric, "--samples_per_class", "8", "--disable_tqdm", "true",

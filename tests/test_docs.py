@@ -270,6 +270,7 @@ def test_yaml_configs_named_in_docs_exist():
         ("simcse_default.md", ["README.md", "recipes/simcse_unsup/README.md"], None),  # make simcse-select
         ("group_by_length.md", ["recipes/supcon_pair/README.md"], None),  # make group-by-length
         ("pair_architectures.md", ["README.md"], None),  # make pair-evidence
+        ("small_data.md", ["README.md"], None),  # bench/small_data.py, in make bench
         ("classify_evidence.md", ["README.md"], "| regime | majority |"),  # make classify-evidence: its overview
         ("classify_evidence.md", ["README.md"], "| regime | setfit | scl_seed | scl_balanced |"),  # class weights
         (
@@ -365,3 +366,26 @@ def test_the_small_data_bench_runs_the_readme_own_data_commands_as_written(monke
     for pairs, command in small_data.OUR_COMMANDS.items():
         data, out = examples[pairs]
         assert command.format(data=data, out=out) in readme, command
+
+
+# Where each timed `make` target's duration is quoted: (file, the start of the quoting line).
+QUOTED_DURATIONS = {
+    "demo": [("README.md", "make demo "), ("Makefile", "demo:")],
+    "test": [("README.md", "make test "), ("Makefile", "test:")],
+    "simcse": [("Makefile", "simcse:")],
+}
+
+
+def test_the_quoted_durations_are_the_ones_measured_on_an_idle_machine():
+    """README and `make help` durations are bench/timings.py's idle measurements rounded to the minute, not guesses
+    (a new user ran `make demo` for 90 minutes against a README that said 6)."""
+    import json
+
+    timings = json.loads((REPO_ROOT / "bench" / "results" / "timings.json").read_text(encoding="utf-8"))["targets"]
+    for target, places in QUOTED_DURATIONS.items():
+        timing = timings[target]
+        assert timing["idle"], f"bench/results/timings.json: {target} was not timed on an idle machine"
+        for file, start in places:
+            line = next(x for x in (REPO_ROOT / file).read_text(encoding="utf-8").splitlines() if x.startswith(start))
+            quoted = re.findall(r"~(\d+) min", line)
+            assert quoted == [str(timing["minutes"])], f"{file}: {line!r} should quote ~{timing['minutes']} min"
