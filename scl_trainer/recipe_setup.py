@@ -152,14 +152,15 @@ def finish_run(trainer, metrics: dict[str, float], script_args: RunArguments, da
         trainer.push_to_hub(**card)
 
 
-def validation_card(dataset_name: str, validation_file: str | None) -> dict:
+def validation_card(dataset_name: str, validation_file: str | None, validation_size: float, seed: int) -> dict:
     """The `create_model_card` arguments that name what the validation metrics were measured on: the training data's
-    held-out share (nothing to add), a split of a Hub dataset, or a validation file (never the training data's name
-    for metrics it did not produce)."""
+    seeded held-out share (never a "validation" split that was not read), a split of a Hub dataset, or a validation
+    file (never the training data's name for metrics it did not produce)."""
     from .data import source_kind
 
     if not validation_file:
-        return {}
+        held_out = f"{validation_size:.0%} of train held out, seed {seed}"
+        return {"eval_dataset_name": dataset_name, "eval_split": held_out}
     if source_kind(dataset_name) == "hub":
         return {"eval_dataset_name": dataset_name, "eval_split": validation_file}
     return {"eval_dataset_name": validation_file, "eval_split": "validation"}

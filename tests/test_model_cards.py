@@ -44,7 +44,9 @@ def test_pair_card(tmp_path, tiny_encoder_dir, data_dir, tuned, caplog):
         run_recipe(recipe.main, recipe.parser(), argv)
     card, data = load_card(out / "README.md")
     assert data["license"] == "apache-2.0" and data["language"] == ["en"]
-    assert data["datasets"] == ["nyu-mll/glue"]
+    assert data["datasets"] == ["nyu-mll/glue"]  # the MRPC train file is GLUE's MRPC train split
+    # Validation was a seeded share of that train file, not the dataset's validation split, and the card says so.
+    assert {r["dataset"]["split"] for r in data["model-index"][0]["results"]} == {"10% of train held out, seed 42"}
     results = {(r["task"]["type"], m["name"]) for r in data["model-index"][0]["results"] for m in r["metrics"]}
     assert ("text-classification", "F1 at 0.5") in results and ("text-classification", "ROC-AUC") in results
     assert len(data["widget"]) == 3 and all(" [SEP] " in w["text"] for w in data["widget"])
