@@ -362,8 +362,9 @@ def run_classifier(
     metrics["kept_base_model"] = float(trainer.kept_base_model)  # 1: the untouched model beat every checkpoint
     if not small_data:
         logger.info(validation_summary(metrics))
-    card = validation_card(script_args.dataset_name, script_args.validation_file, script_args.validation_size,
-                           training_args.seed)  # what validation measured
+    card = validation_card(
+        script_args.dataset_name, script_args.validation_file, script_args.validation_size, training_args.seed
+    )  # what validation measured
     card["small_data"] = small_data
     finish_run(trainer, metrics, script_args, script_args.dataset_name, **card)
 
