@@ -423,7 +423,7 @@ class BaseTrainer(Trainer):
         """Write `README.md` in `output_dir` from the method's template: metadata (base model, datasets, license,
         language, tags, model-index results, widget), usage, data, hyperparameters, evaluation, training log.
         `eval_dataset_name` and `eval_split` (keyword arguments) name the evaluation data and its split when they are
-        not the training dataset's held-out validation split.
+        not the training dataset's held-out validation split; `test_dataset_name` the test data, when it is another.
         `compare_report`: a `compare.json` of `python -m scl_trainer compare` whose multi-seed summary the card shows.
         Also called by `push_to_hub` (keyword arguments are passed through)."""
         write_model_card(self, model_name, dataset_name, tags, language, license, finetuned_from, compare_report,

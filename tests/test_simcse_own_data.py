@@ -56,6 +56,12 @@ def test_the_score_range_is_inferred_from_every_evaluation_file(simcse_unsup, ow
         metrics = run_recipe(simcse_unsup.main, simcse_unsup.parser(), argv(own_files, tiny_encoder_dir, *extra))
     assert "score range 0 to 1.2: inferred from the evaluation files" in caplog.text
     assert "test_spearman" in metrics
+    # The card names each score by the file it was measured on (a test score once carried the dev file's name).
+    from huggingface_hub import ModelCard
+
+    results = ModelCard.load(own_files / "out" / "README.md").data.to_dict()["model-index"][0]["results"]
+    named = {(r["dataset"]["split"], r["dataset"]["name"]) for r in results}
+    assert ("test", "test.csv") in named and ("test", "pairs.csv") not in named, named
 
 
 def test_no_evaluation_at_all(simcse_unsup, own_files, tiny_encoder_dir, caplog):
