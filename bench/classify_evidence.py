@@ -341,8 +341,13 @@ def default_rule(regimes: list[dict]) -> dict | None:
         for arm, m in means.items() if 0 < len(m) < len(few)
     }  # fmt: skip
     chosen = max(eligible, key=eligible.get)
+    if chosen in EMB_ARMS:  # the arm's settings without the few-shot regimes' step budget
+        budget = ("max_steps=", "eval_steps=", "save_steps=")
+        settings = ",".join(s for s in embedding_arms(8)[chosen].split(",") if not s.startswith(budget))
+    else:
+        settings = ARMS[chosen]
     return {"regimes": [row["regime"] for row in few], "means": eligible, "partial": partial, "chosen": chosen,
-            "settings": EMB_ARMS.get(chosen, ARMS.get(chosen))}  # fmt: skip
+            "settings": settings}  # fmt: skip
 
 
 COLORS = {"majority": "0.6", "frozen_lr": "black", "setfit": "tab:green", "ce": "tab:orange", "scl_seed": "tab:red",
