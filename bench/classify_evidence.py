@@ -123,16 +123,19 @@ def metric_keys(dataset: str) -> dict[str, str]:
     return {metric: f"eval_{key}{suffix}" for metric, key in METRICS.items()}
 
 
-def embedding_arms(per_class: int) -> dict[str, str]:
-    """The embedding arms' settings in a few-shot regime: the pilot's learning rate and refit_head, the step budget."""
+def embedding_common() -> str:
+    """What every embedding arm shares: the architecture, one batch, the pilot's learning rate and refit_head."""
     pilot = json.loads(PILOT.read_text(encoding="utf-8"))
     chosen = pilot["variants"][pilot["chosen"]]
     lr = next(v for k, _, v in (s.partition("=") for s in chosen.split(",")) if k == "learning_rate")
     refit = "false" if "refit_head=false" in chosen else "true"
+    return EMBEDDING.format(lr=lr, refit=refit)
+
+
+def embedding_arms(per_class: int) -> dict[str, str]:
+    """The embedding arms' settings in a few-shot regime: the shared settings, the step budget, the arm's loss."""
     steps = EMB_STEPS[per_class]
-    common = (
-        EMBEDDING.format(lr=lr, refit=refit) + f",max_steps={steps},eval_steps={steps // 2},save_steps={steps // 2}"
-    )
+    common = f"{embedding_common()},max_steps={steps},eval_steps={steps // 2},save_steps={steps // 2}"
     return {arm: f"{common},{settings}" for arm, settings in EMB_ARMS.items()}
 
 
@@ -341,11 +344,7 @@ def default_rule(regimes: list[dict]) -> dict | None:
         for arm, m in means.items() if 0 < len(m) < len(few)
     }  # fmt: skip
     chosen = max(eligible, key=eligible.get)
-    if chosen in EMB_ARMS:  # the arm's settings without the few-shot regimes' step budget
-        budget = ("max_steps=", "eval_steps=", "save_steps=")
-        settings = ",".join(s for s in embedding_arms(8)[chosen].split(",") if not s.startswith(budget))
-    else:
-        settings = ARMS[chosen]
+    settings = f"{embedding_common()},{EMB_ARMS[chosen]}" if chosen in EMB_ARMS else ARMS[chosen]  # no step budget
     return {"regimes": [row["regime"] for row in few], "means": eligible, "partial": partial, "chosen": chosen,
             "settings": settings}  # fmt: skip
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from classify_evidence import study_config
 from results_io import save_markdown, save_result
 
 from scl_trainer.compare import main as compare_main
@@ -36,7 +37,7 @@ def main() -> dict:
     cells = {}
     for dataset, metric in DATASETS.items():
         argv = [
-            "--recipe", "supcon_classify", "--config", f"recipes/supcon_classify/{dataset}_minilm_cross_encoder.yaml",
+            "--recipe", "supcon_classify", "--config", study_config(dataset),
             "--output_dir", f"bench/results/embedding_pilot/{dataset}-8", "--prune_runs", "true",
             *[token for name, settings in VARIANTS.items() for token in ("--arm", f"{name}:{COMMON},{settings}")],
             "--seeds", *SEEDS, "--metric", metric, "--samples_per_class", "8", "--disable_tqdm", "true",

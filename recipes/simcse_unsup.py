@@ -214,11 +214,11 @@ def main(
         if split in sts:
             metrics.update(trainer.evaluate(sts[split], metric_key_prefix=split))
     metrics["kept_base_model"] = float(trainer.kept_base_model)  # 1: training never beat the untouched model on dev
-    own = script_args.eval_file or script_args.test_file  # then STS-B is not read: each score names its own file
-    names = {split: path if own else ("stsb" if sts else None)
-             for split, path in (("eval", script_args.eval_file), ("test", script_args.test_file))}  # fmt: skip
-    finish_run(trainer, metrics, script_args, script_args.train_file, eval_dataset_name=names["eval"],
-               test_dataset_name=names["test"])  # fmt: skip
+    if script_args.eval_file or script_args.test_file:  # STS-B was not read: each score names its own file
+        names = {"eval_dataset_name": script_args.eval_file, "test_dataset_name": script_args.test_file}
+    else:
+        names = {"eval_dataset_name": "stsb" if sts else None}
+    finish_run(trainer, metrics, script_args, script_args.train_file, **names)
 
     named = (("dev", "eval"), ("test", "test"), ("ood_test", "ood_test"))
     scores = [

@@ -152,16 +152,16 @@ def write_model_card(
         "seed": args.seed,
     }
     dataset_id = hub_dataset_id(dataset_name)
+    # Each score is named by the data and split it was measured on (test scores by the test data, when another).
     eval_name = kwargs.get("eval_dataset_name") or dataset_name or "unspecified"
-    # Each score is named by the data it was measured on: test scores by the test data when it is another file.
     names = {"validation": eval_name, "test": kwargs.get("test_dataset_name") or eval_name}
-    eval_id = hub_dataset_id(eval_name)
+    splits = {"validation": kwargs.get("eval_split") or "validation", "test": "test"}
     eval_results = [
         EvalResult(
             task_type=content["task_type"],
             dataset_type=hub_dataset_id(names[row["split"]]) or os.path.basename(names[row["split"]]),
             dataset_name=os.path.basename(names[row["split"]]),
-            dataset_split=kwargs.get("eval_split") or row["split"],
+            dataset_split=splits[row["split"]],
             metric_type=row["metric"],
             metric_name=row.get("metric_name", row["metric"]),
             metric_value=round(float(row["value"]), 4),
@@ -171,7 +171,7 @@ def write_model_card(
     card_data = ModelCardData(
         model_name=model_name,
         base_model=base_model_id(base_model),
-        datasets=sorted({d for d in (dataset_id, eval_id, hub_dataset_id(names["test"])) if d}) or None,
+        datasets=sorted({d for d in (dataset_id, *map(hub_dataset_id, names.values())) if d}) or None,
         language=language,
         license=license,
         library_name=content.pop("library_name"),

@@ -1,12 +1,16 @@
 """What every command-line entry point answers, as a new user met it: a flag's prefix is an unknown flag (never the
 flag it starts), `--version` everywhere, and `embed`/`predict` name the kind of model they were given."""
 
+import re
+import tomllib
+
 import pytest
 
+from scl_trainer import __version__
 from scl_trainer.__main__ import main as cli
 from scl_trainer.compare import main as compare_main
 from scl_trainer.errors import ConfigError
-from tests.helpers import load_recipe
+from tests.helpers import REPO_ROOT, load_recipe
 
 
 @pytest.mark.parametrize(
@@ -46,8 +50,6 @@ def test_a_compare_option_prefix_is_refused(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("recipe", ["supcon_pair", "supcon_classify", "simcse_unsup"])
 def test_every_recipe_answers_version(recipe, capsys):
-    from scl_trainer import __version__
-
     with pytest.raises(SystemExit) as exit_info:
         load_recipe(recipe).parser().parse_args_and_config(["--version"])
     assert exit_info.value.code == 0
@@ -56,8 +58,6 @@ def test_every_recipe_answers_version(recipe, capsys):
 
 @pytest.mark.parametrize("command", ["predict", "embed", "compare"])
 def test_every_command_answers_version(command, capsys):
-    from scl_trainer import __version__
-
     with pytest.raises(SystemExit) as exit_info:
         cli([command, "--version"])
     assert exit_info.value.code == 0
@@ -106,18 +106,13 @@ def test_predicts_progress_counts_texts_or_pairs_by_model_kind(kind, classifier_
 
 def test_the_extra_the_readme_names_installs_every_peer_the_benches_import():
     """A new user installed the extra the README named and had no SetFit (it sat in `dev`)."""
-    import re
-    import tomllib
-
-    from tests.helpers import REPO_ROOT
-
     extras = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    packages = {name: {re.split(r"[<>=\[ ]", r)[0] for r in extra} for name, extra in extras.items()}
     named = re.search(r"come with the `(\w+)` extra", (REPO_ROOT / "README.md").read_text(encoding="utf-8"))
     assert named, "README.md does not name the extra that brings the peers"
-    extra = {re.split(r"[<>=\[ ]", requirement)[0] for requirement in extras[named.group(1)]}
     imported = set()
     for script in (REPO_ROOT / "bench").glob("*.py"):
         imported |= set(re.findall(r"^\s*(?:from|import) (setfit|sentence_transformers)\b", script.read_text(), re.M))
     assert imported == {"setfit", "sentence_transformers"}
-    assert {name.replace("_", "-") for name in imported} <= extra
-    assert not {"setfit"} & {re.split(r"[<>=\[ ]", r)[0] for r in extras.get("dev", [])}  # one place for each peer
+    assert {name.replace("_", "-") for name in imported} <= packages[named.group(1)]
+    assert "setfit" not in packages.get("dev", set())  # one place for each peer
