@@ -95,9 +95,9 @@ class ScriptArguments(RunArguments):
 
 
 def load_out_of_domain(script_args: ScriptArguments, training_args: SimCSEConfig) -> dict:
-    """The out-of-domain scored pairs: `ood` (the interpolation's choice) and, for SICK, `ood_test` (held out from
-    the choice, scored at the end); one fixed split, the same for every seed, so runs are paired on it. Nothing is
-    read with `--interpolate none` (nothing would use it)."""
+    """The out-of-domain scored pairs: `ood` (the interpolation's choice; only when interpolating) and, for SICK,
+    `ood_test` (held out from the choice, scored at the end of every run, interpolated or not, so runs of either
+    kind are paired on it); one fixed split, the same for every seed."""
     from scl_trainer.data import load_sts_file
 
     path = os.path.join(script_args.data_dir, "sick", "sick_train.tsv")
@@ -106,7 +106,8 @@ def load_out_of_domain(script_args: ScriptArguments, training_args: SimCSEConfig
         ood_file = "sick" if os.path.isfile(path) else "none"
         if ood_file == "none" and training_args.interpolate != "none":
             logger.warning(f"ood_file auto: {path} not found, so the interpolation is chosen on dev alone")
-    if ood_file == "none" or training_args.interpolate == "none":
+    interpolating = training_args.interpolate != "none"
+    if ood_file == "none" or (ood_file != "sick" and not interpolating):
         return {}
     if ood_file != "sick":
         return {"ood": truncate(load_sts_file(ood_file)[0], script_args.ood_pairs)}
@@ -114,7 +115,8 @@ def load_out_of_domain(script_args: ScriptArguments, training_args: SimCSEConfig
     pairs = pairs.shuffle(seed=0)
     n = min(script_args.ood_pairs, len(pairs) // 2)
     splits = {"ood": pairs.select(range(n)), "ood_test": pairs.select(range(n, min(len(pairs), n + 2000)))}
-    return {name: truncate(rows, script_args.max_eval_samples) for name, rows in splits.items()}
+    return {name: truncate(rows, script_args.max_eval_samples) for name, rows in splits.items()
+            if interpolating or name == "ood_test"}  # fmt: skip
 
 
 def load_evaluation(script_args: ScriptArguments, training_args: SimCSEConfig) -> tuple[dict, tuple[float, float]]:

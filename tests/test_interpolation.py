@@ -99,3 +99,24 @@ def test_a_bad_interpolate_value_is_one_line(tmp_path):
                            str(tmp_path / "o")], cwd=REPO_ROOT, capture_output=True, text=True)  # fmt: skip
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert done.returncode == 2 and len(errors) == 1 and "interpolate must be auto, none or a number" in errors[0]
+
+
+@pytest.mark.parametrize("interpolate", ["auto", "none"])
+def test_the_held_out_sick_pairs_are_scored_with_or_without_interpolation(tmp_path, interpolate):
+    """`ood_test` (SICK pairs never used to choose) is loaded for every run, so an interpolated run and a plain one
+    are paired on the same rows; `ood` (the choice's pairs) only when a coefficient is chosen; the two are disjoint."""
+    from tests.helpers import load_recipe
+
+    recipe = load_recipe("simcse_unsup")
+    rows = [f"{i}\ta man plays {i}\ta person plays {i + 1}\t{1 + (i % 9) / 2}\tNEUTRAL" for i in range(40)]
+    (tmp_path / "sick").mkdir()
+    (tmp_path / "sick" / "sick_train.tsv").write_text(
+        "pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment\n" + "\n".join(rows) + "\n"
+    )
+    script = recipe.ScriptArguments(data_dir=str(tmp_path), ood_pairs=10)
+    ood = recipe.load_out_of_domain(script, SimCSEConfig(output_dir=str(tmp_path / "o"), interpolate=interpolate))
+    assert sorted(ood) == (["ood", "ood_test"] if interpolate == "auto" else ["ood_test"])
+    assert len(ood["ood_test"]) == 30
+    if interpolate == "auto":
+        assert len(ood["ood"]) == 10
+        assert not {tuple(r.values()) for r in ood["ood"]} & {tuple(r.values()) for r in ood["ood_test"]}
