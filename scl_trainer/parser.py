@@ -88,22 +88,28 @@ class ConfigArgumentParser(HfArgumentParser):
 
     def parse_args_and_config(self, args: list[str]) -> tuple:
         """The dataclasses from `args` (`--config path` or `--config=path` anywhere in it); a `ValueError` of any
-        dataclass's checks comes out as a `ConfigError`."""
+        dataclass's checks comes out as a `ConfigError`. The config's values are defaults of this call only: the
+        parser is left as it was, so a second call with another config (or none) never inherits the first's."""
         args = [part for arg in args for part in (arg.split("=", 1) if arg.startswith("--config=") else [arg])]
         self.check_flags(args)
-        if "--config" in args:
-            i = args.index("--config")
-            if i + 1 >= len(args):
-                raise ConfigError("--config needs a YAML file path")
-            config_path = args[i + 1]
-            del args[i : i + 2]
-            self.set_defaults(**self._read_config(config_path))
+        saved = ([(action, action.default) for action in self._actions], dict(self._defaults))
         try:
+            if "--config" in args:
+                i = args.index("--config")
+                if i + 1 >= len(args):
+                    raise ConfigError("--config needs a YAML file path")
+                config_path = args[i + 1]
+                del args[i : i + 2]
+                self.set_defaults(**self._read_config(config_path))
             return self.parse_args_into_dataclasses(args=args, look_for_args_file=False)
         except ConfigError:
             raise
         except ValueError as e:  # a dataclass's own checks (e.g. TrainingArguments' strategy combinations)
             raise ConfigError(str(e)) from e
+        finally:
+            for action, default in saved[0]:  # by action: a flag and its --no_ complement share a dest
+                action.default = default
+            self._defaults = saved[1]
 
     def _read_config(self, path: str) -> dict:
         if not os.path.isfile(path):
