@@ -167,7 +167,9 @@ def test_a_yaml_yes_no_for_a_field_that_defaults_to_true(tmp_path, value):
 
 
 @pytest.mark.parametrize("name", ["trec_minilm.yaml", "sst2_minilm.yaml", "cr_minilm.yaml", "subj_minilm.yaml",
-                                  "sick_minilm.yaml", "own_minilm_embedding.yaml"])  # fmt: skip
+                                  "sick_minilm.yaml", "own_minilm_embedding.yaml", "trec_minilm_cross_encoder.yaml",
+                                  "sst2_minilm_cross_encoder.yaml", "cr_minilm_cross_encoder.yaml",
+                                  "subj_minilm_cross_encoder.yaml"])  # fmt: skip
 def test_shipped_supcon_classify_configs_parse(name, tmp_path):
     recipe = load_recipe("supcon_classify")
     script, _, config = recipe.parser().parse_args_and_config(
@@ -179,3 +181,57 @@ def test_shipped_supcon_classify_configs_parse(name, tmp_path):
     if name == "own_minilm_embedding.yaml":  # the evidence's emb_scl_anchors arm
         assert (config.architecture, config.scl_weight, config.scl_temperature) == ("embedding", 1.0, 0.1)
         assert config.views == 2 and config.label_anchors and config.refit_head and config.learning_rate == 5e-5
+
+
+def test_the_dataset_classify_configs_take_the_arm_the_evidence_rule_chose(tmp_path):
+    """`<dataset>_minilm.yaml` (TREC, SST-2, CR, SUBJ) is the arm `make classify-evidence`'s rule chose, with the
+    settings its report records and the study's 64-per-class step budget and evaluation cadence; everything else
+    (data, model, checkpoint metric) is the study's base config `<dataset>_minilm_cross_encoder.yaml`, which stays
+    the cross-encoder so that the recorded runs stay valid (compare refuses a run whose --config changed)."""
+    import json
+    import sys
+
+    sys.path.insert(0, str(REPO_ROOT / "bench"))
+    try:
+        import classify_evidence
+    finally:
+        sys.path.remove(str(REPO_ROOT / "bench"))
+    rule = json.loads((REPO_ROOT / "bench" / "results" / "classify_evidence.json").read_text())["default_rule"]
+    assert rule is not None, "every few-shot regime is in the report"
+    settings = dict(item.split("=") for item in rule["settings"].split(","))
+    parse = load_recipe("supcon_classify").parser().parse_args_and_config
+    for dataset in ("trec", "sst2", "cr", "subj"):
+        folder = REPO_ROOT / "recipes" / "supcon_classify"
+        script, model, config = parse(
+            ["--config", str(folder / f"{dataset}_minilm.yaml"), "--output_dir", str(tmp_path)]
+        )
+        for key, value in settings.items():
+            got = getattr(config, key)
+            same = str(got).lower() == value.lower() if isinstance(got, (bool, str)) else float(got) == float(value)
+            assert same, f"{dataset}_minilm.yaml: {key}={got}, the chosen arm {rule['chosen']} has {value}"
+        steps = classify_evidence.EMB_STEPS[64]
+        assert (config.max_steps, config.eval_steps, config.save_steps) == (steps, steps // 2, steps // 2)
+        base_script, base_model, base = parse(
+            ["--config", str(REPO_ROOT / classify_evidence.study_config(dataset)), "--output_dir", str(tmp_path)]
+        )
+        assert base.architecture == "cross_encoder" and config.architecture == "embedding"
+        assert (script.dataset_name, script.validation_size) == (base_script.dataset_name, base_script.validation_size)
+        assert model.model_name_or_path == base_model.model_name_or_path
+        assert config.metric_for_best_model == base.metric_for_best_model  # what the study's runs chose by
+
+
+def test_a_config_is_the_default_of_one_parse_only(tmp_path):
+    """One parser, two configs: the second parse never inherits the first config's values (compare and the tests
+    parse many runs with one parser)."""
+    first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    first.write_text("dataset_name: ccf_qa_match\nflag: true\nscl_weight: 0.7\n")
+    second.write_text("learning_rate: 1e-5\n")
+    parser = ConfigArgumentParser((Script, SCLConfig))
+    out = ["--output_dir", str(tmp_path / "o")]
+    script, config = parser.parse_args_and_config(["--config", str(first), *out])
+    assert (script.dataset_name, script.flag, config.scl_weight) == ("ccf_qa_match", True, 0.7)
+    script, config = parser.parse_args_and_config(["--config", str(second), *out])
+    assert (script.dataset_name, script.flag, config.scl_weight) == ("mrpc", False, SCLConfig.scl_weight)
+    assert config.learning_rate == 1e-5
+    script, config = parser.parse_args_and_config(out)
+    assert config.learning_rate == SCLConfig.learning_rate
