@@ -236,7 +236,7 @@ def main(
         ]
         if found:
             base.append(f"{pooling} pooling{' (its own)' if prefix == 'base_native' else ''}: {', '.join(found)}")
-    kept = "the base model, unchanged (training never beat it on dev)" if trainer.kept_base_model else "trained"
+    kept = trainer.describe_export()
     logger.info(
         f"Spearman x100 of the exported encoder ({kept}; {trainer.describe_pooling()} pooling): "
         + (", ".join(scores) or "not evaluated")

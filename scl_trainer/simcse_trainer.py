@@ -193,6 +193,16 @@ class SimCSETrainer(BaseTrainer):
         flat = {f"interpolation_{a:g}_{n}_spearman": v for a, s in scores.items() for n, v in s.items()}
         return {"interpolation_a": chosen, **flat}
 
+    def describe_export(self) -> str:
+        """What the exported weights are, in words for the log: the base model (kept by the step-0 guard, or chosen
+        by the interpolation at a = 0), the trained weights, or their blend."""
+        chosen = self.interpolation["chosen"] if self.interpolation else 1.0
+        if self.kept_base_model:
+            return "the base model, unchanged (training never beat it on dev)"
+        if chosen == 0:
+            return "the base model's weights: the interpolation chose a = 0"
+        return "trained" + (f", interpolated with the base at a = {chosen:g}" if chosen < 1 else "")
+
     def _pair_cosines(self, dataset) -> dict[str, np.ndarray]:
         """`similar_and_random_cosines` of a raw or tokenized STS dataset, with the current pooling."""
         dataset = self._prepare_dataset(dataset, self.processing_class, self.args, "plot")

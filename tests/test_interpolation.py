@@ -72,6 +72,8 @@ def test_the_ends_are_the_base_and_the_trained_model_exactly(trained, tiny_token
     else:
         assert all(torch.equal(v, trained_state[k]) for k, v in encoder.state_dict().items())
     assert any(not torch.equal(v, trainer._base_state[k]) for k, v in trained_state.items())  # it did train
+    said = trainer.describe_export()  # the recipe's log never calls a = 0's base weights "trained"
+    assert said == ("the base model's weights: the interpolation chose a = 0" if a == "0" else "trained")
 
 
 def test_interpolated_state_is_the_weighted_mean_and_keeps_integer_tensors():
