@@ -40,7 +40,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from results_io import RESULTS_DIR, paired_rows, plot_rows, save_markdown, save_result, summarize_rows
+from results_io import (
+    RESULTS_DIR,
+    extra_flag_tokens,
+    paired_rows,
+    plot_rows,
+    save_markdown,
+    save_result,
+    summarize_rows,
+)
 from transformers import HfArgumentParser
 
 from scl_trainer.compare import find_recipe, load_recipe
@@ -154,9 +162,7 @@ def compare_argv(args: ClassifyEvidenceArguments, name: str) -> list[str]:
         "--data_dir", args.data_dir, "--disable_tqdm", "true", "--save_total_limit", "1",
         *[token for key, value in flags.items() for token in (f"--{key}", str(value))],
     ]  # fmt: skip
-    for setting in args.extra_flags:
-        key, _, value = setting.partition("=")
-        argv += [f"--{key}", value]
+    argv += extra_flag_tokens(args.extra_flags)
     if regime["per_class"] is not None:
         argv += ["--samples_per_class", str(regime["per_class"])]
     return argv

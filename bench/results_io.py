@@ -28,6 +28,11 @@ def save_result(file_name: str, result: dict, append: bool = False) -> dict:
     return result
 
 
+def extra_flag_tokens(settings: list[str]) -> list[str]:
+    """`key=value` settings (a study's `--extra_flags`, e.g. `max_steps=2` for a check run) as recipe flags."""
+    return [token for key, _, value in (s.partition("=") for s in settings) for token in (f"--{key}", value)]
+
+
 def save_markdown(name: str, result: dict) -> None:
     """Renders bench/<name>.md.j2 with `result` (and `fmt`, the number format of the reports) into
     bench/results/<name>.md: the table a README quotes line for line."""

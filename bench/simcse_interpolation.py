@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from results_io import save_markdown, save_result
+from results_io import extra_flag_tokens, save_markdown, save_result
 from transformers import HfArgumentParser
 
 from scl_trainer.compare import main as compare_main
@@ -54,7 +54,7 @@ def main(args: InterpolationArguments) -> dict:
         *[token for name, settings in ARMS.items() for token in ("--arm", f"{name}:{settings}")],
         *[token for key in (*METRICS.values(), *BASE.values()) for token in ("--metric", key)],
         "--data_dir", args.data_dir, "--disable_tqdm", "true",
-        *[token for key, _, value in (s.partition("=") for s in args.extra_flags) for token in (f"--{key}", value)],
+        *extra_flag_tokens(args.extra_flags),
     ]  # fmt: skip
     report = compare_main(argv)
     runs = {arm: {run["seed"]: run["metrics"] for run in report["runs"] if run["arm"] == arm} for arm in ARMS}
@@ -71,7 +71,7 @@ def main(args: InterpolationArguments) -> dict:
     gain, ood = differences["wise - base"]["test"]["mean"], differences["wise - base"]["sick"]["mean"]
     result = {
         "seeds": seeds,
-        "chosen_a": {s: chosen_a[s] for s in seeds},
+        "chosen_a": chosen_a,
         "summary": summary,
         "differences": differences,
         "target": {"test_gain_at_least_0.5": gain >= 0.5, "sick_not_below_base": ood >= 0},

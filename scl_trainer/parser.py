@@ -92,7 +92,7 @@ class ConfigArgumentParser(HfArgumentParser):
         parser is left as it was, so a second call with another config (or none) never inherits the first's."""
         args = [part for arg in args for part in (arg.split("=", 1) if arg.startswith("--config=") else [arg])]
         self.check_flags(args)
-        saved = ([(action, action.default) for action in self._actions], dict(self._defaults))
+        saved_actions, saved_defaults = [(a, a.default) for a in self._actions], dict(self._defaults)
         try:
             if "--config" in args:
                 i = args.index("--config")
@@ -107,9 +107,9 @@ class ConfigArgumentParser(HfArgumentParser):
         except ValueError as e:  # a dataclass's own checks (e.g. TrainingArguments' strategy combinations)
             raise ConfigError(str(e)) from e
         finally:
-            for action, default in saved[0]:  # by action: a flag and its --no_ complement share a dest
+            for action, default in saved_actions:  # by action: a flag and its --no_ complement share a dest
                 action.default = default
-            self._defaults = saved[1]
+            self._defaults = saved_defaults
 
     def _read_config(self, path: str) -> dict:
         if not os.path.isfile(path):
