@@ -13,6 +13,9 @@ Rows, all on the same validation pairs (the held-out 10% of the MRPC train file,
   regime (`bench/results/pair_architectures/<regime>/`).
 - `bi_cosent`, `bi_online` (issue 31): the bi-encoder trained by CoSENT (scale 20) / the online contrastive loss
   (margin 0.5) instead of BCE, which then fits only the scale and bias;
+- `bi_rank_scl` (issue 31; rule stated before any ranking run): the one of `bi_cosent` / `bi_online` with the higher
+  mean over the five regimes of its mean validation ROC-AUC, + the supervised SimCSE term of `bi_scl` (weight 1,
+  T 0.05). It joins the compares only once both ranking arms have every seed of every regime;
 - `st_peer`: sentence-transformers' documented recipe for duplicate / paraphrase pairs, `OnlineContrastiveLoss` on
   all-MiniLM-L6-v2 (`SentenceTransformerTrainer`, lr 2e-5, the same splits, subsample, noise, seed, epochs, batch
   size and evaluation steps), checkpoint picked on the same validation ROC-AUC (so it has the same selection as our
@@ -31,6 +34,7 @@ Resumes: finished runs are skipped (run records kept, weights pruned). Writes be
 import json
 import os
 import shutil
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -54,8 +58,11 @@ BI_ARMS = {"bi_bce": f"{BI},scl_weight=0", "bi_scl": f"{BI},scl_weight=1.0,scl_t
            # issue 31: the ranking losses train the encoder (BCE fits only scale and bias), the peer's margin 0.5
            "bi_cosent": f"{BI},scl_weight=0,pair_loss=cosent",
            "bi_online": f"{BI},scl_weight=0,pair_loss=online_contrastive"}  # fmt: skip
+RANKING_LOSSES = {"bi_cosent": "cosent", "bi_online": "online_contrastive"}
+RANK_SCL = "bi_rank_scl"
 PEER = "st_peer"
-ARM_ORDER = ["majority", "zero_shot", "ce_bce", "ce_scl", "bi_bce", "bi_scl", "bi_cosent", "bi_online", PEER]
+OURS = ["ce_bce", "ce_scl", "bi_bce", "bi_scl", "bi_cosent", "bi_online", RANK_SCL]
+ARM_ORDER = ["majority", "zero_shot", *OURS, PEER]
 
 
 @dataclass
@@ -69,9 +76,35 @@ class PairEvidenceArguments:
     output_dir: str = field(default="bench/results/pair_architectures", metadata={"help": "Where the runs go."})
 
 
-def compare_argv(args: PairEvidenceArguments, name: str) -> list[str]:
+def ranking_choice(output_dir: str) -> str | None:
+    """The rule of `bi_rank_scl`: the ranking arm with the higher mean over all regimes of its mean validation
+    ROC-AUC (ties: the first of RANKING_LOSSES), or None while either lacks a seed of a regime."""
+    means = {}
+    for arm in RANKING_LOSSES:
+        per_regime = []
+        for name, regime in REGIMES.items():
+            path = Path(output_dir) / name / "compare.json"
+            runs = json.loads(path.read_text(encoding="utf-8"))["runs"] if path.is_file() else []
+            by_seed = {run["seed"]: run["metrics"].get(METRICS["roc_auc"]) for run in runs if run["arm"] == arm}
+            if any(by_seed.get(seed) is None for seed in regime["seeds"]):
+                return None
+            per_regime.append(statistics.fmean(by_seed[seed] for seed in regime["seeds"]))
+        means[arm] = statistics.fmean(per_regime)
+    return max(RANKING_LOSSES, key=lambda arm: means[arm])
+
+
+def study_arms(args: PairEvidenceArguments) -> dict[str, str]:
+    """Our arms of this call: the bi-encoder arms, `bi_rank_scl` once its rule can choose, and the cross-encoder
+    arms when they are rerun here."""
     arms = {**(CE_ARMS if args.rerun_cross_encoder else {}), **BI_ARMS}
-    return regime_argv(name, args.output_dir, arms, list(METRICS.values()), args.data_dir)
+    chosen = ranking_choice(args.output_dir)
+    if chosen is not None:
+        arms[RANK_SCL] = f"{BI},scl_weight=1.0,scl_temperature=0.05,pair_loss={RANKING_LOSSES[chosen]}"
+    return arms
+
+
+def compare_argv(args: PairEvidenceArguments, name: str) -> list[str]:
+    return regime_argv(name, args.output_dir, study_arms(args), list(METRICS.values()), args.data_dir)
 
 
 def _regime_flag(name: str, key: str, default):
@@ -202,8 +235,13 @@ def summarize(name: str, rows: dict) -> dict:
     seeds, values = rows["seeds"], rows["values"]
     arms = [arm for arm in ARM_ORDER if arm in values]
     summary = summarize_rows(values, seeds, arms, METRICS)
-    ours = [arm for arm in ("ce_bce", "ce_scl", "bi_bce", "bi_scl", "bi_cosent", "bi_online") if arm in arms]
+    ours = [arm for arm in OURS if arm in arms]
     best = max(ours, key=lambda arm: summary[arm]["roc_auc"]["mean"])  # the best of ours by mean validation ROC-AUC
+    # issue 31's target: the best bi-encoder arm against the peer (the cross-encoder arms never came close)
+    best_bi = max((arm for arm in ours if arm.startswith("bi_")), key=lambda arm: summary[arm]["roc_auc"]["mean"])
+    pairs = [(best, "zero_shot"), (best, PEER)] + ([(best_bi, PEER)] if best_bi != best else [])
+    differences = paired_rows(values, seeds, pairs, METRICS)
+    versus_peer = next(d for d in differences if d["pair"] == f"{best_bi} - {PEER}" and d["metric"] == "roc_auc")
     return {
         "regime": name,
         "train_size": REGIMES[name]["train_size"],
@@ -212,13 +250,17 @@ def summarize(name: str, rows: dict) -> dict:
         "arms": arms,
         "summary": summary,
         "best_ours": best,
-        "differences": paired_rows(values, seeds, [(best, "zero_shot"), (best, PEER)], METRICS),
+        "differences": differences,
+        "best_bi": best_bi,
+        "best_bi_at_least_peer": summary[best_bi]["roc_auc"]["mean"] >= summary[PEER]["roc_auc"]["mean"],
+        "best_bi_above_peer": versus_peer["t_ci"][0] > 0,
         "wall_time_s": rows["wall_time_s"],
     }
 
 
 COLORS = {"majority": "0.6", "zero_shot": "black", "ce_bce": "tab:orange", "ce_scl": "tab:red", "bi_bce": "tab:cyan",
-          "bi_scl": "tab:blue", "bi_cosent": "tab:purple", "bi_online": "tab:brown", PEER: "tab:green"}  # fmt: skip
+          "bi_scl": "tab:blue", "bi_cosent": "tab:purple", "bi_online": "tab:brown", RANK_SCL: "tab:pink",
+          PEER: "tab:green"}  # fmt: skip
 
 
 def main(args: PairEvidenceArguments) -> dict:
@@ -229,7 +271,13 @@ def main(args: PairEvidenceArguments) -> dict:
         print(f"== regime {name}", file=sys.stderr)
         regimes.append(summarize(name, regime_rows(args, name)))
     result = {
-        "arms": {**CE_ARMS, **BI_ARMS, PEER: "OnlineContrastiveLoss, lr 2e-5"},
+        "arms": {**CE_ARMS, **study_arms(args), PEER: "OnlineContrastiveLoss, lr 2e-5"},
+        "ranking_choice": ranking_choice(args.output_dir),
+        "target": {
+            "regimes": len(regimes),
+            "at_least_peer": sum(row["best_bi_at_least_peer"] for row in regimes),
+            "above_peer": sum(row["best_bi_above_peer"] for row in regimes),
+        },
         "cross_encoder_runs": "rerun here" if args.rerun_cross_encoder else "bench/results/scl_evidence (AP n/a)",
         "metrics": list(METRICS),
         "regimes": regimes,
