@@ -268,6 +268,7 @@ def test_yaml_configs_named_in_docs_exist():
     [
         ("scl_evidence.md", ["README.md"], None),  # make evidence, from the regimes' compare.json files
         ("simcse_default.md", ["README.md", "recipes/simcse_unsup/README.md"], None),  # make simcse-select
+        ("simcse_interpolation.md", ["README.md"], None),  # make simcse-select, its WiSE-FT part
         ("group_by_length.md", ["recipes/supcon_pair/README.md"], None),  # make group-by-length
         ("pair_architectures.md", ["README.md"], None),  # make pair-evidence
         ("small_data.md", ["README.md"], None),  # bench/small_data.py, in make bench
