@@ -165,8 +165,9 @@ _RAN: set[tuple[str, ...]] = set()  # a command shown in two docs runs once (the
 
 
 def _in_process(run, cwd: Path) -> str:
-    """`run()` in `cwd`, in this process: a `python recipes/X.py` or `python -m scl_trainer predict|embed` command
-    is the same code without a new interpreter's imports (the launchers and `compare` keep their own processes)."""
+    """`run()` in `cwd`, in this process: a `python recipes/X.py`, single-process `accelerate launch recipes/X.py`
+    or `python -m scl_trainer predict|embed` command is the same code without a new interpreter's imports (the
+    multi-process launchers and `compare` keep their own processes)."""
     old = Path.cwd()
     os.chdir(cwd)
     try:
@@ -199,7 +200,9 @@ def run_shell_command(argv: list[str], cwd: Path, tiny_model: str) -> str:
         os.chdir(old)
     if not os.path.isdir(resolve_model_name_or_path(model)):
         args += ["--model_name_or_path", tiny_model]  # not downloadable here: the tiny BERT stands in
-    if launcher == ["python"]:
+    # `accelerate launch` with no launcher flags on a machine without an accelerate config starts one process that
+    # runs the script as `python` would: in-process here too (the multi-process configs keep their launcher).
+    if launcher in (["python"], ["accelerate", "launch"]):
         module = load_recipe(REPO_ROOT / "recipes" / f"{recipe}.py")
         return _in_process(lambda: run_recipe(module.main, module.parser(), args), cwd)
     assert launcher[:2] == ["accelerate", "launch"], f"unknown launcher {launcher}"
