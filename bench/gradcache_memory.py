@@ -60,7 +60,8 @@ def run_one(bench: BenchArguments) -> dict:
     )
 
     from scl_trainer import SCLConfig, SCLTrainer, SimCSEConfig, SimCSETrainer
-    from scl_trainer.data import load_mrpc, load_sentences
+    from scl_trainer.data import load_mrpc
+    from scl_trainer.sentence_data import load_sentences
     from scl_trainer.utils import resolve_model_name_or_path
 
     torch.set_num_threads(bench.threads)

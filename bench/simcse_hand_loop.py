@@ -23,8 +23,8 @@ from results_io import save_result
 from scipy.stats import spearmanr
 from transformers import AutoModel, AutoTokenizer, HfArgumentParser
 
-from scl_trainer.data import load_sentences, load_stsb
 from scl_trainer.records import DEFAULT_DATA_DIR
+from scl_trainer.sentence_data import load_sentences, load_stsb
 from scl_trainer.utils import resolve_model_name_or_path
 
 

@@ -41,9 +41,9 @@ from sentence_transformers.sentence_transformer.modules import Pooling, Transfor
 from transformers import AutoModel, AutoTokenizer, EvalPrediction, HfArgumentParser, TrainerCallback
 
 from scl_trainer import SimCSEConfig, SimCSETrainer
-from scl_trainer.data import load_sentences, load_stsb
 from scl_trainer.metrics import sts_metrics
 from scl_trainer.records import DEFAULT_DATA_DIR
+from scl_trainer.sentence_data import load_sentences, load_stsb
 from scl_trainer.utils import resolve_model_name_or_path
 
 

@@ -98,7 +98,7 @@ def load_out_of_domain(script_args: ScriptArguments, training_args: SimCSEConfig
     """The out-of-domain scored pairs: `ood` (the interpolation's choice; only when interpolating) and, for SICK,
     `ood_test` (held out from the choice, scored at the end of every run, interpolated or not, so runs of either
     kind are paired on it); one fixed split, the same for every seed."""
-    from scl_trainer.data import load_sts_file
+    from scl_trainer.sentence_data import load_sts_file
 
     path = os.path.join(script_args.data_dir, "sick", "sick_train.tsv")
     ood_file = script_args.ood_file
@@ -124,7 +124,7 @@ def load_evaluation(script_args: ScriptArguments, training_args: SimCSEConfig) -
     user's files, else STS-B dev/test, else nothing with `--eval_strategy no` (STS-B is then not read at all)."""
     from transformers import IntervalStrategy
 
-    from scl_trainer.data import load_sts_file, load_stsb
+    from scl_trainer.sentence_data import load_sts_file, load_stsb
 
     score_range = tuple(script_args.eval_score_range) if script_args.eval_score_range else None
     if score_range is not None and (len(score_range) != 2 or not score_range[0] < score_range[1]):
@@ -150,7 +150,7 @@ def load_evaluation(script_args: ScriptArguments, training_args: SimCSEConfig) -
 def load_data(script_args: ScriptArguments, training_args: SimCSEConfig) -> tuple:
     """Everything a run reads, checked: the training sentences, the scored evaluation pairs (with the out-of-domain
     test pairs among them), their score range, the out-of-domain pairs that choose the interpolation."""
-    from scl_trainer.data import load_sentences
+    from scl_trainer.sentence_data import load_sentences
 
     corpus = load_sentences(
         script_args.train_file,

@@ -8,7 +8,6 @@ from transformers import AutoModel, set_seed
 from .base_trainer import BaseTrainer
 from .checkpoints import RESUME_FIX
 from .collators import SimCSECollator
-from .data import check_scored_pairs, check_sentences
 from .errors import ConfigError, DataError
 from .export import read_sentence_pooling
 from .interpolation import interpolate_encoder, parse_interpolate
@@ -16,6 +15,7 @@ from .losses import SimCSELoss
 from .metrics import similar_and_random_cosines, sts_metrics
 from .plots import plot_cosine_histograms
 from .safe_load import read_tensors
+from .sentence_data import check_scored_pairs, check_sentences
 from .sentence_encoder import sentence_ids_of
 from .simcse_config import SimCSEConfig
 from .simcse_model import MLP_WEIGHTS_NAME, SimCSEModel, check_dropout, default_pooler
@@ -35,8 +35,9 @@ class SimCSETrainer(BaseTrainer):
         model: an encoder (`AutoModel`), a [`SimCSEModel`] around one, or a model id / path to load.
         args: a [`SimCSEConfig`].
         train_dataset: sentences, as a `text` column or already tokenized.
-        eval_dataset: STS pairs (`sentence1`, `sentence2`, `score`, as from `scl_trainer.data.load_stsb`) or already
-            tokenized (`a_*`, `b_*`, `labels`); evaluation reports Spearman/Pearson x100 of cosine similarity.
+        eval_dataset: STS pairs (`sentence1`, `sentence2`, `score`, as from `scl_trainer.sentence_data.load_stsb`)
+            or already tokenized (`a_*`, `b_*`, `labels`); evaluation reports Spearman/Pearson x100 of cosine
+            similarity.
         processing_class: the tokenizer (loaded from the model's path when omitted).
         Other arguments as for `transformers.Trainer`.
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from scl_trainer.data import load_ccf_qa_match, load_pair_file, load_sentences
+from scl_trainer.data import load_ccf_qa_match, load_pair_file
 from scl_trainer.errors import ConfigError, DataError, OutputDirError
 from scl_trainer.outputs import MANIFEST_NAME, RunManifest, check_output_dir, check_output_file
 from scl_trainer.recipe_setup import run_recipe
+from scl_trainer.sentence_data import load_sentences
 from tests.helpers import load_recipe, locked_by_another_process
 
 

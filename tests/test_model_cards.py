@@ -12,8 +12,8 @@ from huggingface_hub import ModelCard
 from huggingface_hub.repocard_data import model_index_to_eval_results
 
 from scl_trainer import __version__
-from scl_trainer.data import load_stsb
 from scl_trainer.recipe_setup import run_recipe
+from scl_trainer.sentence_data import load_stsb
 from tests.helpers import load_recipe
 
 STEPS = ["--max_steps", "4", "--eval_strategy", "steps", "--eval_steps", "2", "--save_strategy", "steps",

@@ -11,9 +11,9 @@ import torch
 from sentence_transformers import SentenceTransformer
 from transformers import AutoModel, AutoTokenizer, EvalPrediction
 
-from scl_trainer.data import load_stsb
 from scl_trainer.export import read_sentence_pooling
 from scl_trainer.metrics import sts_metrics
+from scl_trainer.sentence_data import load_stsb
 from tests.helpers import REPO_ROOT
 from tests.test_recipe_supcon_pair import run
 

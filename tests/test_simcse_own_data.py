@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from scl_trainer.data import load_sts_file
 from scl_trainer.errors import DataError
 from scl_trainer.recipe_setup import run_recipe
+from scl_trainer.sentence_data import load_sts_file
 from tests.helpers import REPO_ROOT, load_recipe
 
 WORDS = "the house near school good room price floor new city market company report year people share".split()

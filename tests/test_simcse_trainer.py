@@ -12,10 +12,10 @@ from transformers import AutoModel, BertModel, EvalPrediction
 
 from scl_trainer import SimCSEConfig, SimCSELoss, SimCSETrainer
 from scl_trainer.collators import SimCSECollator
-from scl_trainer.data import load_sentences, load_stsb
 from scl_trainer.errors import DataError
 from scl_trainer.export import SentencePooling, read_sentence_pooling, write_sentence_transformers_config
 from scl_trainer.metrics import sts_metrics
+from scl_trainer.sentence_data import load_sentences, load_stsb
 from scl_trainer.simcse_model import MLP_WEIGHTS_NAME, SimCSEModel
 from scl_trainer.tokenization import tokenize_sentences
 from tests.helpers import tiny_bert_config
