@@ -161,7 +161,7 @@ def check_not_run(argv: list[str], cwd: Path) -> None:
         os.chdir(old)
 
 
-_RAN: set[tuple[str, ...]] = set()  # a command shown in two docs runs once (the scratch checkout is shared)
+_RAN: set[tuple[str, ...]] = set()  # a run shown twice (in two docs, or by two launchers) runs once (shared checkout)
 
 
 def _in_process(run, cwd: Path) -> str:
@@ -177,10 +177,20 @@ def _in_process(run, cwd: Path) -> str:
     return ""
 
 
+def _run_key(argv: list[str]) -> tuple[str, ...]:
+    """What a command runs: `python recipes/X.py A` and `accelerate launch recipes/X.py A` (no launcher flags: one
+    process, the same code in this process) are one run."""
+    if any(token.startswith("recipes/") and token.endswith(".py") for token in argv):
+        recipe, launcher, recipe_args = _recipe_argv(argv)
+        if launcher in (["python"], ["accelerate", "launch"]):
+            return ("single-process", recipe, *recipe_args)
+    return tuple(argv)
+
+
 def run_shell_command(argv: list[str], cwd: Path, tiny_model: str) -> str:
-    if tuple(argv) in _RAN:
+    if _run_key(argv) in _RAN:
         return ""
-    _RAN.add(tuple(argv))
+    _RAN.add(_run_key(argv))
     if argv[0] == "make":
         return _run(["make", "-n", *argv[1:]], REPO_ROOT)
     if argv[:3] == ["python", "-m", "scl_trainer"]:
