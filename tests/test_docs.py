@@ -85,9 +85,18 @@ def shell_commands(block: str) -> list[tuple[list[str], bool]]:
     return commands
 
 
+def _is_recipe_script(token: str) -> bool:
+    return token.startswith("recipes/") and token.endswith(".py")
+
+
+# `accelerate launch` with no launcher flags on a machine without an accelerate config starts one process that runs
+# the script as `python` would: both run in this process (the multi-process configs keep their launcher).
+SINGLE_PROCESS_LAUNCHERS = (["python"], ["accelerate", "launch"])
+
+
 def _recipe_argv(argv: list[str]) -> tuple[str, list[str], list[str]]:
     """(recipe name, launcher args, recipe args) of `python recipes/X.py ...` or `accelerate launch ... X.py ...`."""
-    script = next(i for i, token in enumerate(argv) if token.startswith("recipes/") and token.endswith(".py"))
+    script = next(i for i, token in enumerate(argv) if _is_recipe_script(token))
     return Path(argv[script]).stem, argv[:script], argv[script + 1 :]
 
 
@@ -180,17 +189,18 @@ def _in_process(run, cwd: Path) -> str:
 def _run_key(argv: list[str]) -> tuple[str, ...]:
     """What a command runs: `python recipes/X.py A` and `accelerate launch recipes/X.py A` (no launcher flags: one
     process, the same code in this process) are one run."""
-    if any(token.startswith("recipes/") and token.endswith(".py") for token in argv):
+    if any(_is_recipe_script(token) for token in argv):
         recipe, launcher, recipe_args = _recipe_argv(argv)
-        if launcher in (["python"], ["accelerate", "launch"]):
+        if launcher in SINGLE_PROCESS_LAUNCHERS:
             return ("single-process", recipe, *recipe_args)
     return tuple(argv)
 
 
 def run_shell_command(argv: list[str], cwd: Path, tiny_model: str) -> str:
-    if _run_key(argv) in _RAN:
+    key = _run_key(argv)
+    if key in _RAN:
         return ""
-    _RAN.add(_run_key(argv))
+    _RAN.add(key)
     if argv[0] == "make":
         return _run(["make", "-n", *argv[1:]], REPO_ROOT)
     if argv[:3] == ["python", "-m", "scl_trainer"]:
@@ -210,9 +220,7 @@ def run_shell_command(argv: list[str], cwd: Path, tiny_model: str) -> str:
         os.chdir(old)
     if not os.path.isdir(resolve_model_name_or_path(model)):
         args += ["--model_name_or_path", tiny_model]  # not downloadable here: the tiny BERT stands in
-    # `accelerate launch` with no launcher flags on a machine without an accelerate config starts one process that
-    # runs the script as `python` would: in-process here too (the multi-process configs keep their launcher).
-    if launcher in (["python"], ["accelerate", "launch"]):
+    if launcher in SINGLE_PROCESS_LAUNCHERS:
         module = load_recipe(REPO_ROOT / "recipes" / f"{recipe}.py")
         return _in_process(lambda: run_recipe(module.main, module.parser(), args), cwd)
     assert launcher[:2] == ["accelerate", "launch"], f"unknown launcher {launcher}"
